@@ -1,0 +1,4 @@
+"""Remediation actions as UI-free command objects (plan -> confirm -> execute -> verify).
+
+Never imports textual. The action kinds arrive with the actions issue.
+"""

@@ -1,0 +1,173 @@
+"""The Textual application: wires config, clock, store, poller and screens."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from cockpit.clock import Clock, SystemClock
+from cockpit.config import CockpitConfig
+from cockpit.evaluator import CrossingTracker
+from cockpit.model import Level, Reading, TimelineEvent
+from cockpit.poller import Poller
+from cockpit.sources import SourceContext, build_source
+from cockpit.store import Store
+from cockpit.units import formatter
+from themes import DEFAULT_THEME, STYLESHEET, THEMES
+
+MODES = ("LIVE", "DEMO", "DRILL")
+
+
+def capacity_for(config: CockpitConfig) -> Callable[[str], int]:
+    """Ring-buffer size per series: the configured history at the source's interval."""
+    intervals = {s.name: s.interval for s in config.sources}
+
+    def size(key: str) -> int:
+        interval = intervals.get(key.split(":", 1)[0], 1.0)
+        return max(16, int(config.settings.history / interval) + 1)
+
+    return size
+
+
+class CockpitApp(App):
+    """The incident cockpit."""
+
+    CSS_PATH = str(STYLESHEET)
+    TITLE = "Incident cockpit"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("question_mark", "help", "Help", priority=True, id="app.help"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette"),
+    ]
+
+    def __init__(
+        self,
+        config: CockpitConfig,
+        *,
+        mode: str = "LIVE",
+        armed: bool = False,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        poll: bool = True,
+        simulator=None,
+        theme: str | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.config = config
+        self.mode = mode
+        self.armed = armed
+        self.clock = clock or SystemClock()
+        self.store = store if store is not None else Store(capacity_for(config))
+        self.simulator = simulator  # a SimulatorServer in demo mode
+        self.actor = config.settings.actor or _os_user()
+        self.events: list[TimelineEvent] = []
+        self.incident_start: float | None = None
+        self.tracker = CrossingTracker()
+        for role in ("error_rate", "latency", "cost"):
+            panel = getattr(config.panels, role)
+            self.tracker.watch(panel.series, (panel.title or role.replace("_", " ")).lower(),
+                               panel.threshold, formatter(panel.unit))
+        self._poll = poll
+        self._theme_name = theme or DEFAULT_THEME
+        self.context = SourceContext(self.clock)
+        self.poller: Poller | None = None
+        self.first_data_at: float | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        for t in THEMES:
+            self.register_theme(t)
+        if self._theme_name in self.available_themes:
+            self.theme = self._theme_name
+        else:
+            self.theme = DEFAULT_THEME
+            self.notify(f"Unknown theme {self._theme_name!r}; using {DEFAULT_THEME}.", severity="warning")
+        from screens.dashboard import DashboardScreen
+
+        self.push_screen(DashboardScreen())
+        if self._poll:
+            self.start_polling()
+        self.set_interval(self.config.settings.refresh, self.refresh_dashboard, name="refresh")
+
+    def start_polling(self) -> None:
+        sources = [build_source(s, self.context) for s in self.config.sources]
+        self.poller = Poller(sources, self.on_readings)
+        self.run_worker(self.poller.run(), name="poller", group="poller", exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        if self.poller is not None:
+            await self.poller.aclose()
+        await self.context.aclose()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker failure lands here: shown, never a crash."""
+        if event.state is WorkerState.ERROR:
+            err = event.worker.error
+            self.notify(f"{event.worker.name} failed: {type(err).__name__}: {err}", severity="error",
+                        title="Background task failed", markup=False, timeout=10)
+            if event.worker.group == "poller":
+                self.set_timer(1.0, self.start_polling)
+
+    # ------------------------------------------------------------ data
+
+    def on_readings(self, source: str, readings: list[Reading]) -> None:
+        """The poller's sink: store, evaluate crossings, mark the incident clock."""
+        self.store.extend(readings)
+        for r in readings:
+            ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
+            if ev is not None:
+                self.record(ev)
+
+    def record(self, ev: TimelineEvent) -> None:
+        self.events.append(ev)
+        if ev.level is Level.CRIT and self.incident_start is None:
+            self.incident_start = ev.ts
+
+    def refresh_dashboard(self) -> None:
+        from screens.dashboard import DashboardScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                screen.refresh_data()
+
+    # ------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        from screens.help import HelpScreen, describe_bindings
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen(describe_bindings(self.active_bindings)))
+
+    def toggle_simulator(self) -> None:
+        if self.simulator is None:
+            return
+        self._toggle_simulator()
+
+    @work(thread=True, exclusive=True, group="simulator", exit_on_error=False)
+    def _toggle_simulator(self) -> None:
+        server = self.simulator
+        if server.running:
+            server.stop()
+            msg = f"Simulated service stopped: {server.url} now refuses connections. Press K to revive it."
+        else:
+            server.start()
+            msg = f"Simulated service back on {server.url}."
+        self.call_from_thread(self.notify, msg, timeout=4)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "responder"

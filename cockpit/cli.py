@@ -1,0 +1,172 @@
+"""The `cockpit` command line. Textual is imported only by the commands that draw."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from cockpit import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cockpit",
+        description="Incident cockpit: live panels, remediation actions, timeline and drills for on-call engineers.",
+    )
+    p.add_argument("--version", action="version", version=f"cockpit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="run against a built-in simulated service (no config, no cloud)",
+                          description="Start a simulated service on a free loopback port and watch it. "
+                          "A bad deploy lands a short while after start; press K to kill and revive the service.")
+    demo.add_argument("--seed", type=int, default=7, help="simulator random seed (default 7)")
+    demo.add_argument("--incident-at", type=float, default=20.0, metavar="SECONDS",
+                      help="seconds after start when the bad deploy lands (default 20; negative for none)")
+    demo.add_argument("--port", type=int, default=0, help="port for the simulated service (default: a free one)")
+    demo.add_argument("--theme", default=None, help="theme name (cockpit-dark, cockpit-high-contrast, ...)")
+
+    run = sub.add_parser("run", help="watch the service described by a config file",
+                         description="Watch a live service. Starts READ-ONLY.")
+    run.add_argument("-c", "--config", required=True, type=Path, help="TOML config file")
+    run.add_argument("--theme", default=None, help="theme name")
+
+    check = sub.add_parser("check", help="validate a config file and reach every source once",
+                           description="Validate a config and poll every source once. Exit 0 when every "
+                           "critical source answered, 1 when one failed, 2 when the config is invalid.")
+    check.add_argument("-c", "--config", required=True, type=Path, help="TOML config file")
+    check.add_argument("--offline", action="store_true", help="only validate; do not contact any source")
+
+    schema = sub.add_parser("schema", help="print the config file's JSON schema",
+                            description="Print the JSON schema of the config file, or its Markdown reference.")
+    schema.add_argument("--markdown", action="store_true", help="print the Markdown config reference instead")
+    schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+
+    sim = sub.add_parser("simulate", help="serve the simulated service alone (for examples/demo.toml)",
+                         description="Serve the simulator's /health, /health/component/<name> and /metrics "
+                         "on 127.0.0.1 until interrupted.")
+    sim.add_argument("--port", type=int, default=8787, help="port (default 8787)")
+    sim.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sim.add_argument("--incident-at", type=float, default=20.0, metavar="SECONDS",
+                     help="seconds after start when the bad deploy lands (default 20; negative for none)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    handler = {"demo": cmd_demo, "run": cmd_run, "check": cmd_check, "schema": cmd_schema, "simulate": cmd_simulate}
+    try:
+        return handler[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _load(path: Path):
+    from cockpit.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as e:
+        for line in e.problems:
+            _err(line)
+        n = len(e.problems)
+        _err(f"cockpit: {n} problem{'s' if n != 1 else ''} in {path}; `cockpit schema --markdown` lists every key.")
+        return None
+
+
+def _faults(incident_at: float):
+    from cockpit.simulator import Fault
+
+    return () if incident_at < 0 else (Fault("bad_deploy", at=incident_at, version="v1.5.0"),)
+
+
+def cmd_demo(args) -> int:
+    from cockpit.demo import demo_config
+    from cockpit.simulator import Simulator, SimulatorServer
+
+    try:
+        server = SimulatorServer(Simulator(seed=args.seed, faults=_faults(args.incident_at)), port=args.port).start()
+    except OSError as e:
+        _err(f"cockpit demo: cannot serve the simulator on 127.0.0.1:{args.port}: {e.strerror or e}; "
+             "choose another --port or leave it out for a free one.")
+        return EXIT_FAILED
+    try:
+        from cockpit.app import CockpitApp
+
+        app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, simulator=server, theme=args.theme)
+        app.run()
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    from cockpit.app import CockpitApp
+
+    CockpitApp(config, mode="LIVE", armed=False, theme=args.theme).run()
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_CONFIG
+    print(f"{args.config}: config valid ({len(config.sources)} sources)")
+    if args.offline:
+        return EXIT_OK
+    from cockpit.check import check_sources, format_table
+
+    results = asyncio.run(check_sources(config))
+    print(format_table(results))
+    failed = [r for r in results if not r.ok and r.critical]
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from cockpit.config import schema
+    from cockpit.reference import markdown_reference
+
+    text = markdown_reference() if args.markdown else json.dumps(schema(), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_simulate(args) -> int:
+    import threading
+
+    from cockpit.simulator import Simulator, SimulatorServer
+
+    try:
+        server = SimulatorServer(Simulator(seed=args.seed, faults=_faults(args.incident_at)), port=args.port).start()
+    except OSError as e:
+        _err(f"cockpit simulate: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}; choose another --port.")
+        return EXIT_FAILED
+    print(f"simulated service on {server.url} (/health, /health/component/<name>, /metrics); ctrl+c stops it",
+          flush=True)
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,523 @@
+"""The cockpit's TOML configuration as pydantic models.
+
+Every model forbids unknown keys, so a typo is an error naming its path. Secrets
+are never written in the file: a header or token value of the form ``env:NAME``
+is a reference, resolved by :func:`resolve_secret` at the moment of use and
+never stored on the model.
+
+Environment overrides: ``COCKPIT_<SECTION>__<KEY>=value`` replaces one key
+before validation. Sources are addressed by name, e.g.
+``COCKPIT_SOURCES__METRICS__URL=http://127.0.0.1:9000/metrics``. Values are
+read as TOML literals when they parse as one (numbers, booleans, arrays) and
+as plain strings otherwise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+SENSITIVE_HEADER = re.compile(r"authorization|token|secret|api[-_]?key|password|cookie|signature", re.I)
+OVERRIDE_PREFIX = "COCKPIT_"
+
+
+class ConfigError(Exception):
+    """A config that cannot be used. ``problems`` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class SecretError(Exception):
+    """A secret reference that cannot be resolved right now."""
+
+
+def is_secret_ref(value: str) -> bool:
+    return bool(ENV_REF.match(value))
+
+
+def resolve_secret(value: str, where: str = "") -> str:
+    """Resolve an ``env:NAME`` reference at the moment of use; plain values pass through."""
+    m = ENV_REF.match(value)
+    if not m:
+        return value
+    name = m.group(1)
+    try:
+        return os.environ[name]
+    except KeyError:
+        place = f" (referenced by {where})" if where else ""
+        raise SecretError(f"environment variable {name} is not set{place}") from None
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- service / settings
+
+
+class ServiceConfig(Model):
+    """What is being watched."""
+
+    name: str = Field(description="Service name shown in the header and the postmortem.", min_length=1)
+    environment: str = Field(
+        "production", description="Environment name (production, staging, ...); shown in the header."
+    )
+    production: bool | None = Field(
+        None,
+        description="Whether this environment is production. Default: true when the environment name "
+        "starts with 'prod'.",
+    )
+
+    @property
+    def is_production(self) -> bool:
+        if self.production is not None:
+            return self.production
+        return self.environment.lower().startswith("prod")
+
+
+class Settings(Model):
+    """Cockpit-wide behaviour."""
+
+    history: float = Field(3600, gt=0, description="Seconds of history kept per series (ring buffer size).")
+    refresh: float = Field(0.5, gt=0, le=10, description="Seconds between dashboard refreshes.")
+    stale_factor: float = Field(
+        2.0,
+        ge=1,
+        description="A series is stale when its newest good sample is older than "
+        "stale_factor x interval + timeout of its source.",
+    )
+    actor: str | None = Field(None, description="Your name on the timeline. Default: the OS user.")
+
+
+# ---------------------------------------------------------------- sources
+
+
+class SourceBase(Model):
+    name: str = Field(description="Unique source name; panels refer to its series as 'name:series'.")
+    interval: float = Field(5.0, gt=0, description="Seconds between polls (measured from the end of one poll).")
+    timeout: float = Field(3.0, gt=0, description="Seconds before a poll is abandoned and reported as an error.")
+    max_backoff: float = Field(
+        15.0, gt=0, description="Upper bound in seconds of the jittered backoff after repeated failures."
+    )
+    critical: bool = Field(True, description="Whether `cockpit check` fails when this source cannot be reached.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError("use letters, digits, '-', '_' or '.', starting with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _timeout_fits(self):
+        if self.timeout > self.interval * 10:
+            raise ValueError(f"timeout {self.timeout}s is more than 10x the interval {self.interval}s")
+        return self
+
+
+def _check_url(v: str) -> str:
+    parts = urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http:// or https:// URL")
+    if parts.password:
+        raise ValueError("credentials must not be written in the URL; send them in a header with env:NAME")
+    return v
+
+
+def _check_headers(v: dict[str, str]) -> dict[str, str]:
+    for name, value in v.items():
+        if SENSITIVE_HEADER.search(name) and not is_secret_ref(value):
+            raise ValueError(f"header {name!r} looks secret: write it as \"env:NAME\" and export NAME")
+        if value.startswith("env:") and not is_secret_ref(value):
+            raise ValueError(f"header {name!r}: {value!r} is not a valid env:NAME reference")
+    return v
+
+
+class HttpHealthSource(SourceBase):
+    """An HTTP health endpoint (`/health`): status code, optional body check and JSON status field."""
+
+    kind: Literal["http_health"]
+    url: str = Field(description="The health URL.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Request headers; secret values as env:NAME."
+    )
+    expect_status: list[int] = Field([200], description="HTTP status codes that mean the service answered healthy.")
+    expect_body: str | None = Field(None, description="Substring the body must contain to count as healthy.")
+    status_field: str | None = Field(
+        "status",
+        description="JSON field holding the service's own verdict (healthy/degraded/unhealthy); "
+        "empty to ignore the body.",
+    )
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+
+class HttpComponentsSource(SourceBase):
+    """Per-component health endpoints, one GET each (`/health/component/<name>`)."""
+
+    kind: Literal["http_components"]
+    url: str = Field(description="URL template with {name}, e.g. http://host/health/component/{name}.")
+    components: list[str] = Field(min_length=1, description="Component names to check.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    status_field: str = Field("status", description="JSON field holding the component's status.")
+    max_in_flight: int = Field(64, ge=1, le=1024, description="Most component requests in flight at once.")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    @field_validator("url")
+    @classmethod
+    def _has_placeholder(cls, v: str) -> str:
+        if "{name}" not in v:
+            raise ValueError("the URL must contain {name}, replaced by each component's name")
+        return v
+
+    @field_validator("components")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dupes = sorted({c for c in v if v.count(c) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return v
+
+
+class PromScrapeSource(SourceBase):
+    """A Prometheus text-format `/metrics` endpoint, scraped directly. Rates and
+    quantiles come from counter and histogram deltas between two scrapes."""
+
+    kind: Literal["prom_scrape"]
+    url: str = Field(description="The /metrics URL.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    requests_metric: str = Field("http_requests_total", description="Counter of all requests.")
+    errors_metric: str = Field("http_errors_total", description="Counter of failed requests.")
+    duration_metric: str = Field(
+        "http_request_duration_seconds", description="Histogram of request durations (seconds)."
+    )
+    cost_metric: str | None = Field(
+        "ai_token_cost_usd_total", description="Counter of money spent (USD); empty for none."
+    )
+    quantiles: list[float] = Field([0.5, 0.95, 0.99], description="Latency quantiles to compute (0-1).")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    @field_validator("quantiles")
+    @classmethod
+    def _q_range(cls, v: list[float]) -> list[float]:
+        bad = [q for q in v if not 0 < q < 1]
+        if bad:
+            raise ValueError(f"quantiles must be between 0 and 1 exclusive, got {bad}")
+        return v
+
+
+SourceConfig = Annotated[
+    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource],
+    Field(discriminator="kind"),
+]
+
+SOURCE_KINDS = ("http_health", "http_components", "prom_scrape")
+
+
+# ---------------------------------------------------------------- panels
+
+
+class Threshold(Model):
+    """Warn and critical levels of one signal."""
+
+    warn: float | None = Field(None, description="Level at which the signal is a warning.")
+    critical: float | None = Field(None, description="Level at which the signal is critical.")
+    direction: Literal["above", "below"] = Field(
+        "above", description="'above': higher is worse; 'below': lower is worse."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.warn is not None and self.critical is not None:
+            worse = self.critical >= self.warn if self.direction == "above" else self.critical <= self.warn
+            if not worse:
+                raise ValueError(
+                    f"critical ({self.critical}) must be {'above' if self.direction == 'above' else 'below'} "
+                    f"warn ({self.warn})"
+                )
+        return self
+
+
+Unit = Literal["ratio", "seconds", "usd_per_day", "usd", "count", "per_second", "percent"]
+
+
+class SignalPanel(Model):
+    """A panel that plots one numeric series against thresholds."""
+
+    title: str | None = Field(None, description="Panel title; default from the panel's role.")
+    series: str = Field(description="The series to show, as 'source:series'.")
+    also: list[str] = Field(default_factory=list, description="Further series shown as text beside the main one.")
+    unit: Unit = Field(description="How values are shown: ratio as %, seconds as ms/s, usd_per_day as $/day.")
+    threshold: Threshold = Field(default_factory=Threshold, description="Warn and critical levels.")
+
+
+class StatusPanel(Model):
+    """A panel fed by health or component sources."""
+
+    title: str | None = Field(None, description="Panel title; default from the panel's role.")
+    sources: list[str] = Field(min_length=1, description="Names of the health/component sources it shows.")
+
+
+class Panels(Model):
+    """The five panels of the dashboard."""
+
+    health: StatusPanel = Field(description="Service health checks (http_health sources).")
+    error_rate: SignalPanel = Field(description="Error rate, usually unit 'ratio'.")
+    latency: SignalPanel = Field(description="Latency, usually p95 in 'seconds', with p50/p99 in 'also'.")
+    cost: SignalPanel = Field(description="Cost burn, usually 'usd_per_day' against a daily budget.")
+    components: StatusPanel = Field(description="Component status table (http_components sources).")
+
+
+# ---------------------------------------------------------------- root
+
+
+class CockpitConfig(Model):
+    """A cockpit configuration file."""
+
+    service: ServiceConfig = Field(description="The service being watched.")
+    settings: Settings = Field(default_factory=Settings, description="Cockpit-wide behaviour.")
+    sources: list[SourceConfig] = Field(min_length=1, description="Where readings come from.")
+    panels: Panels = Field(description="What each panel shows.")
+
+    @model_validator(mode="after")
+    def _references(self):
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"sources: names must be unique, repeated: {', '.join(dupes)}")
+        by_name = {s.name: s for s in self.sources}
+        problems: list[str] = []
+        for role in ("error_rate", "latency", "cost"):
+            panel: SignalPanel = getattr(self.panels, role)
+            for i, ref in enumerate([panel.series, *panel.also]):
+                where = f"panels.{role}.series" if i == 0 else f"panels.{role}.also[{i - 1}]"
+                src = ref.split(":", 1)[0]
+                if ":" not in ref:
+                    problems.append(f"{where}: expected 'source:series', got {ref!r}")
+                elif src not in by_name:
+                    problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
+        for role, kind in (("health", "http_health"), ("components", "http_components")):
+            for i, src in enumerate(getattr(self.panels, role).sources):
+                where = f"panels.{role}.sources[{i}]"
+                if src not in by_name:
+                    problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
+                elif by_name[src].kind != kind:
+                    problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected a {kind} source")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def source(self, name: str):
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CockpitConfig:
+    """Read, override and validate a config file. Raises ConfigError with one line per problem."""
+    path = Path(path)
+    place = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{place}: file not found"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{place}: is a directory, expected a TOML file"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"{place}: cannot read: {e}"]) from None
+    return parse_config(text, place, environ)
+
+
+def parse_config(text: str, place: str = "<config>", environ: Mapping[str, str] | None = None) -> CockpitConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{place}: TOML syntax error: {e}"]) from None
+    return config_from_dict(raw, place, os.environ if environ is None else environ)
+
+
+def config_from_dict(raw: dict, place: str = "<config>", environ: Mapping[str, str] | None = None) -> CockpitConfig:
+    problems = apply_overrides(raw, environ or {})
+    if problems:
+        raise ConfigError([f"{place}: {p}" for p in problems])
+    try:
+        return CockpitConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError([f"{place}: {line}" for line in explain(e, raw)]) from None
+
+
+def apply_overrides(raw: dict, environ: Mapping[str, str]) -> list[str]:
+    """Apply COCKPIT_A__B__C overrides to ``raw`` in place; return problems."""
+    problems = []
+    for var in sorted(environ):
+        if not var.startswith(OVERRIDE_PREFIX) or "__" not in var:
+            continue
+        path = [p.lower() for p in var[len(OVERRIDE_PREFIX):].split("__")]
+        value = _override_value(environ[var])
+        node: Any = raw
+        for depth, seg in enumerate(path[:-1]):
+            if isinstance(node, list):
+                match = [item for item in node if isinstance(item, dict) and str(item.get("name", "")).lower() == seg]
+                if not match:
+                    problems.append(f"environment {var}: no entry named {seg!r} under {'.'.join(path[:depth])}")
+                    break
+                node = match[0]
+            elif isinstance(node, dict):
+                node = node.setdefault(seg, {})
+            else:
+                problems.append(f"environment {var}: {'.'.join(path[:depth])} is not a table")
+                break
+        else:
+            if isinstance(node, dict):
+                node[path[-1]] = value
+            else:
+                problems.append(f"environment {var}: {'.'.join(path[:-1])} is not a table")
+    return problems
+
+
+def _override_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+_TYPE_WORDS = {
+    "float_parsing": "a number",
+    "float_type": "a number",
+    "int_parsing": "a whole number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_parsing": "true or false",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+}
+
+
+def explain(error: ValidationError, raw: dict) -> list[str]:
+    """Turn pydantic's errors into one line each: key path, what was expected, what was found."""
+    lines = []
+    for err in error.errors(include_url=False):
+        path, node = _path(err["loc"], raw)
+        kind = err["type"]
+        got = err.get("input")
+        if kind == "extra_forbidden":
+            key = path.rsplit(".", 1)[-1]
+            hint = _suggest(key, err["loc"], raw)
+            lines.append(f"{path}: unknown key{hint}")
+        elif kind == "missing":
+            lines.append(f"{path}: required key is missing")
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            lines.append(f"{path}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {got.get('kind') if isinstance(got, dict) else got!r}")
+        elif kind in _TYPE_WORDS:
+            lines.append(f"{path}: expected {_TYPE_WORDS[kind]}, got {_show(got)}")
+        elif kind == "literal_error":
+            lines.append(f"{path}: expected {err['ctx']['expected']}, got {_show(got)}")
+        elif kind in ("value_error", "assertion_error"):
+            msg = str(err["ctx"].get("error", err["msg"])) if err.get("ctx") else err["msg"]
+            for part in msg.split("\n"):
+                # model-level validators already name their own key paths
+                if path and not part.startswith(("panels.", "sources")):
+                    lines.append(f"{path}: {part}")
+                else:
+                    lines.append(part)
+        else:
+            lines.append(f"{path}: {err['msg'][0].lower()}{err['msg'][1:]}, got {_show(got)}")
+    return lines or [str(error)]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "a list"
+    return repr(value)
+
+
+def _path(loc: tuple, raw: dict) -> tuple[str, Any]:
+    """Render a pydantic location as a TOML key path, dropping union tags."""
+    out = ""
+    node: Any = raw
+    for seg in loc:
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+            node = node[seg] if isinstance(node, list) and seg < len(node) else None
+            continue
+        if isinstance(node, dict) and seg not in node and seg in SOURCE_KINDS and node.get("kind") == seg:
+            continue  # the discriminator tag pydantic puts in the location
+        out += f".{seg}" if out else str(seg)
+        node = node.get(seg) if isinstance(node, dict) else None
+    return out, node
+
+
+def _suggest(key: str, loc: tuple, raw: dict) -> str:
+    model = _model_at(loc[:-1], raw)
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(key, list(model.model_fields), n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f"; expected one of: {', '.join(model.model_fields)}"
+
+
+def _model_at(loc: tuple, raw: dict) -> type[BaseModel] | None:
+    model: Any = CockpitConfig
+    node: Any = raw
+    kinds = {
+        "http_health": HttpHealthSource,
+        "http_components": HttpComponentsSource,
+        "prom_scrape": PromScrapeSource,
+    }
+    for seg in loc:
+        if isinstance(seg, int):
+            node = node[seg] if isinstance(node, list) and seg < len(node) else None
+            if model is SourceConfig and isinstance(node, dict):
+                model = kinds.get(node.get("kind"))
+            continue
+        if seg in kinds and model is not None and (model is SourceConfig or model in kinds.values()):
+            model = kinds[seg]
+            continue
+        if model is None or not hasattr(model, "model_fields") or seg not in model.model_fields:
+            return None
+        ann = model.model_fields[seg].annotation
+        model = _unwrap(ann)
+        node = node.get(seg) if isinstance(node, dict) else None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(ann: Any) -> Any:
+    args = getattr(ann, "__args__", None)
+    origin = getattr(ann, "__origin__", None)
+    if origin is list and args:
+        inner = args[0]
+        if getattr(inner, "__metadata__", None) is not None:  # Annotated[Union[...], discriminator]
+            return SourceConfig
+        return inner
+    return ann
+
+
+def schema() -> dict:
+    """The JSON schema of the config file."""
+    return CockpitConfig.model_json_schema()

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from cockpit.clock import Clock, SystemClock
+from cockpit.model import Reading, Status
+
+if TYPE_CHECKING:
+    import httpx
+
+
+class SourceError(Exception):
+    """A poll failed for a reason worth one short line on a panel."""
+
+
+class SourceContext:
+    """What sources share: the clock and lazily created clients (one HTTP pool)."""
+
+    def __init__(self, clock: Clock | None = None, http_limit: int = 100) -> None:
+        self.clock = clock or SystemClock()
+        self.http_limit = http_limit
+        self._http: httpx.AsyncClient | None = None
+
+    def http(self) -> "httpx.AsyncClient":
+        if self._http is None:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.http_limit, max_keepalive_connections=self.http_limit)
+            self._http = httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+class Source(ABC):
+    """One configured source. Subclasses set ``kind`` and implement ``fetch``."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, cfg: Any, ctx: SourceContext) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.name: str = cfg.name
+
+    @property
+    def interval(self) -> float:
+        return self.cfg.interval
+
+    @property
+    def timeout(self) -> float:
+        return self.cfg.timeout
+
+    @property
+    def max_backoff(self) -> float:
+        return self.cfg.max_backoff
+
+    @abstractmethod
+    def series(self) -> list[str]:
+        """Names of the series this source produces."""
+
+    @abstractmethod
+    async def fetch(self) -> list[Reading]:
+        """Poll once. Raise on failure; the poller records it."""
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next poll after a success."""
+        return self.interval
+
+    def reset(self) -> None:
+        """Forget state carried between polls; called after a failed poll."""
+
+    @property
+    def deadline(self) -> float:
+        """Seconds the poller lets one whole poll take."""
+        return self.timeout
+
+    def failure(self, ts: float, error: str) -> list[Reading]:
+        """Readings that record a failed poll, one per series."""
+        return [Reading(self.name, s, ts, None, Status.ERROR, error) for s in self.series()]
+
+    def reading(self, series: str, value: float | None, **kw: Any) -> Reading:
+        return Reading(self.name, series, self.ctx.clock.now(), value, **kw)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def describe_error(exc: BaseException, timeout: float | None = None) -> str:
+    """One short line for a failure, without a traceback."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if isinstance(exc, SourceError):
+        return str(exc)
+    mod = type(exc).__module__
+    if mod.startswith(("httpx", "httpcore")):
+        return _describe_http(exc, timeout)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _root_os_error(exc: BaseException) -> OSError | None:
+    """The OSError at the bottom of an exception chain (httpx wraps it in several layers)."""
+    seen = 0
+    node: BaseException | None = exc
+    found = None
+    while node is not None and seen < 10:
+        if isinstance(node, OSError):
+            found = node
+        if isinstance(node, BaseExceptionGroup) and node.exceptions:
+            node = node.exceptions[0]
+        else:
+            node = node.__cause__ or node.__context__
+        seen += 1
+    return found
+
+
+def _describe_http(exc: BaseException, timeout: float | None) -> str:
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        cause = _root_os_error(exc)
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        text = str(exc).lower()
+        if "refused" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "name resolution" in text:
+            return "host name not found"
+        return f"cannot connect: {exc}" if str(exc) else "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"bad HTTP response: {exc}" if str(exc) else "connection closed without a response"
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code} {exc.response.reason_phrase}".strip()
+    if isinstance(exc, httpx.InvalidURL):
+        return f"invalid URL: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def build_source(cfg: Any, ctx: SourceContext) -> Source:
+    """The Source object for one validated source config."""
+    from cockpit.sources.http import HttpComponents, HttpHealth
+    from cockpit.sources.promtext import PromScrape
+
+    kinds: dict[str, type[Source]] = {k.kind: k for k in (HttpHealth, HttpComponents, PromScrape)}
+    try:
+        return kinds[cfg.kind](cfg, ctx)
+    except KeyError:
+        raise ValueError(f"source {cfg.name!r}: unknown kind {cfg.kind!r}") from None

@@ -1,0 +1,119 @@
+"""Bounded in-memory history: one ring buffer per series.
+
+Each buffer holds a fixed number of samples in flat arrays (timestamps and
+values as doubles, status as a byte), so memory is fixed at creation however
+long the cockpit runs. The latest reading and the latest good reading are kept
+whole, for error text and "last good value" display.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Iterable
+
+from cockpit.model import Reading, Status
+
+_NAN = float("nan")
+_STATUS_CODES = {Status.OK: 0, Status.STALE: 1, Status.ERROR: 2}
+
+
+class RingBuffer:
+    """Fixed-capacity history of one series."""
+
+    __slots__ = ("capacity", "_ts", "_values", "_status", "_head", "_size", "latest", "last_ok", "version")
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._ts = array("d", bytes(8 * capacity))
+        self._values = array("d", [_NAN]) * capacity
+        self._status = bytearray(capacity)
+        self._head = 0  # next slot to write
+        self._size = 0
+        self.latest: Reading | None = None
+        self.last_ok: Reading | None = None
+        self.version = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, reading: Reading) -> None:
+        i = self._head
+        self._ts[i] = reading.ts
+        self._values[i] = reading.value if reading.value is not None else _NAN
+        self._status[i] = _STATUS_CODES[reading.status]
+        self._head = (i + 1) % self.capacity
+        self._size = min(self._size + 1, self.capacity)
+        self.latest = reading
+        if reading.status is Status.OK:
+            self.last_ok = reading
+        self.version += 1
+
+    def _indices(self, n: int) -> Iterable[int]:
+        n = min(n, self._size)
+        start = (self._head - n) % self.capacity
+        return ((start + k) % self.capacity for k in range(n))
+
+    def values(self, n: int | None = None) -> list[float | None]:
+        """The last ``n`` values, oldest first; None marks a gap (no value or a failed poll)."""
+        out: list[float | None] = []
+        for i in self._indices(self._size if n is None else n):
+            v = self._values[i]
+            out.append(None if math.isnan(v) or self._status[i] else v)
+        return out
+
+    def samples(self, n: int | None = None) -> list[tuple[float, float | None]]:
+        """The last ``n`` (timestamp, value) pairs, oldest first."""
+        vals = self.values(self._size if n is None else n)
+        idx = list(self._indices(len(vals)))
+        return [(self._ts[i], v) for i, v in zip(idx, vals)]
+
+    def since(self, ts: float) -> list[float | None]:
+        """Values with a timestamp at or after ``ts``, oldest first."""
+        return [v for t, v in self.samples() if t >= ts]
+
+
+class Store:
+    """All series, each in its own ring buffer, created on first use.
+
+    ``capacity_for(key)`` decides a new buffer's size (the app sizes buffers
+    from each source's interval and the configured history).
+    """
+
+    def __init__(self, capacity_for: Callable[[str], int] | int = 3600) -> None:
+        if isinstance(capacity_for, int):
+            fixed = capacity_for
+            capacity_for = lambda _key: fixed  # noqa: E731
+        self._capacity_for = capacity_for
+        self._buffers: dict[str, RingBuffer] = {}
+        self.version = 0
+
+    def add(self, reading: Reading) -> None:
+        key = reading.key
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = RingBuffer(self._capacity_for(key))
+        buf.append(reading)
+        self.version += 1
+
+    def extend(self, readings: Iterable[Reading]) -> None:
+        for r in readings:
+            self.add(r)
+
+    def get(self, key: str) -> RingBuffer | None:
+        return self._buffers.get(key)
+
+    def latest(self, key: str) -> Reading | None:
+        buf = self._buffers.get(key)
+        return buf.latest if buf else None
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return [k for k in self._buffers if k.startswith(prefix)]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._buffers
+
+    def __len__(self) -> int:
+        return len(self._buffers)

@@ -1,0 +1,176 @@
+"""What each panel shows, computed from the store without any UI code.
+
+The widgets in ``screens/`` only draw these views, so the rules that matter
+(when data is stale, what level a value is, what a failure looks like) are
+plain functions with plain tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cockpit.clock import format_age
+from cockpit.config import CockpitConfig, SignalPanel
+from cockpit.evaluator import level_of
+from cockpit.model import STALE_GLYPH, Level, Reading, Status, series_key, state_level
+from cockpit.store import RingBuffer, Store
+from cockpit.units import formatter
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a series is: 'ok', 'stale', 'error' or 'waiting' (no poll finished yet)."""
+
+    status: str
+    age: float | None = None  # seconds since the newest good sample
+    error: str = ""
+
+    def label(self) -> str:
+        age = f" {format_age(self.age)}" if self.age is not None else ""
+        if self.status == "waiting":
+            return "waiting for first poll"
+        if self.status == "ok":
+            return f"updated{age} ago"
+        old = f" · data{age} old" if age else " · no data yet"
+        return f"{STALE_GLYPH} {self.status.upper()}{old}"
+
+
+def freshness(buf: RingBuffer | None, now: float, stale_after: float) -> Freshness:
+    if buf is None or buf.latest is None:
+        return Freshness("waiting")
+    latest, good = buf.latest, buf.last_ok
+    age = now - good.ts if good is not None else None
+    if latest.status is Status.ERROR:
+        return Freshness("error", age, latest.error)
+    if age is None or age > stale_after:
+        return Freshness("stale", age, "no new data")
+    return Freshness("ok", age)
+
+
+def stale_after(cfg: CockpitConfig, source_name: str) -> float:
+    src = cfg.source(source_name)
+    return cfg.settings.stale_factor * src.interval + src.timeout
+
+
+@dataclass
+class SignalView:
+    title: str
+    level: Level
+    value_text: str
+    fresh: Freshness
+    threshold_text: str
+    extras: list[tuple[str, str]] = field(default_factory=list)
+    samples: list[float | None] = field(default_factory=list)
+    sample_levels: list[Level] = field(default_factory=list)
+
+    @property
+    def badge(self) -> str:
+        """Glyph and word: the level when fresh, STALE/ERROR otherwise (never an old level as current)."""
+        if self.fresh.status in ("ok",):
+            return f"{self.level.glyph} {self.level.word}"
+        if self.fresh.status == "waiting":
+            return f"{Level.UNKNOWN.glyph} WAITING"
+        return f"{STALE_GLYPH} {self.fresh.status.upper()}"
+
+
+TITLES = {
+    "health": "Health",
+    "error_rate": "Error rate",
+    "latency": "Latency",
+    "cost": "Cost burn",
+    "components": "Components",
+}
+
+
+def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, width: int = 40) -> SignalView:
+    panel: SignalPanel = getattr(cfg.panels, role)
+    fmt = formatter(panel.unit)
+    source = panel.series.split(":", 1)[0]
+    buf = store.get(panel.series)
+    fresh = freshness(buf, now, stale_after(cfg, source))
+    good = buf.last_ok if buf else None
+    value = good.value if good is not None else None
+    if fresh.status == "ok":
+        level = level_of(value, panel.threshold)
+        value_text = fmt(value) if value is not None else "no traffic" if good and good.detail else "—"
+    else:
+        level = Level.UNKNOWN
+        value_text = f"last {fmt(value)}" if value is not None else "—"
+    extras = []
+    for ref in panel.also:
+        other = store.get(ref)
+        v = other.last_ok.value if other is not None and other.last_ok is not None else None
+        fresh_other = freshness(other, now, stale_after(cfg, ref.split(":", 1)[0])).status == "ok"
+        extras.append((_short(ref), fmt(v) if fresh_other else "—"))
+    samples = buf.values(width) if buf else []
+    return SignalView(
+        title=panel.title or TITLES[role],
+        level=level,
+        value_text=value_text,
+        fresh=fresh,
+        threshold_text=_threshold_text(panel, fmt),
+        extras=extras,
+        samples=samples,
+        sample_levels=[level_of(v, panel.threshold) for v in samples],
+    )
+
+
+def _short(ref: str) -> str:
+    series = ref.split(":", 1)[1]
+    return series.removeprefix("latency_")
+
+
+def _threshold_text(panel: SignalPanel, fmt) -> str:
+    t = panel.threshold
+    rel = ">" if t.direction == "above" else "<"
+    parts = []
+    if t.warn is not None:
+        parts.append(f"warn {rel}{fmt(t.warn)}")
+    if t.critical is not None:
+        parts.append(f"crit {rel}{fmt(t.critical)}")
+    return " · ".join(parts) if parts else "no thresholds"
+
+
+@dataclass
+class CheckView:
+    """One health check or component row."""
+
+    name: str
+    level: Level
+    state: str  # word shown: UP, DEGRADED, DOWN, UNREACHABLE, STALE, WAITING
+    detail: str
+    fresh: Freshness
+    latency: float | None = None
+    changed_at: float | None = None
+
+
+def check_view(name: str, buf: RingBuffer | None, now: float, stale_for: float) -> CheckView:
+    fresh = freshness(buf, now, stale_for)
+    latest: Reading | None = buf.latest if buf else None
+    if latest is None:
+        return CheckView(name, Level.UNKNOWN, "WAITING", "", fresh)
+    if latest.state is not None and latest.status is Status.ERROR and latest.state == "unreachable":
+        # a health endpoint that cannot be reached is an outage signal in itself
+        return CheckView(name, Level.CRIT, "UNREACHABLE", latest.error, fresh)
+    if fresh.status != "ok":
+        was = buf.last_ok.state if buf.last_ok is not None else None
+        detail = fresh.error + (f" (was {was})" if was else "")
+        return CheckView(name, Level.UNKNOWN, fresh.status.upper(), detail, fresh)
+    return CheckView(
+        name, state_level(latest.state), (latest.state or "?").upper(), latest.detail, fresh, latest.latency
+    )
+
+
+def health_views(cfg: CockpitConfig, store: Store, now: float) -> list[CheckView]:
+    out = []
+    for src in cfg.panels.health.sources:
+        buf = store.get(series_key(src, "health"))
+        out.append(check_view(src, buf, now, stale_after(cfg, src)))
+    return out
+
+
+def worst(levels: list[Level]) -> Level:
+    known = [lv for lv in levels if lv is not Level.UNKNOWN]
+    if not known:
+        return Level.UNKNOWN
+    return max(known)

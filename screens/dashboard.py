@@ -1,0 +1,112 @@
+"""The dashboard: header, five panels, timeline, footer of key hints."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from cockpit.model import Status, series_key
+from cockpit.views import Freshness, check_view, freshness, health_views, signal_view, stale_after
+from screens.header import CockpitHeader
+from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
+
+if TYPE_CHECKING:
+    from cockpit.app import CockpitApp
+
+SIGNAL_ROLES = ("error_rate", "latency", "cost")
+
+
+class DashboardScreen(Screen):
+    """Live panels over the store; redrawn by the app's refresh timer."""
+
+    BINDINGS = [
+        Binding("ctrl+r", "poll_now", "Poll now", id="dashboard.poll_now"),
+        Binding("K", "toggle_service", "Kill/revive service", id="dashboard.toggle_service"),
+    ]
+
+    app: "CockpitApp"
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self._events_shown = 0
+
+    def compose(self) -> ComposeResult:
+        cfg = self.app.config
+        yield CockpitHeader(cfg.service.name, cfg.service.environment, self.app.mode, self.app.armed)
+        with Grid(id="panels"):
+            yield HealthPanel(id="health")
+            for role in SIGNAL_ROLES:
+                yield SignalPanelWidget(role, id=role.replace("_", "-"))
+        with Horizontal(id="lower"):
+            yield ComponentsPanel(id="components")
+            yield TimelinePane(id="timeline")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_data()
+
+    # ------------------------------------------------------------ refresh
+
+    def refresh_data(self) -> None:
+        app = self.app
+        now = app.clock.now()
+        cfg, store = app.config, app.store
+        incident = app.incident_start
+        self.query_one(CockpitHeader).tick(now, incident)
+        health = self.query_one(HealthPanel)
+        first = cfg.panels.health.sources[0]
+        rt = store.get(series_key(first, "response_time"))
+        health.show(health_views(cfg, store, now), rt.values(health.content_size.width or 26) if rt else [])
+        for role in SIGNAL_ROLES:
+            widget = self.query_one(f"#{role.replace('_', '-')}", SignalPanelWidget)
+            widget.show(signal_view(cfg, role, store, now, widget.content_size.width or 26))
+        self._refresh_components(now)
+        timeline = self.query_one(TimelinePane)
+        for ev in app.events[self._events_shown:]:
+            timeline.add(ev)
+        self._events_shown = len(app.events)
+
+    def _refresh_components(self, now: float) -> None:
+        app, cfg = self.app, self.app.config
+        panel = self.query_one(ComponentsPanel)
+        rows = []
+        subtitle = ""
+        for src_name in cfg.panels.components.sources:
+            src = cfg.source(src_name)
+            limit = stale_after(cfg, src_name)
+            keys = [series_key(src_name, f"component/{c}") for c in src.components]
+            fresh = self._source_freshness(src_name, keys, now, limit)
+            if not subtitle:
+                subtitle = fresh.label()
+            for comp, key in zip(src.components, keys):
+                rows.append((key, check_view(comp, app.store.get(key), now, limit)))
+        with app.batch_update():
+            panel.show_rows(rows, now, subtitle)
+
+    def _source_freshness(self, name: str, keys: list[str], now: float, limit: float) -> Freshness:
+        store = self.app.store
+        for key in keys:
+            buf = store.get(key)
+            if buf is not None and buf.latest is not None and buf.latest.status is Status.OK:
+                return freshness(buf, now, limit)
+        return freshness(store.get(keys[0]) if keys else None, now, limit)
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "toggle_service":
+            return True if self.app.simulator is not None else None
+        return True
+
+    def action_poll_now(self) -> None:
+        if self.app.poller is not None:
+            self.app.poller.poll_now()
+            self.notify("Polling every source now.", timeout=2)
+
+    def action_toggle_service(self) -> None:
+        self.app.toggle_simulator()

@@ -1,0 +1,69 @@
+"""The help screen: every key the cockpit answers to, read from the live bindings."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEY_NAMES = {
+    "question_mark": "?",
+    "ctrl+p": "ctrl+p",
+    "escape": "esc",
+    "plus": "+",
+    "minus": "-",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "space": "space",
+}
+
+
+def key_label(key: str) -> str:
+    return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists (key, what it does, whether it is available now)."""
+
+    BINDINGS = [
+        Binding("escape,question_mark,q", "dismiss_help", "Close help", id="help.close"),
+    ]
+
+    def __init__(self, keys: list[tuple[str, str, bool]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static("Incident cockpit — keys", id="help-title")
+            yield Static(self._table(), id="help-keys")
+            yield Static("esc, ? or q closes this screen. Greyed keys do not apply right now.", id="help-hint")
+
+    def _table(self) -> Text:
+        out = Text()
+        for key, description, enabled in self.keys:
+            style = "" if enabled else "dim"
+            out.append(f"{key_label(key):>10}  ", "bold" if enabled else "dim")
+            out.append(description + ("" if enabled else " (not available now)"), style)
+            out.append("\n")
+        return out
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
+
+
+def describe_bindings(active_bindings) -> list[tuple[str, str, bool]]:
+    """(key, description, enabled) from an App.active_bindings mapping, one line per action."""
+    seen: dict[str, tuple[str, str, bool]] = {}
+    for key, active in active_bindings.items():
+        b: Binding = active.binding
+        desc = b.description or b.action.replace("_", " ")
+        entry = seen.get(b.action)
+        if entry is None:
+            seen[b.action] = (key, desc, active.enabled)
+        else:
+            seen[b.action] = (f"{entry[0]},{key}", desc, entry[2] or active.enabled)
+    return list(seen.values())

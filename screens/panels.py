@@ -1,0 +1,210 @@
+"""The dashboard's panel widgets. They draw views from ``cockpit.views``; they
+hold no rules of their own about levels or freshness."""
+
+from __future__ import annotations
+
+from rich.color import Color as RichColor
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.containers import Vertical
+from textual.widgets import DataTable, OptionList, Static
+from textual.widgets.option_list import Option
+
+from cockpit.clock import hms
+from cockpit.model import STALE_GLYPH, Level, TimelineEvent
+from cockpit.views import CheckView, SignalView, worst
+from screens.sparkline import sparkline
+
+
+_colors: dict[tuple[str, str], RichColor | None] = {}
+
+
+def theme_color(widget, var: str) -> RichColor | None:
+    """A theme variable as a Rich colour; translucent colours are blended over the background."""
+    key = (widget.app.theme, var)
+    if key not in _colors:
+        _colors[key] = _theme_color(widget.app.theme_variables, var)
+    return _colors[key]
+
+
+def _theme_color(tv: dict[str, str], var: str) -> RichColor | None:
+    value = tv.get(var)
+    if value is None:
+        return None
+    try:
+        color = Color.parse(value)
+        if color.a < 1:
+            color = Color.parse(tv.get("background", "#000000")) + color
+    except Exception:  # noqa: BLE001 - a theme with an odd value must not crash the dashboard
+        return None
+    return color.rich_color
+
+
+def level_style(widget, level: Level, bold: bool = False) -> Style:
+    return Style(color=theme_color(widget, level.style_var), bold=bold)
+
+
+def set_level_classes(widget, level: Level, fresh: str) -> None:
+    widget.set_class(fresh == "ok" and level is Level.WARN, "-warn")
+    widget.set_class(fresh == "ok" and level is Level.CRIT or fresh == "unreachable", "-crit")
+    widget.set_class(fresh in ("stale", "error"), "-stale")
+
+
+class SignalPanelWidget(Static):
+    """A numeric signal: badge (glyph + word), value, thresholds, sparkline, freshness."""
+
+    def __init__(self, role: str, **kw) -> None:
+        super().__init__(**kw, classes="panel")
+        self.role = role
+        self.view: SignalView | None = None
+
+    def show(self, view: SignalView) -> None:
+        self.view = view
+        self.border_title = view.title
+        self.border_subtitle = view.fresh.label()
+        set_level_classes(self, view.level, view.fresh.status)
+        self.update(self._render_view(view))
+
+    def _render_view(self, v: SignalView) -> Text:
+        width = max(10, self.content_size.width or 26)
+        fresh_ok = v.fresh.status == "ok"
+        badge_level = v.level if fresh_ok else Level.UNKNOWN
+        out = Text()
+        out.append(v.badge, level_style(self, badge_level, bold=True))
+        out.append("  ")
+        out.append(v.value_text, Style(bold=fresh_ok, dim=not fresh_ok))
+        out.append("\n")
+        if v.extras:
+            out.append("  ".join(f"{k} {val}" for k, val in v.extras) + "\n", Style(dim=not fresh_ok))
+        else:
+            out.append("\n")
+        out.append(v.threshold_text + "\n", "dim")
+        styles = {lv: level_style(self, lv) for lv in Level}
+        styles[Level.OK] = Style(color=theme_color(self, "primary"))
+        rows = sparkline(v.samples, width, height=2, style_for=lambda i: styles[v.sample_levels[i]])
+        for row in rows:
+            out.append_text(row)
+            out.append("\n")
+        if v.fresh.status in ("error", "stale") and v.fresh.error:
+            out.append(_clip(v.fresh.error, width), level_style(self, Level.CRIT if v.fresh.status == "error" else Level.WARN))
+        return out
+
+
+class HealthPanel(Static):
+    """Health checks: one line per check (glyph + word + detail), response-time sparkline."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw, classes="panel")
+        self.border_title = "Health"
+
+    def show(self, checks: list[CheckView], response_times: list[float | None]) -> None:
+        overall = worst([c.level for c in checks])
+        freshest = checks[0].fresh if checks else None
+        unreachable = any(c.state == "UNREACHABLE" for c in checks)
+        all_stale = bool(checks) and all(c.fresh.status in ("stale", "error") and c.state != "UNREACHABLE" for c in checks)
+        set_level_classes(self, overall, "unreachable" if unreachable else "stale" if all_stale else "ok")
+        self.border_subtitle = freshest.label() if freshest else ""
+        width = max(10, self.content_size.width or 26)
+        out = Text()
+        up = sum(1 for c in checks if c.level is Level.OK)
+        out.append(f"{overall.glyph} {up}/{len(checks)} up" if checks else "no checks", level_style(self, overall, True))
+        out.append("\n")
+        for c in checks[:3]:
+            out.append(f"{c.level.glyph} {c.state} ", level_style(self, c.level, True))
+            lat = f" {c.latency * 1000:.0f}ms" if c.latency is not None else ""
+            out.append(_clip(f"{c.name}{lat} {c.detail}".rstrip(), width - len(c.state) - 3) + "\n")
+        if len(checks) > 3:
+            out.append(f"… {len(checks) - 3} more\n", "dim")
+        while out.plain.count("\n") < 4:
+            out.append("\n")
+        style = Style(color=theme_color(self, "primary"))
+        for row in sparkline(response_times, width, height=2, style_for=lambda i: style):
+            out.append_text(row)
+            out.append("\n")
+        self.update(out)
+
+
+class ComponentsPanel(Vertical):
+    """Component status table, updated row by row by key."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw, classes="panel")
+        self.border_title = "Components"
+        self._shown: dict[str, tuple] = {}
+        self._changed: dict[str, float] = {}
+
+    def compose(self) -> ComposeResult:
+        table: DataTable = DataTable(cursor_type="row", show_cursor=False, zebra_stripes=True, id="components-table")
+        table.add_column("Component", key="name", width=16)
+        table.add_column("Status", key="status", width=13)
+        table.add_column("Since", key="since", width=8)
+        table.add_column("Detail", key="detail")
+        yield table
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def show_rows(self, rows: list[tuple[str, CheckView]], now: float, subtitle: str) -> None:
+        """Add new rows and update changed cells; rows never shown again are removed."""
+        table = self.table
+        self.border_subtitle = subtitle
+        for key, v in rows:
+            cells = (v.level, v.state, v.detail)
+            old = self._shown.get(key)
+            if old == cells:
+                continue
+            if old is None or old[1] != v.state:
+                self._changed[key] = now
+            glyph = STALE_GLYPH if v.state in ("STALE", "ERROR") else v.level.glyph
+            status = Text(f"{glyph} {v.state}", level_style(self, v.level, bold=v.level >= Level.WARN))
+            detail = Text(_clip(v.detail, 60))
+            since = hms(self._changed[key])
+            if old is None:
+                table.add_row(Text(v.name), status, detail, since, key=key)
+            else:
+                table.update_cell(key, "status", status)
+                table.update_cell(key, "detail", detail, update_width=True)
+                table.update_cell(key, "since", since)
+            self._shown[key] = cells
+        counts = {lv: 0 for lv in Level}
+        for _, v in rows:
+            counts[v.level] += 1
+        overall = worst([v.level for _, v in rows])
+        set_level_classes(self, overall, "ok")
+        self.border_title = (
+            f"Components {overall.glyph} {counts[Level.OK]}/{len(rows)} healthy"
+            + (f" · {counts[Level.CRIT]} down" if counts[Level.CRIT] else "")
+            + (f" · {counts[Level.WARN]} degraded" if counts[Level.WARN] else "")
+            + (f" · {counts[Level.UNKNOWN]} unknown" if counts[Level.UNKNOWN] else "")
+        )
+
+
+class TimelinePane(Vertical):
+    """The incident timeline, newest at the bottom."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw, classes="panel")
+        self.border_title = "Timeline"
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(id="timeline-list")
+
+    def add(self, ev: TimelineEvent) -> None:
+        ol = self.query_one(OptionList)
+        text = Text()
+        text.append(hms(ev.ts) + " ", "dim")
+        text.append(f"{ev.level.glyph} ", level_style(self, ev.level, bold=True))
+        text.append(ev.text)
+        at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
+        ol.add_option(Option(text))
+        if at_end:
+            ol.scroll_end(animate=False)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+

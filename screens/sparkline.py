@@ -1,0 +1,52 @@
+"""A sparkline that draws a missing sample as a gap, never as a zero."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.style import Style
+from rich.text import Text
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(
+    values: Sequence[float | None],
+    width: int,
+    height: int = 1,
+    style_for: Callable[[int], Style | str] | None = None,
+    floor: float = 0.0,
+    ceiling: float | None = None,
+) -> list[Text]:
+    """Rows of a sparkline, top row first, right-aligned to ``width`` columns.
+
+    Each value is one column; None is a blank column. A present value, even
+    zero, always draws at least the lowest block, so a gap and a zero differ.
+    ``style_for(i)`` styles the column of ``values[i]``.
+    """
+    width = max(0, width)
+    shown = list(values)[-width:] if width else []
+    present = [v for v in shown if v is not None]
+    top = max(present, default=0.0)
+    if ceiling is not None:
+        top = max(top, ceiling)
+    span = top - floor
+    eighths_total = height * 8
+    rows = [Text() for _ in range(height)]
+    pad = width - len(shown)
+    for row in rows:
+        row.append(" " * pad)
+    offset = len(values) - len(shown)
+    for i, v in enumerate(shown):
+        style = style_for(offset + i) if style_for else ""
+        if v is None:
+            for row in rows:
+                row.append(" ")
+            continue
+        frac = (v - floor) / span if span > 0 else 0.0
+        units = max(1, min(eighths_total, round(frac * eighths_total)))
+        for r, row in enumerate(rows):
+            level_from_bottom = height - 1 - r
+            fill = max(0, min(8, units - level_from_bottom * 8))
+            row.append(BLOCKS[fill], style)
+    return rows
