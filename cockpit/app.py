@@ -8,6 +8,7 @@ from collections.abc import Callable
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.worker import Worker, WorkerState
 
 from cockpit.clock import Clock, SystemClock
@@ -140,6 +141,12 @@ class CockpitApp(App):
                 screen.refresh_data()
 
     # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # On a dialog, q belongs to the dialog (it closes help; it is a letter in a text box).
+        if action == "quit" and isinstance(self.screen, ModalScreen):
+            return False
+        return True
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings

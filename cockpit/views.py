@@ -82,7 +82,7 @@ TITLES = {
 }
 
 
-def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, width: int = 40) -> SignalView:
+def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, samples: int = 240) -> SignalView:
     panel: SignalPanel = getattr(cfg.panels, role)
     fmt = formatter(panel.unit)
     source = panel.series.split(":", 1)[0]
@@ -102,7 +102,7 @@ def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, width: 
         v = other.last_ok.value if other is not None and other.last_ok is not None else None
         fresh_other = freshness(other, now, stale_after(cfg, ref.split(":", 1)[0])).status == "ok"
         extras.append((_short(ref), fmt(v) if fresh_other else "—"))
-    samples = buf.values(width) if buf else []
+    values = buf.values(samples) if buf else []
     return SignalView(
         title=panel.title or TITLES[role],
         level=level,
@@ -110,8 +110,8 @@ def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, width: 
         fresh=fresh,
         threshold_text=_threshold_text(panel, fmt),
         extras=extras,
-        samples=samples,
-        sample_levels=[level_of(v, panel.threshold) for v in samples],
+        samples=values,
+        sample_levels=[level_of(v, panel.threshold) for v in values],
     )
 
 
@@ -122,12 +122,13 @@ def _short(ref: str) -> str:
 
 def _threshold_text(panel: SignalPanel, fmt) -> str:
     t = panel.threshold
+    short = lambda v: fmt(v).removesuffix("/day")  # noqa: E731 - the value line carries the unit
     rel = ">" if t.direction == "above" else "<"
     parts = []
     if t.warn is not None:
-        parts.append(f"warn {rel}{fmt(t.warn)}")
+        parts.append(f"warn {rel}{short(t.warn)}")
     if t.critical is not None:
-        parts.append(f"crit {rel}{fmt(t.critical)}")
+        parts.append(f"crit {rel}{short(t.critical)}")
     return " · ".join(parts) if parts else "no thresholds"
 
 

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from cockpit.model import Status, series_key
-from cockpit.views import Freshness, check_view, freshness, health_views, signal_view, stale_after
+from cockpit.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
 from screens.header import CockpitHeader
 from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cockpit.app import CockpitApp
 
 SIGNAL_ROLES = ("error_rate", "latency", "cost")
+SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
 
 
 class DashboardScreen(Screen):
@@ -34,6 +35,10 @@ class DashboardScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self._events_shown = 0
+        self._component_keys: dict[str, list[str]] = {}
+        self._source_status: dict[str, str] = {}
+        self._row_versions: dict[str, int] = {}
+        self._row_views: dict[str, CheckView] = {}
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
@@ -61,10 +66,10 @@ class DashboardScreen(Screen):
         health = self.query_one(HealthPanel)
         first = cfg.panels.health.sources[0]
         rt = store.get(series_key(first, "response_time"))
-        health.show(health_views(cfg, store, now), rt.values(health.content_size.width or 26) if rt else [])
+        health.show(health_views(cfg, store, now), rt.values(SAMPLES) if rt else [])
         for role in SIGNAL_ROLES:
             widget = self.query_one(f"#{role.replace('_', '-')}", SignalPanelWidget)
-            widget.show(signal_view(cfg, role, store, now, widget.content_size.width or 26))
+            widget.show(signal_view(cfg, role, store, now, SAMPLES))
         self._refresh_components(now)
         timeline = self.query_one(TimelinePane)
         for ev in app.events[self._events_shown:]:
@@ -72,23 +77,37 @@ class DashboardScreen(Screen):
         self._events_shown = len(app.events)
 
     def _refresh_components(self, now: float) -> None:
+        """Re-evaluate only rows whose series changed, or all rows of a source whose
+        freshness changed; the table then updates just those cells."""
         app, cfg = self.app, self.app.config
+        store = app.store
         panel = self.query_one(ComponentsPanel)
-        rows = []
+        changed = []
         subtitle = ""
         for src_name in cfg.panels.components.sources:
             src = cfg.source(src_name)
             limit = stale_after(cfg, src_name)
-            keys = [series_key(src_name, f"component/{c}") for c in src.components]
-            fresh = self._source_freshness(src_name, keys, now, limit)
-            if not subtitle:
-                subtitle = fresh.label()
+            keys = self._component_keys.get(src_name)
+            if keys is None:
+                keys = self._component_keys[src_name] = [
+                    series_key(src_name, f"component/{c}") for c in src.components
+                ]
+            fresh = self._source_freshness(keys, now, limit)
+            subtitle = subtitle or fresh.label()
+            every_row = self._source_status.get(src_name) != fresh.status
+            self._source_status[src_name] = fresh.status
             for comp, key in zip(src.components, keys):
-                rows.append((key, check_view(comp, app.store.get(key), now, limit)))
+                buf = store.get(key)
+                version = buf.version if buf is not None else -1
+                if every_row or self._row_versions.get(key) != version:
+                    self._row_versions[key] = version
+                    view = check_view(comp, buf, now, limit)
+                    self._row_views[key] = view
+                    changed.append((key, view))
         with app.batch_update():
-            panel.show_rows(rows, now, subtitle)
+            panel.show_rows(changed, list(self._row_views.values()), now, subtitle)
 
-    def _source_freshness(self, name: str, keys: list[str], now: float, limit: float) -> Freshness:
+    def _source_freshness(self, keys: list[str], now: float, limit: float) -> Freshness:
         store = self.app.store
         for key in keys:
             buf = store.get(key)

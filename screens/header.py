@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
 from textual.widget import Widget
 
@@ -33,7 +32,7 @@ class CockpitHeader(Widget):
         out.append(f" {text} ", Style(color=theme_color(self, "background"), bgcolor=theme_color(self, var), bold=True))
         out.append(" ")
 
-    def render(self) -> Table:
+    def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
         out.append(" ◉ ", Style(color=theme_color(self, "primary"), bold=True))
         out.append(self.service, Style(bold=True))
@@ -48,9 +47,9 @@ class CockpitHeader(Widget):
             out.append(f"incident T+{format_duration(self.now - self.incident_start)}", Style(bold=True))
         else:
             out.append("no incident", "dim")
-        clock = Text(f"{hms(self.now)} UTC " if self.now else "", no_wrap=True)
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_row(out, clock)
-        return grid
+        clock = f"{hms(self.now)} UTC " if self.now else ""
+        gap = self.content_size.width - out.cell_len - len(clock)
+        # padding as non-breaking spaces: plain trailing spaces are trimmed when drawn
+        out.append("\u00a0" * max(1, gap))
+        out.append(clock)
+        return out

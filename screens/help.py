@@ -56,11 +56,16 @@ class HelpScreen(ModalScreen[None]):
 
 
 def describe_bindings(active_bindings) -> list[tuple[str, str, bool]]:
-    """(key, description, enabled) from an App.active_bindings mapping, one line per action."""
+    """(key, description, enabled) from an App.active_bindings mapping, one line per action.
+
+    Widget-internal navigation (bindings without a description) and actions hidden
+    by ``check_action`` (returning None) are left out."""
     seen: dict[str, tuple[str, str, bool]] = {}
     for key, active in active_bindings.items():
         b: Binding = active.binding
-        desc = b.description or b.action.replace("_", " ")
+        if not b.description or active.node.check_action(b.action, ()) is None:
+            continue
+        desc = b.description
         entry = seen.get(b.action)
         if entry is None:
             seen[b.action] = (key, desc, active.enabled)

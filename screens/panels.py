@@ -9,7 +9,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Vertical
-from textual.widgets import DataTable, OptionList, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
@@ -52,7 +53,7 @@ def set_level_classes(widget, level: Level, fresh: str) -> None:
     widget.set_class(fresh in ("stale", "error"), "-stale")
 
 
-class SignalPanelWidget(Static):
+class SignalPanelWidget(Widget):
     """A numeric signal: badge (glyph + word), value, thresholds, sparkline, freshness."""
 
     def __init__(self, role: str, **kw) -> None:
@@ -65,10 +66,14 @@ class SignalPanelWidget(Static):
         self.border_title = view.title
         self.border_subtitle = view.fresh.label()
         set_level_classes(self, view.level, view.fresh.status)
-        self.update(self._render_view(view))
+        self.refresh()
+
+    def render(self) -> Text:
+        # Drawn at paint time, when the content width is known.
+        return self._render_view(self.view) if self.view is not None else Text("waiting for first poll", "dim")
 
     def _render_view(self, v: SignalView) -> Text:
-        width = max(10, self.content_size.width or 26)
+        width = max(10, self.content_size.width)
         fresh_ok = v.fresh.status == "ok"
         badge_level = v.level if fresh_ok else Level.UNKNOWN
         out = Text()
@@ -92,38 +97,48 @@ class SignalPanelWidget(Static):
         return out
 
 
-class HealthPanel(Static):
+class HealthPanel(Widget):
     """Health checks: one line per check (glyph + word + detail), response-time sparkline."""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
         self.border_title = "Health"
+        self.checks: list[CheckView] = []
+        self.response_times: list[float | None] = []
 
     def show(self, checks: list[CheckView], response_times: list[float | None]) -> None:
+        self.checks, self.response_times = checks, response_times
         overall = worst([c.level for c in checks])
         freshest = checks[0].fresh if checks else None
         unreachable = any(c.state == "UNREACHABLE" for c in checks)
         all_stale = bool(checks) and all(c.fresh.status in ("stale", "error") and c.state != "UNREACHABLE" for c in checks)
         set_level_classes(self, overall, "unreachable" if unreachable else "stale" if all_stale else "ok")
         self.border_subtitle = freshest.label() if freshest else ""
-        width = max(10, self.content_size.width or 26)
+        self.refresh()
+
+    def render(self) -> Text:
+        checks, width = self.checks, max(10, self.content_size.width)
+        overall = worst([c.level for c in checks])
         out = Text()
         up = sum(1 for c in checks if c.level is Level.OK)
         out.append(f"{overall.glyph} {up}/{len(checks)} up" if checks else "no checks", level_style(self, overall, True))
         out.append("\n")
-        for c in checks[:3]:
+        shown = 2 if len(checks) <= 2 else 3
+        for c in checks[:shown]:
             out.append(f"{c.level.glyph} {c.state} ", level_style(self, c.level, True))
-            lat = f" {c.latency * 1000:.0f}ms" if c.latency is not None else ""
-            out.append(_clip(f"{c.name}{lat} {c.detail}".rstrip(), width - len(c.state) - 3) + "\n")
-        if len(checks) > 3:
-            out.append(f"… {len(checks) - 3} more\n", "dim")
-        while out.plain.count("\n") < 4:
+            lat = f" · {c.latency * 1000:.0f}ms" if c.latency is not None else ""
+            out.append(_clip(f"{c.name}{lat}", width - len(c.state) - 3) + "\n")
+            if shown == 2:
+                out.append(_clip(c.detail, width) + "\n", "dim")
+        if len(checks) > shown:
+            out.append(f"… {len(checks) - shown} more\n", "dim")
+        while out.plain.count("\n") < 5:
             out.append("\n")
         style = Style(color=theme_color(self, "primary"))
-        for row in sparkline(response_times, width, height=2, style_for=lambda i: style):
+        for row in sparkline(self.response_times, width, height=2, style_for=lambda i: style):
             out.append_text(row)
             out.append("\n")
-        self.update(out)
+        return out
 
 
 class ComponentsPanel(Vertical):
@@ -147,8 +162,9 @@ class ComponentsPanel(Vertical):
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
-    def show_rows(self, rows: list[tuple[str, CheckView]], now: float, subtitle: str) -> None:
-        """Add new rows and update changed cells; rows never shown again are removed."""
+    def show_rows(self, rows: list[tuple[str, CheckView]], every: list[CheckView], now: float, subtitle: str) -> None:
+        """Add new rows and update the cells of changed ones; ``every`` is the current view
+        of all rows, for the summary in the title."""
         table = self.table
         self.border_subtitle = subtitle
         for key, v in rows:
@@ -163,19 +179,19 @@ class ComponentsPanel(Vertical):
             detail = Text(_clip(v.detail, 60))
             since = hms(self._changed[key])
             if old is None:
-                table.add_row(Text(v.name), status, detail, since, key=key)
+                table.add_row(Text(v.name), status, since, detail, key=key)
             else:
                 table.update_cell(key, "status", status)
                 table.update_cell(key, "detail", detail, update_width=True)
                 table.update_cell(key, "since", since)
             self._shown[key] = cells
         counts = {lv: 0 for lv in Level}
-        for _, v in rows:
+        for v in every:
             counts[v.level] += 1
-        overall = worst([v.level for _, v in rows])
+        overall = worst([lv for lv in Level if counts[lv]])
         set_level_classes(self, overall, "ok")
         self.border_title = (
-            f"Components {overall.glyph} {counts[Level.OK]}/{len(rows)} healthy"
+            f"Components {overall.glyph} {counts[Level.OK]}/{len(every)} healthy"
             + (f" · {counts[Level.CRIT]} down" if counts[Level.CRIT] else "")
             + (f" · {counts[Level.WARN]} degraded" if counts[Level.WARN] else "")
             + (f" · {counts[Level.UNKNOWN]} unknown" if counts[Level.UNKNOWN] else "")

@@ -1,0 +1,44 @@
+"""Helpers for Pilot and snapshot tests: apps over a real simulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from cockpit.app import CockpitApp
+from cockpit.clock import ManualClock
+from cockpit.demo import demo_config
+from cockpit.poller import Poller
+from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.sources import SourceContext, build_source
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Let the app run until ``condition()`` holds; fail clearly after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def prefilled_app(server: SimulatorServer, clock: ManualClock, seconds: int, **kw) -> CockpitApp:
+    """An app (poller off) whose store was filled by really polling the simulator,
+    one poll of every source per simulated second, on a manual clock."""
+    app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, clock=clock, poll=False, **kw)
+    ctx = SourceContext(clock)
+    poller = Poller([build_source(s, ctx) for s in app.config.sources], app.on_readings)
+    try:
+        for _ in range(seconds):
+            clock.advance(1.0)
+            await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+    finally:
+        await ctx.aclose()
+    return app
+
+
+def frozen_demo(seed: int = 7, fault_at: float = 20.0) -> tuple[SimulatorServer, ManualClock]:
+    clock = ManualClock()
+    sim = Simulator(clock=clock, seed=seed, faults=(Fault("bad_deploy", at=fault_at, version="v1.5.0"),))
+    return SimulatorServer(sim).start(), clock

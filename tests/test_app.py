@@ -1,0 +1,194 @@
+"""Pilot tests: the real app, real poller, real simulator on loopback."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from apphelpers import wait_for
+
+from cockpit.app import CockpitApp
+from cockpit.clock import ManualClock
+from cockpit.config import config_from_dict
+from cockpit.demo import demo_config, demo_raw
+from cockpit.model import Level, Status
+from cockpit.simulator import Fault, Simulator, SimulatorServer
+from screens.help import HelpScreen
+from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
+
+PANEL_SERIES = ("health:health", "metrics:error_rate", "metrics:latency_p95", "metrics:cost_per_day",
+                "components:component/api")
+
+
+@pytest.fixture
+def demo_server():
+    server = SimulatorServer(Simulator(seed=3, faults=())).start()
+    yield server
+    server.stop()
+
+
+def closed_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def has_data(app: CockpitApp) -> bool:
+    return all((r := app.store.latest(k)) is not None and r.status is Status.OK for k in PANEL_SERIES)
+
+
+def panel_text(app: CockpitApp, selector: str) -> str:
+    w = app.screen.query_one(selector)
+    return w.render().plain + " " + str(w.border_title) + " " + str(w.border_subtitle)
+
+
+async def test_demo_starts_and_every_panel_gets_data(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="DEMO", armed=True, simulator=demo_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: has_data(app), 8, "all five panels to have data")
+        await pilot.pause(0.6)  # one refresh
+        for sel in ("#error-rate", "#latency", "#cost"):
+            text = panel_text(app, sel)
+            assert "● OK" in text, (sel, text)
+            assert "updated" in text and "WAITING" not in text
+        assert "1/1 up" in panel_text(app, "#health")
+        table = app.screen.query_one(ComponentsPanel).table
+        assert table.row_count == 4
+        assert "4/4 healthy" in str(app.screen.query_one(ComponentsPanel).border_title)
+
+
+async def test_dead_source_shows_error_with_age_while_the_rest_runs(demo_server):
+    raw = demo_raw(demo_server.url)
+    raw["sources"][2]["url"] = f"http://127.0.0.1:{closed_port()}/metrics"  # metrics source dead
+    app = CockpitApp(config_from_dict(raw, "<test>", {}), mode="LIVE")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.store.latest("metrics:error_rate") is not None, 5, "a metrics reading")
+        await wait_for(pilot, lambda: "ERROR" in panel_text(app, "#error-rate"), 3, "error rate panel to say ERROR")
+        text = panel_text(app, "#error-rate")
+        assert "connection refused" in text
+        assert "no data yet" in text  # never had a good sample: says so rather than showing an age
+        # the health panel, fed by a live source, keeps updating
+        await wait_for(pilot, lambda: "1/1 up" in panel_text(app, "#health"), 5, "health to be up")
+        assert not app.screen.query_one(HealthPanel).has_class("-stale")
+
+
+async def test_killing_the_service_goes_error_then_recovers(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="DEMO", armed=True, simulator=demo_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: has_data(app), 8, "data")
+        await pilot.press("K")
+        await wait_for(pilot, lambda: not demo_server.running, 3, "the simulator to stop")
+        # within about one poll interval every panel says so, with the error text and the age
+        await wait_for(pilot, lambda: "ERROR" in panel_text(app, "#latency"), 3, "latency panel to show ERROR")
+        latency = panel_text(app, "#latency")
+        assert "connection refused" in latency and "data" in latency and "old" in latency
+        assert "UNREACHABLE" in panel_text(app, "#health")
+        assert app.screen.query_one(HealthPanel).has_class("-crit")
+        await wait_for(pilot, lambda: "unknown" in str(app.screen.query_one(ComponentsPanel).border_title), 3,
+                       "components to go unknown")
+        # and the level of an old value is never shown as current
+        assert "● OK" not in latency
+        await pilot.press("K")
+        await wait_for(pilot, lambda: demo_server.running, 3, "the simulator to restart")
+        await wait_for(pilot, lambda: "● OK" in panel_text(app, "#latency"), 8, "latency to recover")
+        await wait_for(pilot, lambda: "4/4 healthy" in str(app.screen.query_one(ComponentsPanel).border_title), 8,
+                       "components to recover")
+
+
+async def test_bad_deploy_shows_on_every_panel_and_timeline():
+    # the simulator runs on its own fast clock so the 20 s ramp takes about a second
+    sim_clock = ManualClock()
+    server = SimulatorServer(Simulator(clock=sim_clock, seed=5, faults=(Fault("bad_deploy", at=5.0),))).start()
+    try:
+        app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: has_data(app), 8, "data")
+
+            def crit_everywhere() -> bool:
+                sim_clock.advance(1.0)
+                return all("✖ CRIT" in panel_text(app, s) for s in ("#error-rate", "#latency"))
+
+            await wait_for(pilot, crit_everywhere, 15, "error rate and latency to go critical")
+            await wait_for(pilot, lambda: "UNHEALTHY" in _row(app, "components:component/api"), 5, "api unhealthy")
+            assert app.screen.query_one("#error-rate", SignalPanelWidget).has_class("-crit")
+            texts = [e.text for e in app.events]
+            assert any("error rate CRIT" in t for t in texts), texts
+            assert any("latency CRIT" in t for t in texts), texts
+            assert app.incident_start is not None
+            timeline = app.screen.query_one(TimelinePane).query_one("OptionList")
+            assert timeline.option_count == len(app.events)
+            assert any(e.level is Level.CRIT for e in app.events)
+    finally:
+        server.stop()
+
+
+def _row(app, key: str) -> str:
+    table = app.screen.query_one(ComponentsPanel).table
+    return " ".join(str(c) for c in table.get_row(key))
+
+
+async def test_help_lists_every_key_and_q_quits(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="DEMO", armed=True, simulator=demo_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        listed = app.screen.query_one("#help-keys").render().plain
+        for key, words in (("q", "Quit"), ("?", "Help"), ("ctrl+r", "Poll now"), ("K", "Kill/revive"),
+                           ("ctrl+p", "Commands")):
+            assert key in listed and words in listed, (key, listed)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.press("q")  # on the help screen q closes help, it does not quit
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0 or app.return_code is None
+    assert not app.is_running
+
+
+async def test_kill_key_is_hidden_without_a_simulator(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="LIVE")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert "Kill/revive" not in app.screen.query_one("#help-keys").render().plain
+
+
+async def test_themes_registered_and_switchable(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="DEMO", simulator=demo_server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == "cockpit-dark"
+        assert {"cockpit-dark", "cockpit-high-contrast"} <= set(app.available_themes)
+        await wait_for(pilot, lambda: has_data(app), 8, "data")
+        app.theme = "cockpit-high-contrast"
+        await pilot.pause(0.6)
+        assert "OK" in panel_text(app, "#error-rate")
+        # the command palette offers the theme switch
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"theme")
+        await pilot.pause(0.5)
+        from textual.command import CommandPalette
+
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        from textual.widgets import OptionList
+
+        options = [str(o.prompt) for o in app.screen.query_one(OptionList).options]
+        assert any("cockpit-high-contrast" in o for o in options), options
+
+
+async def test_unknown_theme_falls_back_with_a_notice(demo_server):
+    app = CockpitApp(demo_config(demo_server.url), mode="DEMO", theme="no-such-theme")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.theme == "cockpit-dark"
+        assert any("no-such-theme" in n.message for n in app._notifications)

@@ -1,0 +1,70 @@
+"""The real program in a real terminal: `cockpit demo` under tmux."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.terminal
+
+COCKPIT = Path(sys.executable).with_name("cockpit")
+TITLES = ("Health", "Error rate", "Latency", "Cost burn", "Components")
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def session():
+    if shutil.which("tmux") is None:
+        if __import__("os").environ.get("CI"):
+            pytest.fail("tmux is not installed; .ci/run installs it")
+        pytest.skip("tmux is not installed")
+    name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
+    _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+          f"{COCKPIT} demo --incident-at 5; echo COCKPIT-EXITED=$?; sleep 30")
+    yield name
+    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def capture(name: str) -> str:
+    return _tmux("capture-pane", "-p", "-t", name)
+
+
+def wait_screen(name: str, predicate, timeout: float, what: str) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = capture(name)
+        if predicate(screen):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; screen was:\n{screen}")
+
+
+def test_demo_in_tmux_shows_five_panels_with_values_and_quits(session):
+    screen = wait_screen(session, lambda s: all(t in s for t in TITLES) and "● OK" in s and "%" in s, 15,
+                         "the five panel titles with values")
+    assert "checkout-api" in screen and "DEMO" in screen
+    assert "$" in screen and "ms" in screen  # cost and latency values
+    assert "4/4 healthy" in screen
+    assert "Traceback" not in screen
+    _tmux("send-keys", "-t", session, "?")
+    wait_screen(session, lambda s: "keys" in s and "Quit" in s, 5, "the help screen")
+    _tmux("send-keys", "-t", session, "q")  # q closes help rather than quitting
+    wait_screen(session, lambda s: "Greyed keys" not in s and "Components" in s, 5, "help to close")
+    _tmux("send-keys", "-t", session, "K")
+    wait_screen(session, lambda s: "UNREACHABLE" in s and "connection refused" in s, 8, "the killed service")
+    _tmux("send-keys", "-t", session, "K")
+    wait_screen(session, lambda s: "1/1 up" in s, 10, "the service to come back")
+    _tmux("send-keys", "-t", session, "q")
+    screen = wait_screen(session, lambda s: "COCKPIT-EXITED=" in s, 8, "the program to exit")
+    assert "COCKPIT-EXITED=0" in screen
+    assert "Traceback" not in screen
