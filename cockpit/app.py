@@ -81,6 +81,7 @@ class CockpitApp(App):
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
         self.first_data_at: float | None = None
+        self._reported: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -136,9 +137,24 @@ class CockpitApp(App):
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
 
-        for screen in self.screen_stack:
-            if isinstance(screen, DashboardScreen):
-                screen.refresh_data()
+        try:
+            for screen in self.screen_stack:
+                if isinstance(screen, DashboardScreen):
+                    screen.refresh_data()
+        except Exception as e:  # noqa: BLE001 - a drawing bug must not take the cockpit down mid-incident
+            self._report_once("refresh", e)
+
+    def _report_once(self, where: str, exc: Exception) -> None:
+        from cockpit import crashlog
+
+        key = (where, type(exc).__name__, str(exc))
+        if key in self._reported:
+            return
+        self._reported.add(key)
+        path = crashlog.write(exc, where)
+        self.notify(f"{crashlog.one_line(exc)}" + (f"; details in {path}" if path else ""),
+                    title=f"Display error in {where}; data collection continues", severity="error",
+                    markup=False, timeout=15)
 
     # ------------------------------------------------------------ actions
 

@@ -67,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         return handler[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - one line for the user, the traceback to the log
+        from cockpit import crashlog
+
+        path = crashlog.write(e, f"cockpit {args.command}")
+        _err(f"cockpit {args.command}: unexpected error: {crashlog.one_line(e)}"
+             + (f" (details in {path})" if path else ""))
+        return EXIT_FAILED
 
 
 def _err(msg: str) -> None:

@@ -1,0 +1,124 @@
+"""Views, crossings and the sparkline: the rules the panels draw, without a UI."""
+
+from __future__ import annotations
+
+from cockpit.config import Threshold
+from cockpit.demo import demo_config
+from cockpit.evaluator import CrossingTracker, level_of
+from cockpit.model import Level, Reading, Status
+from cockpit.store import Store
+from cockpit.units import fmt_ratio
+from cockpit.views import check_view, freshness, signal_view
+from screens.sparkline import BLOCKS, sparkline
+
+CFG = demo_config("http://127.0.0.1:9")
+T0 = 1_000_000.0
+
+
+def test_sparkline_gap_is_blank_and_zero_is_drawn():
+    (row,) = sparkline([0.0, None, 1.0, 0.5], width=4)
+    assert row.plain[0] == BLOCKS[1]  # zero still draws the lowest block
+    assert row.plain[1] == " "  # a missing sample is a gap
+    assert row.plain[2] == BLOCKS[8]
+    assert row.plain[3] in BLOCKS[3:6]
+
+
+def test_sparkline_right_aligned_and_clipped_to_width():
+    (row,) = sparkline([1.0, 1.0], width=5)
+    assert row.plain == "   " + BLOCKS[8] * 2
+    (row,) = sparkline([float(i) for i in range(10)], width=3)
+    assert len(row.plain) == 3 and row.plain[-1] == BLOCKS[8]
+
+
+def test_sparkline_two_rows_stack():
+    top, bottom = sparkline([1.0, 0.25], width=2, height=2)
+    assert top.plain == BLOCKS[8] + " "
+    assert bottom.plain == BLOCKS[8] + BLOCKS[4]
+
+
+def _store(*readings: Reading) -> Store:
+    s = Store(100)
+    s.extend(readings)
+    return s
+
+
+def test_signal_view_fresh_value_has_level_glyph_and_word():
+    store = _store(Reading("metrics", "error_rate", T0, 0.12))
+    v = signal_view(CFG, "error_rate", store, T0 + 1)
+    assert v.level is Level.CRIT and v.badge == "✖ CRIT" and v.value_text == "12.0%"
+    assert v.fresh.status == "ok" and "updated 1s ago" == v.fresh.label()
+
+
+def test_signal_view_after_failure_shows_error_age_and_no_current_level():
+    store = _store(
+        Reading("metrics", "error_rate", T0, 0.12),
+        Reading("metrics", "error_rate", T0 + 5, None, Status.ERROR, "connection refused"),
+    )
+    v = signal_view(CFG, "error_rate", store, T0 + 6)
+    assert v.fresh.status == "error" and v.fresh.error == "connection refused"
+    assert v.level is Level.UNKNOWN and v.badge == "◌ ERROR"
+    assert v.value_text == "last 12.0%"
+    assert "6s" in v.fresh.label()
+    assert v.samples == [0.12, None]  # the failed poll is a gap
+
+
+def test_signal_goes_stale_when_no_new_data_arrives():
+    store = _store(Reading("metrics", "error_rate", T0, 0.01))
+    limit = CFG.settings.stale_factor * 1.0 + 0.8
+    assert signal_view(CFG, "error_rate", store, T0 + limit - 0.1).fresh.status == "ok"
+    v = signal_view(CFG, "error_rate", store, T0 + limit + 0.5)
+    assert v.fresh.status == "stale" and v.badge == "◌ STALE" and v.level is Level.UNKNOWN
+
+
+def test_no_traffic_is_a_gap_not_zero():
+    store = _store(Reading("metrics", "error_rate", T0, None, detail="no requests in window"))
+    v = signal_view(CFG, "error_rate", store, T0)
+    assert v.level is Level.UNKNOWN and v.value_text == "no traffic"
+
+
+def test_waiting_before_first_poll():
+    v = signal_view(CFG, "latency", Store(10), T0)
+    assert v.fresh.status == "waiting" and "WAITING" in v.badge
+
+
+def test_check_view_unreachable_health_is_critical():
+    store = _store(Reading("health", "health", T0, 0.0, Status.ERROR, "connection refused", state="unreachable"))
+    v = check_view("health", store.get("health:health"), T0 + 1, 3.0)
+    assert v.level is Level.CRIT and v.state == "UNREACHABLE" and v.detail == "connection refused"
+
+
+def test_check_view_component_error_is_unknown_and_says_what_it_was():
+    store = _store(
+        Reading("c", "component/api", T0, 1.0, state="healthy"),
+        Reading("c", "component/api", T0 + 1, None, Status.ERROR, "timed out after 0.8s"),
+    )
+    v = check_view("api", store.get("c:component/api"), T0 + 2, 3.0)
+    assert v.level is Level.UNKNOWN and v.state == "ERROR"
+    assert "timed out" in v.detail and "was healthy" in v.detail
+
+
+def test_crossings_fire_on_change_only_and_ignore_gaps():
+    t = CrossingTracker()
+    t.watch("k", "error rate", Threshold(warn=0.05, critical=0.10), fmt_ratio)
+    assert t.update("k", 0.01, 1) is None  # first data, all well: nothing to say
+    assert t.update("k", 0.02, 2) is None
+    ev = t.update("k", 0.06, 3)
+    assert ev is not None and ev.level is Level.WARN and "WARN 6.0%" in ev.text and ">= 5.0%" in ev.text
+    assert t.update("k", 0.07, 4) is None  # same level, no spam
+    assert t.update("k", None, 5) is None  # a gap is not a recovery
+    ev = t.update("k", 0.2, 6)
+    assert ev.level is Level.CRIT and ev.payload == {"from": "WARN", "to": "CRIT"}
+    ev = t.update("k", 0.01, 7)
+    assert ev.level is Level.OK and "back to OK" in ev.text
+
+
+def test_level_below_direction():
+    th = Threshold(warn=0.99, critical=0.95, direction="below")
+    assert level_of(1.0, th) is Level.OK
+    assert level_of(0.97, th) is Level.WARN
+    assert level_of(0.9, th) is Level.CRIT
+    assert level_of(None, th) is Level.UNKNOWN
+
+
+def test_freshness_waiting_without_buffer():
+    assert freshness(None, T0, 3).label() == "waiting for first poll"
