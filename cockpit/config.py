@@ -60,7 +60,8 @@ def resolve_secret(value: str, where: str = "") -> str:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `refresh = true` or `interval = "5"` is a mistake to report, not to coerce
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # ---------------------------------------------------------------- service / settings
@@ -357,17 +358,30 @@ def parse_config(text: str, place: str = "<config>", environ: Mapping[str, str] 
 
 
 def config_from_dict(raw: dict, place: str = "<config>", environ: Mapping[str, str] | None = None) -> CockpitConfig:
-    problems = apply_overrides(raw, environ or {})
+    applied: dict[str, str] = {}
+    problems = apply_overrides(raw, environ or {}, applied)
     if problems:
         raise ConfigError([f"{place}: {p}" for p in problems])
     try:
         return CockpitConfig.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError([f"{place}: {line}" for line in explain(e, raw)]) from None
+        lines = explain(e, raw)
+        raise ConfigError([f"{place}: {_blame(line, applied)}" for line in lines]) from None
 
 
-def apply_overrides(raw: dict, environ: Mapping[str, str]) -> list[str]:
-    """Apply COCKPIT_A__B__C overrides to ``raw`` in place; return problems."""
+def _blame(line: str, applied: dict[str, str]) -> str:
+    """Name the environment variable when a problem is in a key it set (not in the file)."""
+    key = line.split(": ", 1)[0]
+    var = applied.get(key)
+    return f"{line} (set by environment variable {var})" if var else line
+
+
+def apply_overrides(raw: dict, environ: Mapping[str, str], applied: dict[str, str] | None = None) -> list[str]:
+    """Apply COCKPIT_A__B__C overrides to ``raw`` in place; return problems.
+
+    ``applied``, when given, receives the key path each override set (as error
+    lines name it, e.g. ``sources[2].url``) and the variable that set it.
+    """
     problems = []
     for var in sorted(environ):
         if not var.startswith(OVERRIDE_PREFIX) or "__" not in var:
@@ -375,21 +389,27 @@ def apply_overrides(raw: dict, environ: Mapping[str, str]) -> list[str]:
         path = [p.lower() for p in var[len(OVERRIDE_PREFIX):].split("__")]
         value = _override_value(environ[var])
         node: Any = raw
+        shown = ""
         for depth, seg in enumerate(path[:-1]):
             if isinstance(node, list):
-                match = [item for item in node if isinstance(item, dict) and str(item.get("name", "")).lower() == seg]
+                match = [i for i, item in enumerate(node)
+                         if isinstance(item, dict) and str(item.get("name", "")).lower() == seg]
                 if not match:
                     problems.append(f"environment {var}: no entry named {seg!r} under {'.'.join(path[:depth])}")
                     break
-                node = match[0]
+                node = node[match[0]]
+                shown += f"[{match[0]}]"
             elif isinstance(node, dict):
                 node = node.setdefault(seg, {})
+                shown += f".{seg}" if shown else seg
             else:
                 problems.append(f"environment {var}: {'.'.join(path[:depth])} is not a table")
                 break
         else:
             if isinstance(node, dict):
                 node[path[-1]] = value
+                if applied is not None:
+                    applied[f"{shown}.{path[-1]}" if shown else path[-1]] = var
             else:
                 problems.append(f"environment {var}: {'.'.join(path[:-1])} is not a table")
     return problems
@@ -431,7 +451,9 @@ def explain(error: ValidationError, raw: dict) -> list[str]:
             lines.append(f"{path}: unknown key{hint}")
         elif kind == "missing":
             lines.append(f"{path}: required key is missing")
-        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        elif kind == "union_tag_not_found":
+            lines.append(f"{path}.kind: required key is missing; expected one of {', '.join(SOURCE_KINDS)}")
+        elif kind == "union_tag_invalid":
             lines.append(f"{path}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {got.get('kind') if isinstance(got, dict) else got!r}")
         elif kind in _TYPE_WORDS:
             lines.append(f"{path}: expected {_TYPE_WORDS[kind]}, got {_show(got)}")
@@ -451,6 +473,9 @@ def explain(error: ValidationError, raw: dict) -> list[str]:
 
 
 def _show(value: Any) -> str:
+    """A value as it was written in TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return "a table" if isinstance(value, dict) else "a list"
     return repr(value)

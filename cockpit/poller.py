@@ -4,8 +4,8 @@
   starts when a poll has finished (or was abandoned at its deadline).
 - Every outcome becomes Readings handed to the sink; an exception from a
   source becomes error readings, never something the UI has to catch.
-- After consecutive failures the wait grows (interval x 2^n, capped at the
-  source's max_backoff) with +-20% jitter so many cockpits do not retry in step.
+- After consecutive failures the wait grows (interval x 2^n) with +-20% jitter
+  so many cockpits do not retry in step, never beyond the source's max_backoff.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ class SourceState:
 
 
 def backoff(interval: float, failures: int, cap: float, rng: random.Random) -> float:
-    """Wait before the next poll after ``failures`` consecutive failures (>= 1)."""
+    """Wait before the next poll after ``failures`` consecutive failures (>= 1); never more than ``cap``."""
     base = min(cap, interval * (2 ** min(failures - 1, 16)))
-    return max(0.05, base * rng.uniform(0.8, 1.2))
+    return max(0.05, min(cap, base * rng.uniform(0.8, 1.2)))
 
 
 class Poller:

@@ -242,6 +242,9 @@ class Simulator:
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes; with Nagle on, a keep-alive client waits
+    # for the delayed ACK (~40 ms) and every response looks 40 ms slow.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         sim = self.server.sim

@@ -94,6 +94,9 @@ def _sample(line: str) -> tuple[str, Labels, float]:
                 pos = lm.end()
                 if lm.group(3) == "}":
                     break
+                if line[pos:].lstrip().startswith("}"):  # a trailing comma is valid
+                    pos = line.index("}", pos) + 1
+                    break
     rest = line[pos:].split()
     if not rest or len(rest) > 2:
         raise ValueError("expected a value and an optional timestamp")
@@ -101,6 +104,11 @@ def _sample(line: str) -> tuple[str, Labels, float]:
         value = _value(rest[0])
     except ValueError:
         raise ValueError(f"value {rest[0]!r} is not a number") from None
+    if len(rest) == 2:
+        try:
+            float(rest[1])
+        except ValueError:
+            raise ValueError(f"timestamp {rest[1]!r} is not a number") from None
     return name, tuple(sorted(labels)), value
 
 

@@ -1,0 +1,340 @@
+"""Shared fixtures for the plain (non-UI) tests.
+
+Everything here binds to 127.0.0.1 only:
+
+- ``sim_server`` / ``make_sim_server``: the real simulator served over loopback HTTP;
+- ``fault_server``: a real HTTP server whose behaviour per path a test sets (answer,
+  answer 500, hang past the client's timeout, send malformed metrics, hang up);
+- ``closed_port``: a loopback port nobody listens on ("connection refused");
+- ``write_config``: writes a config (dict or TOML text) to ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cockpit.clock import ManualClock
+from cockpit.simulator import DEMO_SCRIPT, Simulator, SimulatorServer
+
+LOOPBACK = "127.0.0.1"
+
+
+# ---------------------------------------------------------------- waiting
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.005)
+
+
+# ---------------------------------------------------------------- simulator
+
+
+@pytest.fixture
+def make_sim_server():
+    """Factory: ``make_sim_server(clock=..., seed=..., faults=..., port=...)`` -> started server.
+
+    Every server it made is stopped after the test.
+    """
+    servers: list[SimulatorServer] = []
+
+    def make(*, clock=None, seed: int = 7, faults=DEMO_SCRIPT, port: int = 0) -> SimulatorServer:
+        server = SimulatorServer(Simulator(clock=clock, seed=seed, faults=faults), port=port, host=LOOPBACK)
+        servers.append(server)
+        return server.start()
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def sim_server(make_sim_server) -> SimulatorServer:
+    """A seeded Simulator (seed 7, the demo's bad deploy at 20 s) on a ManualClock, served
+    on 127.0.0.1. Advance simulated time with ``sim_server.sim.clock.advance(seconds)``."""
+    return make_sim_server(clock=ManualClock(), seed=7)
+
+
+# ---------------------------------------------------------------- closed port
+
+
+def free_closed_port() -> int:
+    """A loopback port that was just bound and released: connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_closed_port()
+
+
+# ---------------------------------------------------------------- fault server
+
+
+@dataclass(frozen=True)
+class Respond:
+    """Answer with this status and body."""
+
+    status: int = 200
+    body: bytes | str = b"ok"
+    content_type: str = "text/plain; charset=utf-8"
+    delay: float = 0.0  # seconds before answering (interrupted when the server stops)
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Accept the request and answer nothing for ``seconds`` (longer than the client's timeout)."""
+
+    seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class HangUp:
+    """Read the request, then close the connection without any response."""
+
+
+MALFORMED_METRICS = (
+    "# HELP http_requests_total Requests handled.\n"
+    "# TYPE http_requests_total counter\n"
+    'http_requests_total{route="/a" 12\n'  # line 3: the label set is never closed
+)
+
+
+class FaultServer:
+    """A real loopback HTTP/1.1 server; each path's behaviour is set by the test.
+
+    Unknown paths get 404. It counts requests per path and the most requests of one
+    path it was ever working on at the same moment (``max_concurrent``).
+    """
+
+    # behaviours, reachable from the fixture: fault_server.set(path, [fault_server.HangUp(), ...])
+    Respond = Respond
+    Hang = Hang
+    HangUp = HangUp
+
+    def __init__(self) -> None:
+        self.routes: dict[str, object] = {}
+        self.hits: dict[str, int] = {}
+        self.max_concurrent: dict[str, int] = {}
+        self._active: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+        self._httpd = _FaultHTTPServer((LOOPBACK, 0), _FaultHandler, self)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-server", daemon=True
+        )
+        self._thread.start()
+
+    # -------------------------------------------------------- test API
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{LOOPBACK}:{self.port}{path}"
+
+    def set(self, path: str, behaviour) -> None:
+        """``behaviour`` is a Respond, Hang or HangUp, or a list of them served in turn
+        (the last one repeats)."""
+        if isinstance(behaviour, (list, tuple)):
+            behaviour = list(behaviour)
+            if not behaviour:
+                raise ValueError("an empty sequence")
+        with self._lock:
+            self.routes[path] = behaviour
+
+    def respond(self, path: str, body: bytes | str, status: int = 200, content_type: str = "text/plain; charset=utf-8",
+                delay: float = 0.0) -> None:
+        self.set(path, Respond(status, body, content_type, delay))
+
+    def respond_json(self, path: str, doc: dict, status: int = 200) -> None:
+        self.set(path, Respond(status, json.dumps(doc), "application/json"))
+
+    def error(self, path: str, status: int = 500) -> None:
+        self.set(path, Respond(status, f"error {status}"))
+
+    def hang(self, path: str, seconds: float = 30.0) -> None:
+        self.set(path, Hang(seconds))
+
+    def malformed_metrics(self, path: str = "/metrics") -> None:
+        self.set(path, Respond(200, MALFORMED_METRICS, "text/plain; version=0.0.4"))
+
+    def hang_up(self, path: str) -> None:
+        self.set(path, HangUp())
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self.hits.get(path, 0)
+
+    def wait_for_hits(self, path: str, n: int, timeout: float = 5.0) -> None:
+        wait_until(lambda: self.count(path) >= n, timeout, f"{n} requests to {path} (got {self.count(path)})")
+
+    def close(self) -> None:
+        self.stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._lock:
+            conns, self._connections = list(self._connections), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+        self._thread.join(timeout=2)
+
+    # -------------------------------------------------------- server side
+
+    def _next(self, path: str):
+        with self._lock:
+            self.hits[path] = self.hits.get(path, 0) + 1
+            self._active[path] = self._active.get(path, 0) + 1
+            self.max_concurrent[path] = max(self.max_concurrent.get(path, 0), self._active[path])
+            behaviour = self.routes.get(path)
+            if isinstance(behaviour, list):
+                behaviour = behaviour.pop(0) if len(behaviour) > 1 else behaviour[0]
+            return behaviour
+
+    def _done(self, path: str) -> None:
+        with self._lock:
+            self._active[path] -= 1
+
+
+class _FaultHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, owner: FaultServer) -> None:
+        self.owner = owner
+        super().__init__(addr, handler)
+
+    def process_request(self, request, client_address) -> None:
+        with self.owner._lock:
+            self.owner._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self.owner._lock:
+            self.owner._connections.discard(request)
+        super().shutdown_request(request)
+
+
+class _FaultHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in separate writes
+    server: _FaultHTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        owner = self.server.owner
+        path = self.path.split("?", 1)[0]
+        behaviour = owner._next(path)
+        try:
+            if isinstance(behaviour, Hang):
+                owner.stopping.wait(behaviour.seconds)
+                self.close_connection = True
+                return
+            if isinstance(behaviour, HangUp):
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if behaviour is None:
+                behaviour = Respond(404, f"no route {path}")
+            if behaviour.delay:
+                owner.stopping.wait(behaviour.delay)
+        finally:
+            # Counted as active until the answer starts, so a client never sees an
+            # answer from a request the server still counts as in progress.
+            owner._done(path)
+        body = behaviour.body.encode() if isinstance(behaviour.body, str) else behaviour.body
+        self.send_response(behaviour.status)
+        self.send_header("Content-Type", behaviour.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        return
+
+
+@pytest.fixture
+def fault_server():
+    server = FaultServer()
+    yield server
+    server.close()
+
+
+# ---------------------------------------------------------------- config files
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(k: str) -> str:
+    return k if _BARE_KEY.match(k) else json.dumps(k)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def to_toml(raw: dict, prefix: str = "") -> str:
+    """A small TOML writer for config dicts: tables, arrays of tables, inline values."""
+    lines: list[str] = []
+    later: list[str] = []
+    for k, v in raw.items():
+        name = f"{prefix}.{_key(k)}" if prefix else _key(k)
+        if isinstance(v, dict):
+            later.append(f"[{name}]\n" + to_toml(v, name))
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+            for item in v:
+                inner = "\n".join(f"{_key(ik)} = {_toml_value(iv)}" for ik, iv in item.items())
+                later.append(f"[[{name}]]\n{inner}\n")
+        else:
+            lines.append(f"{_key(k)} = {_toml_value(v)}")
+    return "\n".join(lines) + ("\n" if lines else "") + "\n".join(later)
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """``write_config(dict_or_text, name="cockpit.toml")`` -> path of the written file."""
+
+    def write(content: dict | str, name: str = "cockpit.toml") -> Path:
+        if isinstance(content, dict):
+            text = to_toml(content)
+            assert tomllib.loads(text) == content, "to_toml did not round-trip; fix the test helper"
+        else:
+            text = content
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write

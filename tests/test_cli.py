@@ -1,0 +1,185 @@
+"""The `cockpit` command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cockpit.demo import demo_raw
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBCOMMANDS = ["demo", "run", "check", "schema", "simulate"]
+
+
+def cockpit_command() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m cockpit.cli``."""
+    script = Path(sys.executable).with_name("cockpit")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "cockpit.cli"]
+
+
+def cockpit(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_")}
+    env["NO_COLOR"] = "1"
+    return subprocess.run(
+        [*cockpit_command(), *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+
+
+def config_for(base_url: str) -> dict:
+    """The demo config with generous timeouts: a slow CI machine must not turn
+    "connection refused" into "timed out"."""
+    raw = demo_raw(base_url)
+    for source in raw["sources"]:
+        source["timeout"] = 5.0
+    return raw
+
+
+def no_traceback(result: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout
+
+
+# ---------------------------------------------------------------- check
+
+
+def test_check_invalid_config_exits_2_with_one_line_per_problem(write_config):
+    raw = demo_raw("http://127.0.0.1:1")
+    raw["sources"][0]["intervall"] = 2.0  # typo
+    raw["sources"][2]["timeout"] = "soon"  # wrong type
+    path = write_config(raw)
+    result = cockpit("check", "-c", str(path))
+    no_traceback(result)
+    assert result.returncode == 2, result
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"{path}: sources[0].intervall: unknown key (did you mean 'interval'?)",
+        f"{path}: sources[2].timeout: expected a number, got 'soon'",
+        f"cockpit: 2 problems in {path}; `cockpit schema --markdown` lists every key.",
+    ], result.stderr
+    assert "connection" not in result.stdout, "an invalid config must not be polled"
+
+
+def test_check_missing_file_exits_2_with_one_line(tmp_path):
+    path = tmp_path / "missing.toml"
+    result = cockpit("check", "-c", str(path))
+    no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0] == f"{path}: file not found"
+
+
+def test_check_toml_syntax_error_exits_2(write_config):
+    path = write_config("[service\nname = 'x'\n")
+    result = cockpit("check", "-c", str(path))
+    no_traceback(result)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[0].startswith(f"{path}: TOML syntax error")
+
+
+def test_check_against_running_simulator_exits_0(sim_server, write_config):
+    sim_server.sim.clock.advance(10)  # some traffic counted; the bad deploy lands at 20 s
+    path = write_config(config_for(sim_server.url))
+    result = cockpit("check", "-c", str(path))
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout.splitlines()
+    assert out[0] == f"{path}: config valid (3 sources)"
+    assert out[1].split() == ["SOURCE", "KIND", "RESULT", "LATENCY", "VALUE", "OR", "ERROR"]
+    rows = {line.split()[0]: line.split() for line in out[2:]}
+    assert set(rows) == {"health", "components", "metrics"}
+    assert rows["health"][1:3] == ["http_health", "ok"]
+    assert rows["components"][1:3] == ["http_components", "ok"]
+    assert rows["metrics"][1:3] == ["prom_scrape", "ok"]
+    assert "4/4 healthy" in result.stdout
+
+
+def test_check_against_closed_port_exits_1(closed_port, write_config):
+    path = write_config(config_for(f"http://127.0.0.1:{closed_port}"))
+    result = cockpit("check", "-c", str(path))
+    no_traceback(result)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = [line for line in result.stdout.splitlines()[2:] if line.strip()]
+    assert len(rows) == 3
+    for row in rows:
+        assert "FAILED" in row and "connection refused" in row, row
+
+
+def test_check_non_critical_failure_exits_0(closed_port, sim_server, write_config):
+    raw = config_for(sim_server.url)
+    raw["sources"][2]["url"] = f"http://127.0.0.1:{closed_port}/metrics"
+    raw["sources"][2]["critical"] = False
+    result = cockpit("check", "-c", str(write_config(raw)))
+    no_traceback(result)
+    assert result.returncode == 0, result.stdout
+    metrics = next(line for line in result.stdout.splitlines() if line.startswith("metrics"))
+    assert "failed (not critical)" in metrics and "connection refused" in metrics
+
+
+def test_check_offline_does_not_poll(closed_port, write_config):
+    path = write_config(demo_raw(f"http://127.0.0.1:{closed_port}"))
+    result = cockpit("check", "--offline", "-c", str(path))
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"{path}: config valid (3 sources)"
+
+
+# ---------------------------------------------------------------- help and schema
+
+
+def test_top_level_help():
+    result = cockpit("--help")
+    no_traceback(result)
+    assert result.returncode == 0
+    for name in SUBCOMMANDS:
+        assert name in result.stdout
+
+
+def test_no_command_prints_help():
+    result = cockpit()
+    assert result.returncode == 0
+    assert "usage: cockpit" in result.stdout
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_subcommand_help(command):
+    result = cockpit(command, "--help")
+    no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: cockpit {command}")
+
+
+def test_version():
+    result = cockpit("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "cockpit 0.1.0"
+
+
+def test_unknown_command_is_a_usage_error():
+    result = cockpit("frobnicate")
+    no_traceback(result)
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+
+
+def test_schema_prints_valid_json():
+    result = cockpit("schema")
+    no_traceback(result)
+    assert result.returncode == 0
+    doc = json.loads(result.stdout)
+    assert doc["title"] == "CockpitConfig"
+    assert set(doc["required"]) == {"service", "sources", "panels"}
+    assert {"service", "settings", "sources", "panels"} <= set(doc["properties"])
+
+
+def test_schema_markdown_to_file_matches_committed_reference(tmp_path):
+    out = tmp_path / "CONFIG.md"
+    result = cockpit("schema", "--markdown", "-o", str(out))
+    assert result.returncode == 0 and result.stdout == ""
+    assert out.read_text(encoding="utf-8") == (ROOT / "examples" / "CONFIG.md").read_text(encoding="utf-8"), (
+        "regenerate with `cockpit schema --markdown -o examples/CONFIG.md`"
+    )
