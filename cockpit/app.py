@@ -80,7 +80,6 @@ class CockpitApp(App):
         self._theme_name = theme or DEFAULT_THEME
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
-        self.first_data_at: float | None = None
         self._reported: set[tuple[str, str, str]] = set()
 
     # ------------------------------------------------------------ lifecycle
@@ -123,7 +122,13 @@ class CockpitApp(App):
 
     def on_readings(self, source: str, readings: list[Reading]) -> None:
         """The poller's sink: store, evaluate crossings, mark the incident clock."""
-        self.store.extend(readings)
+        store = self.store
+        first = False
+        for r in readings:
+            store.add(r)
+            first = first or len(store.get(r.key)) == 1
+        if first:  # a panel's first data: draw it now rather than at the next tick
+            self.call_later(self.refresh_dashboard)
         for r in readings:
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is not None:

@@ -63,6 +63,11 @@ class SignalView:
     samples: list[float | None] = field(default_factory=list)
     sample_levels: list[Level] = field(default_factory=list)
 
+    def drawn(self) -> tuple:
+        """Everything the panel body shows (the age in the subtitle aside)."""
+        return (self.title, self.level, self.value_text, self.fresh.status, self.fresh.error,
+                self.threshold_text, tuple(self.extras), self.samples)
+
     @property
     def badge(self) -> str:
         """Glyph and word: the level when fresh, STALE/ERROR otherwise (never an old level as current)."""
@@ -82,7 +87,11 @@ TITLES = {
 }
 
 
-def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, samples: int = 240) -> SignalView:
+def signal_view(
+    cfg: CockpitConfig, role: str, store: Store, now: float, samples: int = 240, cache: dict | None = None
+) -> SignalView:
+    """The view of one signal panel. ``cache`` (a dict the caller keeps) saves
+    re-reading the samples while the buffer has not changed."""
     panel: SignalPanel = getattr(cfg.panels, role)
     fmt = formatter(panel.unit)
     source = panel.series.split(":", 1)[0]
@@ -102,7 +111,15 @@ def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, samples
         v = other.last_ok.value if other is not None and other.last_ok is not None else None
         fresh_other = freshness(other, now, stale_after(cfg, ref.split(":", 1)[0])).status == "ok"
         extras.append((_short(ref), fmt(v) if fresh_other else "—"))
-    values = buf.values(samples) if buf else []
+    hit = cache.get(role) if cache is not None else None
+    version = buf.version if buf else -1
+    if hit is not None and hit[0] == version:
+        values, levels = hit[1], hit[2]
+    else:
+        values = buf.values(samples) if buf else []
+        levels = [level_of(v, panel.threshold) for v in values]
+        if cache is not None:
+            cache[role] = (version, values, levels)
     return SignalView(
         title=panel.title or TITLES[role],
         level=level,
@@ -111,7 +128,7 @@ def signal_view(cfg: CockpitConfig, role: str, store: Store, now: float, samples
         threshold_text=_threshold_text(panel, fmt),
         extras=extras,
         samples=values,
-        sample_levels=[level_of(v, panel.threshold) for v in values],
+        sample_levels=levels,
     )
 
 
@@ -143,6 +160,11 @@ class CheckView:
     fresh: Freshness
     latency: float | None = None
     changed_at: float | None = None
+
+    def drawn(self) -> tuple:
+        """What the health panel shows of this check (the age aside)."""
+        return (self.name, self.level, self.state, self.detail, self.fresh.status,
+                None if self.latency is None else round(self.latency * 1000))
 
 
 def check_view(name: str, buf: RingBuffer | None, now: float, stale_for: float) -> CheckView:

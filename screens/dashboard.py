@@ -37,7 +37,8 @@ class DashboardScreen(Screen):
         self._events_shown = 0
         self._component_keys: dict[str, list[str]] = {}
         self._source_status: dict[str, str] = {}
-        self._row_versions: dict[str, int] = {}
+        self._row_seen: dict[str, tuple | None] = {}
+        self._sample_cache: dict = {}
         self._row_views: dict[str, CheckView] = {}
 
     def compose(self) -> ComposeResult:
@@ -69,7 +70,7 @@ class DashboardScreen(Screen):
         health.show(health_views(cfg, store, now), rt.values(SAMPLES) if rt else [])
         for role in SIGNAL_ROLES:
             widget = self.query_one(f"#{role.replace('_', '-')}", SignalPanelWidget)
-            widget.show(signal_view(cfg, role, store, now, SAMPLES))
+            widget.show(signal_view(cfg, role, store, now, SAMPLES, self._sample_cache))
         self._refresh_components(now)
         timeline = self.query_one(TimelinePane)
         for ev in app.events[self._events_shown:]:
@@ -96,16 +97,21 @@ class DashboardScreen(Screen):
             subtitle = subtitle or fresh.label()
             every_row = self._source_status.get(src_name) != fresh.status
             self._source_status[src_name] = fresh.status
+            seen = self._row_seen
             for comp, key in zip(src.components, keys):
                 buf = store.get(key)
-                version = buf.version if buf is not None else -1
-                if every_row or self._row_versions.get(key) != version:
-                    self._row_versions[key] = version
+                latest = buf.latest if buf is not None else None
+                # a new poll that says the same thing changes nothing on screen
+                sig = (latest.status, latest.state, latest.detail, latest.error) if latest is not None else None
+                if every_row or key not in seen or seen[key] != sig:
+                    seen[key] = sig
                     view = check_view(comp, buf, now, limit)
                     self._row_views[key] = view
                     changed.append((key, view))
-        with app.batch_update():
-            panel.show_rows(changed, list(self._row_views.values()), now, subtitle)
+        panel.set_subtitle(subtitle)
+        if changed:
+            with app.batch_update():
+                panel.show_rows(changed, self._row_views.values(), now)
 
     def _source_freshness(self, keys: list[str], now: float, limit: float) -> Freshness:
         store = self.app.store

@@ -24,9 +24,11 @@ class CockpitHeader(Widget):
         self.now: float = 0.0
 
     def tick(self, now: float, incident_start: float | None) -> None:
+        changed = int(now) != int(self.now) or incident_start != self.incident_start
         self.now = now
         self.incident_start = incident_start
-        self.refresh()
+        if changed:
+            self.refresh()
 
     def _badge(self, out: Text, text: str, var: str) -> None:
         out.append(f" {text} ", Style(color=theme_color(self, "background"), bgcolor=theme_color(self, var), bold=True))

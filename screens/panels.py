@@ -3,6 +3,8 @@ hold no rules of their own about levels or freshness."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.color import Color as RichColor
 from rich.style import Style
 from rich.text import Text
@@ -11,6 +13,7 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, OptionList
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
@@ -19,6 +22,7 @@ from cockpit.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 
 
+DETAIL_WIDTH = 48
 _colors: dict[tuple[str, str], RichColor | None] = {}
 
 
@@ -62,9 +66,13 @@ class SignalPanelWidget(Widget):
         self.view: SignalView | None = None
 
     def show(self, view: SignalView) -> None:
+        label = view.fresh.label()
+        if self.border_subtitle != label:
+            self.border_subtitle = label
+        if self.view is not None and view.drawn() == self.view.drawn():
+            return
         self.view = view
         self.border_title = view.title
-        self.border_subtitle = view.fresh.label()
         set_level_classes(self, view.level, view.fresh.status)
         self.refresh()
 
@@ -105,15 +113,21 @@ class HealthPanel(Widget):
         self.border_title = "Health"
         self.checks: list[CheckView] = []
         self.response_times: list[float | None] = []
+        self._drawn: tuple | None = None
 
     def show(self, checks: list[CheckView], response_times: list[float | None]) -> None:
+        label = checks[0].fresh.label() if checks else ""
+        if self.border_subtitle != label:
+            self.border_subtitle = label
+        drawn = ([c.drawn() for c in checks], response_times)
+        if drawn == self._drawn:
+            return
+        self._drawn = drawn
         self.checks, self.response_times = checks, response_times
         overall = worst([c.level for c in checks])
-        freshest = checks[0].fresh if checks else None
         unreachable = any(c.state == "UNREACHABLE" for c in checks)
         all_stale = bool(checks) and all(c.fresh.status in ("stale", "error") and c.state != "UNREACHABLE" for c in checks)
         set_level_classes(self, overall, "unreachable" if unreachable else "stale" if all_stale else "ok")
-        self.border_subtitle = freshest.label() if freshest else ""
         self.refresh()
 
     def render(self) -> Text:
@@ -155,18 +169,33 @@ class ComponentsPanel(Vertical):
         table.add_column("Component", key="name", width=16)
         table.add_column("Status", key="status", width=13)
         table.add_column("Since", key="since", width=8)
-        table.add_column("Detail", key="detail")
+        # fixed widths: an auto-width column re-measures every row when one cell shrinks
+        table.add_column("Detail", key="detail", width=DETAIL_WIDTH)
         yield table
+
+    def on_resize(self) -> None:
+        # The detail column takes what the others leave (fixed, so updates never re-measure rows).
+        table = self.table
+        others = sum(c.width for k, c in table.columns.items() if k.value != "detail")
+        padding = 2 * table.cell_padding * len(table.columns)
+        width = max(12, self.content_size.width - others - padding - 2)  # room for a scrollbar
+        column = table.columns.get(ColumnKey("detail"))
+        if column is not None and column.width != width:
+            column.width = width
+            table.refresh(layout=True)
 
     @property
     def table(self) -> DataTable:
         return self.query_one(DataTable)
 
-    def show_rows(self, rows: list[tuple[str, CheckView]], every: list[CheckView], now: float, subtitle: str) -> None:
+    def set_subtitle(self, subtitle: str) -> None:
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+
+    def show_rows(self, rows: list[tuple[str, CheckView]], every: Iterable[CheckView], now: float) -> None:
         """Add new rows and update the cells of changed ones; ``every`` is the current view
         of all rows, for the summary in the title."""
         table = self.table
-        self.border_subtitle = subtitle
         for key, v in rows:
             cells = (v.level, v.state, v.detail)
             old = self._shown.get(key)
@@ -176,22 +205,26 @@ class ComponentsPanel(Vertical):
                 self._changed[key] = now
             glyph = STALE_GLYPH if v.state in ("STALE", "ERROR") else v.level.glyph
             status = Text(f"{glyph} {v.state}", level_style(self, v.level, bold=v.level >= Level.WARN))
-            detail = Text(_clip(v.detail, 60))
+            detail = Text(_clip(v.detail, DETAIL_WIDTH))
             since = hms(self._changed[key])
             if old is None:
                 table.add_row(Text(v.name), status, since, detail, key=key)
             else:
-                table.update_cell(key, "status", status)
-                table.update_cell(key, "detail", detail, update_width=True)
-                table.update_cell(key, "since", since)
+                if old[:2] != cells[:2]:
+                    table.update_cell(key, "status", status)
+                    table.update_cell(key, "since", since)
+                if old[2] != cells[2]:
+                    table.update_cell(key, "detail", detail)
             self._shown[key] = cells
         counts = {lv: 0 for lv in Level}
+        total = 0
         for v in every:
             counts[v.level] += 1
+            total += 1
         overall = worst([lv for lv in Level if counts[lv]])
         set_level_classes(self, overall, "ok")
         self.border_title = (
-            f"Components {overall.glyph} {counts[Level.OK]}/{len(every)} healthy"
+            f"Components {overall.glyph} {counts[Level.OK]}/{total} healthy"
             + (f" · {counts[Level.CRIT]} down" if counts[Level.CRIT] else "")
             + (f" · {counts[Level.WARN]} degraded" if counts[Level.WARN] else "")
             + (f" · {counts[Level.UNKNOWN]} unknown" if counts[Level.UNKNOWN] else "")

@@ -22,14 +22,22 @@ class SourceContext:
         self.clock = clock or SystemClock()
         self.http_limit = http_limit
         self._http: httpx.AsyncClient | None = None
+        self._http_lock = asyncio.Lock()
 
-    def http(self) -> "httpx.AsyncClient":
+    async def http(self) -> "httpx.AsyncClient":
+        """The shared HTTP client, created on first use in a thread: importing httpx and
+        building its TLS context takes ~100 ms that must not stall the event loop."""
         if self._http is None:
-            import httpx
-
-            limits = httpx.Limits(max_connections=self.http_limit, max_keepalive_connections=self.http_limit)
-            self._http = httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
+            async with self._http_lock:
+                if self._http is None:
+                    self._http = await asyncio.to_thread(self._make_http)
         return self._http
+
+    def _make_http(self) -> "httpx.AsyncClient":
+        import httpx
+
+        limits = httpx.Limits(max_connections=self.http_limit, max_keepalive_connections=self.http_limit)
+        return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
 
     async def aclose(self) -> None:
         if self._http is not None:

@@ -62,7 +62,7 @@ class HttpHealth(Source):
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         clock = self.ctx.clock
         t0 = clock.monotonic()
-        resp = await self.ctx.http().get(cfg.url, headers=headers, timeout=cfg.timeout)
+        resp = await (await self.ctx.http()).get(cfg.url, headers=headers, timeout=cfg.timeout)
         body = resp.content[:BODY_LIMIT]
         elapsed = clock.monotonic() - t0
         state, detail = self.judge(resp.status_code, body)
@@ -102,7 +102,7 @@ class HttpComponents(Source):
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         gate = asyncio.Semaphore(cfg.max_in_flight)
-        client = self.ctx.http()
+        client = await self.ctx.http()
 
         async def one(name: str) -> Reading:
             async with gate:

@@ -193,7 +193,7 @@ class PromScrape(Source):
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        resp = await self.ctx.http().get(cfg.url, headers=headers, timeout=cfg.timeout)
+        resp = await (await self.ctx.http()).get(cfg.url, headers=headers, timeout=cfg.timeout)
         resp.raise_for_status()
         if len(resp.content) > MAX_BYTES:
             raise SourceError(f"scrape larger than {MAX_BYTES // 1024 // 1024} MiB")
