@@ -124,8 +124,9 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Textual: False hides a key, None shows it greyed out.
         if action == "toggle_service":
-            return True if self.app.simulator is not None else None
+            return self.app.simulator is not None
         return True
 
     def action_poll_now(self) -> None:

@@ -58,12 +58,13 @@ class HelpScreen(ModalScreen[None]):
 def describe_bindings(active_bindings) -> list[tuple[str, str, bool]]:
     """(key, description, enabled) from an App.active_bindings mapping, one line per action.
 
-    Widget-internal navigation (bindings without a description) and actions hidden
-    by ``check_action`` (returning None) are left out."""
+    Widget-internal navigation (bindings without a description) is left out; keys
+    that ``check_action`` hides (False) are not in the mapping at all, and greyed
+    ones (None) are listed as not available now."""
     seen: dict[str, tuple[str, str, bool]] = {}
     for key, active in active_bindings.items():
         b: Binding = active.binding
-        if not b.description or active.node.check_action(b.action, ()) is None:
+        if not b.description:
             continue
         desc = b.description
         entry = seen.get(b.action)

@@ -183,3 +183,29 @@ def test_schema_markdown_to_file_matches_committed_reference(tmp_path):
     assert out.read_text(encoding="utf-8") == (ROOT / "examples" / "CONFIG.md").read_text(encoding="utf-8"), (
         "regenerate with `cockpit schema --markdown -o examples/CONFIG.md`"
     )
+
+
+# ---------------------------------------------------------------- run / demo / simulate errors
+
+
+def test_run_with_invalid_config_exits_2_without_starting(write_config):
+    raw = config_for("http://127.0.0.1:1")
+    raw["settings"]["refresh"] = "soon"
+    result = cockpit("run", "-c", str(write_config(raw)), timeout=20)
+    assert result.returncode == 2
+    assert "settings.refresh: expected a number, got 'soon'" in result.stderr
+    no_traceback(result)
+
+
+def test_demo_on_a_busy_port_is_one_clear_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = cockpit("demo", "--port", str(port), timeout=20)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
+    no_traceback(result)

@@ -68,3 +68,35 @@ def test_demo_in_tmux_shows_five_panels_with_values_and_quits(session):
     screen = wait_screen(session, lambda s: "COCKPIT-EXITED=" in s, 8, "the program to exit")
     assert "COCKPIT-EXITED=0" in screen
     assert "Traceback" not in screen
+
+
+def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
+    """`cockpit run -c examples/demo.toml`, its URLs pointed at a live simulator by
+    COCKPIT_ overrides: starts READ-ONLY and shows live values."""
+    name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
+    env = " ".join(
+        f"COCKPIT_SOURCES__{src.upper()}__URL={sim_server_url}{path}"
+        for src, path in (("health", "/health"), ("components", "/health/component/{name}"),
+                          ("metrics", "/metrics"))
+    )
+    root = Path(__file__).resolve().parent.parent
+    _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(root),
+          f"env {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
+    try:
+        screen = wait_screen(name, lambda s: "READ-ONLY" in s and "● OK" in s and "4/4 healthy" in s, 15,
+                             "live values in READ-ONLY mode")
+        assert "LIVE" in screen and "ARMED" not in screen
+        assert "Kill/revive" not in screen  # no simulator key outside the demo
+        _tmux("send-keys", "-t", name, "q")
+        assert "COCKPIT-EXITED=0" in wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 8, "exit")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+@pytest.fixture
+def sim_server_url():
+    from cockpit.simulator import Simulator, SimulatorServer
+
+    server = SimulatorServer(Simulator(seed=1, faults=())).start()
+    yield server.url
+    server.stop()
