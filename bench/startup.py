@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import checkout_state  # bench/ is on sys.path when a script here runs
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CHILD = HERE / "_startup_child.py"
@@ -44,20 +46,6 @@ BARE_MILESTONES = (
     ("run", "App.run() entered"),
     ("first_paint", "first paint"),
 )
-
-
-def checkout_state(root: Path) -> str:
-    """HEAD and how many tracked files differ from it (figures depend on the working tree)."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + (f" + {len(dirty)} modified tracked files" if dirty else " (clean)")
 
 
 def spawn(python: str, kind: str, timeout: float, extra: list[str], trace: bool = False) -> dict:

@@ -43,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 
+from _common import checkout_state  # bench/ is on sys.path when a script here runs
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -63,20 +65,6 @@ STATES = {
     "degraded": (0.5, "connection pool near limit"),
     "unhealthy": (0.0, "HTTP 503: component not responding"),
 }
-
-
-def checkout_state(root: Path) -> str:
-    """HEAD and how many tracked files differ from it (figures depend on the working tree)."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + (f" + {len(dirty)} modified tracked files" if dirty else " (clean)")
 
 
 # ---------------------------------------------------------------- fixture

@@ -299,12 +299,17 @@ class _Server(ThreadingHTTPServer):
         """Close every open connection, as a dying process would."""
         with self._conn_lock:
             conns, self.connections = list(self.connections), set()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+        hard_close(conns)
+
+
+def hard_close(conns) -> None:
+    """Shut down and close sockets so their peers see the connection drop at once."""
+    for conn in conns:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
 
 
 class SimulatorServer:

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.simulator import DEMO_SCRIPT, Simulator, SimulatorServer
+from cockpit.simulator import DEMO_SCRIPT, Simulator, SimulatorServer, hard_close
 
 LOOPBACK = "127.0.0.1"
 
@@ -191,12 +191,7 @@ class FaultServer:
         self._httpd.server_close()
         with self._lock:
             conns, self._connections = list(self._connections), set()
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            conn.close()
+        hard_close(conns)
         self._thread.join(timeout=2)
 
     # -------------------------------------------------------- server side

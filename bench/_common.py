@@ -1,0 +1,18 @@
+"""What the benchmark scripts share."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+
+def checkout_state(root: Path) -> str:
+    """HEAD and how many tracked files differ from it (figures depend on the working tree)."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (f" + {len(dirty)} modified tracked files" if dirty else " (clean)")
