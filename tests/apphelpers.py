@@ -26,7 +26,8 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0, 
 async def prefilled_app(server: SimulatorServer, clock: ManualClock, seconds: int, **kw) -> CockpitApp:
     """An app (poller off) whose store was filled by really polling the simulator,
     one poll of every source per simulated second, on a manual clock."""
-    app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, clock=clock, poll=False, **kw)
+    app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, clock=clock, poll=False,
+                     simulator=server, **kw)
     ctx = SourceContext(clock)
     poller = Poller([build_source(s, ctx) for s in app.config.sources], app.on_readings)
     try:
