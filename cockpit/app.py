@@ -13,7 +13,7 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
-from cockpit.evaluator import CrossingTracker
+from cockpit.evaluator import CrossingTracker, StateTracker
 from cockpit.model import Level, Reading, TimelineEvent
 from cockpit.poller import Poller
 from cockpit.sources import SourceContext, build_source
@@ -72,6 +72,7 @@ class CockpitApp(App):
         self.events: list[TimelineEvent] = []
         self.incident_start: float | None = None
         self.tracker = CrossingTracker()
+        self.states = StateTracker()
         for role in ("error_rate", "latency", "cost"):
             panel = getattr(config.panels, role)
             self.tracker.watch(panel.series, (panel.title or role.replace("_", " ")).lower(),
@@ -131,8 +132,16 @@ class CockpitApp(App):
             self.call_later(self.refresh_dashboard)
         for r in readings:
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
+            if ev is None and r.state is not None:
+                ev = self.states.update(r.key, self._state_label(r), r.state, r.ts)
             if ev is not None:
                 self.record(ev)
+
+    @staticmethod
+    def _state_label(r: Reading) -> str:
+        if r.series.startswith("component/"):
+            return f"component {r.series.removeprefix('component/')}"
+        return f"health check {r.source}"
 
     def record(self, ev: TimelineEvent) -> None:
         self.events.append(ev)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cockpit.config import Threshold
-from cockpit.model import Level, TimelineEvent
+from cockpit.model import Level, TimelineEvent, state_level
 
 
 def level_of(value: float | None, threshold: Threshold) -> Level:
@@ -70,3 +70,22 @@ class CrossingTracker:
         limit = t.critical if new is Level.CRIT else t.warn
         rel = ">=" if t.direction == "above" else "<="
         return f"{w.signal} {new.word} {shown} ({rel} {w.fmt(limit)})"
+
+
+class StateTracker:
+    """Emits a timeline event when a health check or component changes state
+    (healthy -> degraded -> unhealthy, unreachable, and back). The first state
+    seen is the baseline, not an event; failed observations are not a state."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+
+    def update(self, key: str, label: str, state: str | None, ts: float) -> TimelineEvent | None:
+        if state is None:
+            return None
+        old = self.states.get(key)
+        self.states[key] = state
+        if old is None or old == state:
+            return None
+        level = state_level(state)
+        return TimelineEvent(ts, "status", f"{label} {old} → {state}", level, label, {"from": old, "to": state})

@@ -32,7 +32,7 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss_help", "Close help", id="help.close"),
     ]
 
-    def __init__(self, keys: list[tuple[str, str, bool]]) -> None:
+    def __init__(self, keys: list[tuple[str, str, bool, str]]) -> None:
         super().__init__()
         self.keys = keys
 
@@ -44,7 +44,13 @@ class HelpScreen(ModalScreen[None]):
 
     def _table(self) -> Text:
         out = Text()
-        for key, description, enabled in self.keys:
+        section = None
+        for key, description, enabled, where in self.keys:
+            if where != section:
+                if section is not None:
+                    out.append("\n")
+                out.append(f"{where}\n", "bold underline")
+                section = where
             style = "" if enabled else "dim"
             out.append(f"{key_label(key):>10}  ", "bold" if enabled else "dim")
             out.append(description + ("" if enabled else " (not available now)"), style)
@@ -55,21 +61,29 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-def describe_bindings(active_bindings) -> list[tuple[str, str, bool]]:
-    """(key, description, enabled) from an App.active_bindings mapping, one line per action.
+COCKPIT, NAVIGATION = "Cockpit", "In the focused list or table"
+
+
+def describe_bindings(active_bindings) -> list[tuple[str, str, bool, str]]:
+    """(key, description, enabled, section) from an App.active_bindings mapping, one
+    line per action; the cockpit's own keys (app and screen) first, then the focused
+    widget's navigation keys.
 
     Widget-internal navigation (bindings without a description) is left out; keys
     that ``check_action`` hides (False) are not in the mapping at all, and greyed
     ones (None) are listed as not available now."""
-    seen: dict[str, tuple[str, str, bool]] = {}
+    from textual.app import App
+    from textual.screen import Screen
+
+    seen: dict[tuple[str, str], tuple[str, str, bool, str]] = {}
     for key, active in active_bindings.items():
         b: Binding = active.binding
         if not b.description:
             continue
-        desc = b.description
-        entry = seen.get(b.action)
+        section = COCKPIT if isinstance(active.node, (App, Screen)) else NAVIGATION
+        entry = seen.get((section, b.action))
         if entry is None:
-            seen[b.action] = (key, desc, active.enabled)
+            seen[(section, b.action)] = (key, b.description, active.enabled, section)
         else:
-            seen[b.action] = (f"{entry[0]},{key}", desc, entry[2] or active.enabled)
-    return list(seen.values())
+            seen[(section, b.action)] = (f"{entry[0]},{key}", b.description, entry[2] or active.enabled, section)
+    return sorted(seen.values(), key=lambda e: e[3] != COCKPIT)

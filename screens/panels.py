@@ -146,8 +146,11 @@ class HealthPanel(Widget):
                 out.append(_clip(c.detail, width) + "\n", "dim")
         if len(checks) > shown:
             out.append(f"… {len(checks) - shown} more\n", "dim")
-        while out.plain.count("\n") < 5:
+        while out.plain.count("\n") < 4:
             out.append("\n")
+        peak = max((v for v in self.response_times[-width:] if v is not None), default=None)
+        out.append(_clip(f"response time, peak {peak * 1000:.0f}ms" if peak is not None else "response time", width)
+                   + "\n", "dim")
         style = Style(color=theme_color(self, "primary"))
         for row in sparkline(self.response_times, width, height=2, style_for=lambda i: style):
             out.append_text(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -17,19 +18,25 @@ COCKPIT = Path(sys.executable).with_name("cockpit")
 TITLES = ("Health", "Error rate", "Latency", "Cost burn", "Components")
 
 
+# Textual's test harness leaves COLUMNS/LINES in this process's environment; a program
+# that inherits them draws at that size whatever the terminal's.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+UNSET = "env -u COLUMNS -u LINES"
+
+
 def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True, env=CLEAN_ENV).stdout
 
 
 @pytest.fixture
 def session():
     if shutil.which("tmux") is None:
-        if __import__("os").environ.get("CI"):
+        if os.environ.get("CI"):
             pytest.fail("tmux is not installed; .ci/run installs it")
         pytest.skip("tmux is not installed")
     name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
     _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
-          f"{COCKPIT} demo --incident-at 5; echo COCKPIT-EXITED=$?; sleep 30")
+          f"{UNSET} {COCKPIT} demo --incident-at 5; echo COCKPIT-EXITED=$?; sleep 30")
     yield name
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
@@ -81,7 +88,7 @@ def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
     )
     root = Path(__file__).resolve().parent.parent
     _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(root),
-          f"env {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
+          f"{UNSET} {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
     try:
         screen = wait_screen(name, lambda s: "READ-ONLY" in s and "● OK" in s and "4/4 healthy" in s, 15,
                              "live values in READ-ONLY mode")

@@ -122,3 +122,16 @@ def test_level_below_direction():
 
 def test_freshness_waiting_without_buffer():
     assert freshness(None, T0, 3).label() == "waiting for first poll"
+
+
+def test_state_changes_become_timeline_events_after_the_baseline():
+    from cockpit.evaluator import StateTracker
+
+    t = StateTracker()
+    assert t.update("c:component/api", "component api", "healthy", 1) is None  # baseline
+    assert t.update("c:component/api", "component api", "healthy", 2) is None
+    assert t.update("c:component/api", "component api", None, 3) is None  # failed poll is not a state
+    ev = t.update("c:component/api", "component api", "unhealthy", 4)
+    assert ev.level is Level.CRIT and ev.text == "component api healthy → unhealthy"
+    ev = t.update("c:component/api", "component api", "healthy", 5)
+    assert ev.level is Level.OK and ev.kind == "status"
