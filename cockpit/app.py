@@ -22,6 +22,7 @@ from cockpit.units import formatter
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
 
 MODES = ("LIVE", "DEMO", "DRILL")
+MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
 
 
 def capacity_for(config: CockpitConfig) -> Callable[[str], int]:
@@ -30,7 +31,7 @@ def capacity_for(config: CockpitConfig) -> Callable[[str], int]:
 
     def size(key: str) -> int:
         interval = intervals.get(key.split(":", 1)[0], 1.0)
-        return max(16, int(config.settings.history / interval) + 1)
+        return max(16, min(MAX_SAMPLES, int(config.settings.history / interval) + 1))
 
     return size
 
@@ -122,7 +123,14 @@ class CockpitApp(App):
     # ------------------------------------------------------------ data
 
     def on_readings(self, source: str, readings: list[Reading]) -> None:
-        """The poller's sink: store, evaluate crossings, mark the incident clock."""
+        """The poller's sink: store, evaluate crossings, mark the incident clock.
+        Errors here are reported once and never stop the poller."""
+        try:
+            self._take(readings)
+        except Exception as e:  # noqa: BLE001
+            self.report_once("readings", e)
+
+    def _take(self, readings: list[Reading]) -> None:
         store = self.store
         first = False
         for r in readings:
@@ -156,9 +164,10 @@ class CockpitApp(App):
                 if isinstance(screen, DashboardScreen):
                     screen.refresh_data()
         except Exception as e:  # noqa: BLE001 - a drawing bug must not take the cockpit down mid-incident
-            self._report_once("refresh", e)
+            self.report_once("refresh", e)
 
-    def _report_once(self, where: str, exc: Exception) -> None:
+    def report_once(self, where: str, exc: Exception) -> None:
+        """Log an unexpected error and tell the user once per distinct error."""
         from cockpit import crashlog
 
         key = (where, type(exc).__name__, str(exc))

@@ -116,7 +116,7 @@ def cmd_demo(args) -> int:
         app.run()
     finally:
         server.stop()
-    return EXIT_OK
+    return app.return_code or EXIT_OK
 
 
 def cmd_run(args) -> int:
@@ -125,8 +125,9 @@ def cmd_run(args) -> int:
         return EXIT_CONFIG
     from cockpit.app import CockpitApp
 
-    CockpitApp(config, mode="LIVE", armed=False, theme=args.theme).run()
-    return EXIT_OK
+    app = CockpitApp(config, mode="LIVE", armed=False, theme=args.theme)
+    app.run()
+    return app.return_code or EXIT_OK
 
 
 def cmd_check(args) -> int:

@@ -9,6 +9,7 @@ drills deterministic.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
@@ -17,6 +18,24 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     def monotonic(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    """One moment on both scales: ``wall`` to show, ``mono`` to measure ages."""
+
+    wall: float
+    mono: float | None = None
+
+    @classmethod
+    def of(cls, clock: Clock) -> "Now":
+        return cls(clock.now(), clock.monotonic())
+
+    def age(self, ts: float, received: float | None) -> float:
+        """Seconds since a reading; from the monotonic scale whenever the reading has it."""
+        if received is not None and self.mono is not None:
+            return self.mono - received
+        return self.wall - ts
 
 
 class SystemClock:

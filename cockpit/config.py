@@ -17,12 +17,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import string
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
+from cockpit.model import quantile_series
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
@@ -61,7 +63,7 @@ def resolve_secret(value: str, where: str = "") -> str:
 
 class Model(BaseModel):
     # strict: `refresh = true` or `interval = "5"` is a mistake to report, not to coerce
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- service / settings
@@ -90,11 +92,14 @@ class ServiceConfig(Model):
 class Settings(Model):
     """Cockpit-wide behaviour."""
 
-    history: float = Field(3600, gt=0, description="Seconds of history kept per series (ring buffer size).")
-    refresh: float = Field(0.5, gt=0, le=10, description="Seconds between dashboard refreshes.")
+    history: float = Field(
+        3600, ge=60, le=7 * 86400, description="Seconds of history kept per series (ring buffer size), 60 s to 7 days."
+    )
+    refresh: float = Field(0.5, ge=0.1, le=10, description="Seconds between dashboard refreshes.")
     stale_factor: float = Field(
         2.0,
         ge=1,
+        le=100,
         description="A series is stale when its newest good sample is older than "
         "stale_factor x interval + timeout of its source.",
     )
@@ -106,10 +111,14 @@ class Settings(Model):
 
 class SourceBase(Model):
     name: str = Field(description="Unique source name; panels refer to its series as 'name:series'.")
-    interval: float = Field(5.0, gt=0, description="Seconds between polls (measured from the end of one poll).")
-    timeout: float = Field(3.0, gt=0, description="Seconds before a poll is abandoned and reported as an error.")
+    interval: float = Field(
+        5.0, ge=0.05, le=86400, description="Seconds between polls (measured from the end of one poll)."
+    )
+    timeout: float = Field(
+        3.0, ge=0.05, le=600, description="Seconds before a poll is abandoned and reported as an error."
+    )
     max_backoff: float = Field(
-        15.0, gt=0, description="Upper bound in seconds of the jittered backoff after repeated failures."
+        15.0, ge=0.05, le=3600, description="Upper bound in seconds of the jittered backoff after repeated failures."
     )
     critical: bool = Field(True, description="Whether `cockpit check` fails when this source cannot be reached.")
 
@@ -153,7 +162,9 @@ class HttpHealthSource(SourceBase):
     headers: dict[str, str] = Field(
         default_factory=dict, description="Request headers; secret values as env:NAME."
     )
-    expect_status: list[int] = Field([200], description="HTTP status codes that mean the service answered healthy.")
+    expect_status: list[int] = Field(
+        [200], min_length=1, description="HTTP status codes that mean the service answered healthy."
+    )
     expect_body: str | None = Field(None, description="Substring the body must contain to count as healthy.")
     status_field: str | None = Field(
         "status",
@@ -181,8 +192,15 @@ class HttpComponentsSource(SourceBase):
     @field_validator("url")
     @classmethod
     def _has_placeholder(cls, v: str) -> str:
-        if "{name}" not in v:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+        except ValueError as e:
+            raise ValueError(f"bad URL template: {e}") from None
+        if "name" not in fields:
             raise ValueError("the URL must contain {name}, replaced by each component's name")
+        if fields - {"name"}:
+            others = ", ".join("{" + f + "}" for f in sorted(fields - {"name"}))
+            raise ValueError(f"the URL may only contain {{name}}, found {others}")
         return v
 
     @field_validator("components")
@@ -220,6 +238,8 @@ class PromScrapeSource(SourceBase):
         bad = [q for q in v if not 0 < q < 1]
         if bad:
             raise ValueError(f"quantiles must be between 0 and 1 exclusive, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("each quantile may be listed once")
         return v
 
 
@@ -229,6 +249,18 @@ SourceConfig = Annotated[
 ]
 
 SOURCE_KINDS = ("http_health", "http_components", "prom_scrape")
+
+
+def declared_series(src: Any) -> list[str]:
+    """The series a source of this config produces; panels may refer only to these."""
+    if src.kind == "http_health":
+        return ["health", "response_time"]
+    if src.kind == "http_components":
+        return [f"component/{c}" for c in src.components]
+    if src.kind == "prom_scrape":
+        out = ["request_rate", "error_rate", *(quantile_series(q) for q in src.quantiles)]
+        return out + (["cost_per_day"] if src.cost_metric else [])
+    raise ValueError(f"unknown source kind {src.kind!r}")
 
 
 # ---------------------------------------------------------------- panels
@@ -274,6 +306,13 @@ class StatusPanel(Model):
     title: str | None = Field(None, description="Panel title; default from the panel's role.")
     sources: list[str] = Field(min_length=1, description="Names of the health/component sources it shows.")
 
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("each source may be listed once")
+        return v
+
 
 class Panels(Model):
     """The five panels of the dashboard."""
@@ -308,11 +347,14 @@ class CockpitConfig(Model):
             panel: SignalPanel = getattr(self.panels, role)
             for i, ref in enumerate([panel.series, *panel.also]):
                 where = f"panels.{role}.series" if i == 0 else f"panels.{role}.also[{i - 1}]"
-                src = ref.split(":", 1)[0]
+                src, _, series = ref.partition(":")
                 if ":" not in ref:
                     problems.append(f"{where}: expected 'source:series', got {ref!r}")
                 elif src not in by_name:
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
+                elif series not in declared_series(by_name[src]):
+                    known = ", ".join(declared_series(by_name[src]))
+                    problems.append(f"{where}: source {src!r} has no series {series!r} (it has: {known})")
         for role, kind in (("health", "http_health"), ("components", "http_components")):
             for i, src in enumerate(getattr(self.panels, role).sources):
                 where = f"panels.{role}.sources[{i}]"

@@ -70,6 +70,9 @@ class Reading:
     state: str | None = None
     detail: str = ""
     latency: float | None = None
+    #: monotonic time the reading was taken; ages come from it, so a wall-clock
+    #: step (NTP, VM resume) never makes old data look fresh
+    received: float | None = None
 
     @property
     def key(self) -> str:
@@ -82,6 +85,11 @@ class Reading:
     @property
     def has_value(self) -> bool:
         return self.value is not None and not math.isnan(self.value)
+
+
+def quantile_series(q: float) -> str:
+    """Series name of a latency quantile: 0.95 -> latency_p95, 0.999 -> latency_p999."""
+    return "latency_p" + f"{q * 100:g}".replace(".", "")
 
 
 def series_key(source: str, series: str) -> str:

@@ -45,6 +45,8 @@ class Poller:
         self.state: dict[str, SourceState] = {s.name: SourceState() for s in self.sources}
         self._rng = rng or random.Random()
         self._wake: dict[str, asyncio.Event] = {}
+        self.sink_errors = 0
+        self.last_sink_error: Exception | None = None
 
     async def poll_once(self, source: Source) -> list[Reading]:
         """Poll one source now and hand the readings to the sink; returns them."""
@@ -72,7 +74,11 @@ class Poller:
             st.polls += 1
             st.last_duration = clock.monotonic() - t0
         if readings:
-            self.sink(source.name, readings)
+            try:
+                self.sink(source.name, readings)
+            except Exception as e:  # noqa: BLE001 - a consumer's bug must not stop polling
+                self.sink_errors += 1
+                self.last_sink_error = e
         return readings
 
     def delay_after(self, source: Source) -> float:

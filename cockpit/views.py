@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cockpit.clock import format_age
+from cockpit.clock import Now, format_age
 from cockpit.config import CockpitConfig, SignalPanel
 from cockpit.evaluator import level_of
 from cockpit.model import STALE_GLYPH, Level, Reading, Status, series_key, state_level
@@ -35,11 +35,15 @@ class Freshness:
         return f"{STALE_GLYPH} {self.status.upper()}{old}"
 
 
-def freshness(buf: RingBuffer | None, now: float, stale_after: float) -> Freshness:
+def as_now(now: Now | float) -> Now:
+    return now if isinstance(now, Now) else Now(now)
+
+
+def freshness(buf: RingBuffer | None, now: Now | float, stale_after: float) -> Freshness:
     if buf is None or buf.latest is None:
         return Freshness("waiting")
     latest, good = buf.latest, buf.last_ok
-    age = now - good.ts if good is not None else None
+    age = as_now(now).age(good.ts, good.received) if good is not None else None
     if latest.status is Status.ERROR:
         return Freshness("error", age, latest.error)
     if age is None or age > stale_after:
@@ -88,7 +92,7 @@ TITLES = {
 
 
 def signal_view(
-    cfg: CockpitConfig, role: str, store: Store, now: float, samples: int = 240, cache: dict | None = None
+    cfg: CockpitConfig, role: str, store: Store, now: Now | float, samples: int = 240, cache: dict | None = None
 ) -> SignalView:
     """The view of one signal panel. ``cache`` (a dict the caller keeps) saves
     re-reading the samples while the buffer has not changed."""
@@ -167,7 +171,7 @@ class CheckView:
                 None if self.latency is None else round(self.latency * 1000))
 
 
-def check_view(name: str, buf: RingBuffer | None, now: float, stale_for: float) -> CheckView:
+def check_view(name: str, buf: RingBuffer | None, now: Now | float, stale_for: float) -> CheckView:
     fresh = freshness(buf, now, stale_for)
     latest: Reading | None = buf.latest if buf else None
     if latest is None:
@@ -184,7 +188,7 @@ def check_view(name: str, buf: RingBuffer | None, now: float, stale_for: float) 
     )
 
 
-def health_views(cfg: CockpitConfig, store: Store, now: float) -> list[CheckView]:
+def health_views(cfg: CockpitConfig, store: Store, now: Now | float) -> list[CheckView]:
     out = []
     for src in cfg.panels.health.sources:
         buf = store.get(series_key(src, "health"))

@@ -10,6 +10,7 @@ from textual.containers import Grid, Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from cockpit.clock import Now
 from cockpit.model import Status, series_key
 from cockpit.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
 from screens.header import CockpitHeader
@@ -45,11 +46,11 @@ class DashboardScreen(Screen):
         cfg = self.app.config
         yield CockpitHeader(cfg.service.name, cfg.service.environment, self.app.mode, self.app.armed)
         with Grid(id="panels"):
-            yield HealthPanel(id="health")
+            yield HealthPanel(cfg.panels.health.title or "Health", id="health")
             for role in SIGNAL_ROLES:
                 yield SignalPanelWidget(role, id=role.replace("_", "-"))
         with Horizontal(id="lower"):
-            yield ComponentsPanel(id="components")
+            yield ComponentsPanel(cfg.panels.components.title or "Components", id="components")
             yield TimelinePane(id="timeline")
         yield Footer()
 
@@ -59,25 +60,37 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------ refresh
 
     def refresh_data(self) -> None:
-        app = self.app
-        now = app.clock.now()
-        cfg, store = app.config, app.store
-        incident = app.incident_start
-        self.query_one(CockpitHeader).tick(now, incident)
-        health = self.query_one(HealthPanel)
-        first = cfg.panels.health.sources[0]
-        rt = store.get(series_key(first, "response_time"))
-        health.show(health_views(cfg, store, now), rt.values(SAMPLES) if rt else [])
+        """Redraw every part; one part failing neither stops the others nor goes unreported."""
+        now = Now.of(self.app.clock)
+        for part in (self._refresh_header, self._refresh_health, self._refresh_signals,
+                     self._refresh_components, self._refresh_timeline):
+            try:
+                part(now)
+            except Exception as e:  # noqa: BLE001 - reported, and the other panels keep updating
+                self.app.report_once(part.__name__.removeprefix("_refresh_"), e)
+
+    def _refresh_header(self, now: Now) -> None:
+        self.query_one(CockpitHeader).tick(now.wall, self.app.incident_start)
+
+    def _refresh_health(self, now: Now) -> None:
+        cfg, store = self.app.config, self.app.store
+        rt = store.get(series_key(cfg.panels.health.sources[0], "response_time"))
+        self.query_one(HealthPanel).show(health_views(cfg, store, now), rt.values(SAMPLES) if rt else [])
+
+    def _refresh_signals(self, now: Now) -> None:
+        cfg, store = self.app.config, self.app.store
         for role in SIGNAL_ROLES:
             widget = self.query_one(f"#{role.replace('_', '-')}", SignalPanelWidget)
             widget.show(signal_view(cfg, role, store, now, SAMPLES, self._sample_cache))
-        self._refresh_components(now)
-        timeline = self.query_one(TimelinePane)
-        for ev in app.events[self._events_shown:]:
-            timeline.add(ev)
-        self._events_shown = len(app.events)
 
-    def _refresh_components(self, now: float) -> None:
+    def _refresh_timeline(self, now: Now) -> None:
+        events = self.app.events
+        timeline = self.query_one(TimelinePane)
+        for ev in events[self._events_shown:]:
+            timeline.add(ev)
+        self._events_shown = len(events)
+
+    def _refresh_components(self, now: Now) -> None:
         """Re-evaluate only rows whose series changed, or all rows of a source whose
         freshness changed; the table then updates just those cells."""
         app, cfg = self.app, self.app.config
@@ -111,9 +124,9 @@ class DashboardScreen(Screen):
         panel.set_subtitle(subtitle)
         if changed:
             with app.batch_update():
-                panel.show_rows(changed, self._row_views.values(), now)
+                panel.show_rows(changed, self._row_views.values(), now.wall)
 
-    def _source_freshness(self, keys: list[str], now: float, limit: float) -> Freshness:
+    def _source_freshness(self, keys: list[str], now: Now, limit: float) -> Freshness:
         store = self.app.store
         for key in keys:
             buf = store.get(key)

@@ -10,6 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
+from textual.content import Content
 from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, OptionList
@@ -72,7 +73,7 @@ class SignalPanelWidget(Widget):
         if self.view is not None and view.drawn() == self.view.drawn():
             return
         self.view = view
-        self.border_title = view.title
+        self.border_title = Content(view.title)  # plain text: a '[' in a title is not markup
         set_level_classes(self, view.level, view.fresh.status)
         self.refresh()
 
@@ -108,9 +109,9 @@ class SignalPanelWidget(Widget):
 class HealthPanel(Widget):
     """Health checks: one line per check (glyph + word + detail), response-time sparkline."""
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, title: str = "Health", **kw) -> None:
         super().__init__(**kw, classes="panel")
-        self.border_title = "Health"
+        self.border_title = Content(title)
         self.checks: list[CheckView] = []
         self.response_times: list[float | None] = []
         self._drawn: tuple | None = None
@@ -161,9 +162,10 @@ class HealthPanel(Widget):
 class ComponentsPanel(Vertical):
     """Component status table, updated row by row by key."""
 
-    def __init__(self, **kw) -> None:
+    def __init__(self, title: str = "Components", **kw) -> None:
         super().__init__(**kw, classes="panel")
-        self.border_title = "Components"
+        self._title = title
+        self.border_title = Content(title)
         self._shown: dict[str, tuple] = {}
         self._changed: dict[str, float] = {}
 
@@ -226,8 +228,8 @@ class ComponentsPanel(Vertical):
             total += 1
         overall = worst([lv for lv in Level if counts[lv]])
         set_level_classes(self, overall, "ok")
-        self.border_title = (
-            f"Components {overall.glyph} {counts[Level.OK]}/{total} healthy"
+        self.border_title = Content(
+            f"{self._title} {overall.glyph} {counts[Level.OK]}/{total} healthy"
             + (f" · {counts[Level.CRIT]} down" if counts[Level.CRIT] else "")
             + (f" · {counts[Level.WARN]} degraded" if counts[Level.WARN] else "")
             + (f" · {counts[Level.UNKNOWN]} unknown" if counts[Level.UNKNOWN] else "")
@@ -236,6 +238,8 @@ class ComponentsPanel(Vertical):
 
 class TimelinePane(Vertical):
     """The incident timeline, newest at the bottom."""
+
+    MAX_SHOWN = 2000
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
@@ -252,6 +256,8 @@ class TimelinePane(Vertical):
         text.append(ev.text)
         at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
         ol.add_option(Option(text))
+        if ol.option_count > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the recent
+            ol.remove_option_at_index(0)
         if at_end:
             ol.scroll_end(animate=False)
 

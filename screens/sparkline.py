@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from rich.style import Style
@@ -25,7 +26,8 @@ def sparkline(
     ``style_for(i)`` styles the column of ``values[i]``.
     """
     width = max(0, width)
-    shown = list(values)[-width:] if width else []
+    # a value that is not a finite number cannot be drawn: it is a gap
+    shown = [v if v is not None and math.isfinite(v) else None for v in list(values)[-width:]] if width else []
     present = [v for v in shown if v is not None]
     top = max(present, default=0.0)
     if ceiling is not None:

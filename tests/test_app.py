@@ -193,3 +193,22 @@ async def test_unknown_theme_falls_back_with_a_notice(demo_server):
         await pilot.pause()
         assert app.theme == "cockpit-dark"
         assert any("no-such-theme" in n.message for n in app._notifications)
+
+
+async def test_titles_with_brackets_are_text_not_markup(demo_server):
+    raw = demo_raw(demo_server.url)
+    raw["panels"]["cost"]["title"] = "Cost [/]"
+    raw["panels"]["latency"]["title"] = "Latency [p95]"
+    raw["panels"]["components"]["title"] = "Parts [b]"
+    app = CockpitApp(config_from_dict(raw, "<test>", {}), mode="LIVE")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: has_data(app), 8, "data")
+        await pilot.pause(0.6)
+        from textual.content import Content
+
+        def shown(selector) -> str:  # the title as drawn (the getter returns it as markup)
+            return Content.from_markup(app.screen.query_one(selector).border_title).plain
+
+        assert shown("#cost") == "Cost [/]"
+        assert shown("#latency") == "Latency [p95]"
+        assert shown("#components").startswith("Parts [b] ")

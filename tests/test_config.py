@@ -298,8 +298,36 @@ def test_env_override_by_source_name(write_config, raw):
 
 
 def test_env_override_can_add_a_list_value(write_config, raw):
-    cfg = load_config(write_config(raw), environ={"COCKPIT_SOURCES__METRICS__QUANTILES": "[0.9, 0.999]"})
-    assert cfg.source("metrics").quantiles == [0.9, 0.999]
+    env = {"COCKPIT_SOURCES__METRICS__QUANTILES": "[0.5, 0.95, 0.99, 0.999]"}
+    cfg = load_config(write_config(raw), environ=env)
+    assert cfg.source("metrics").quantiles == [0.5, 0.95, 0.99, 0.999]
+
+
+def test_panel_series_must_be_one_the_source_produces(write_config, raw):
+    raw["panels"]["error_rate"]["series"] = "metrics:eror_rate"
+    line = only(problems_of(write_config(raw)))
+    assert "panels.error_rate.series: source 'metrics' has no series 'eror_rate'" in line
+    assert "error_rate" in line.split("it has:")[1]
+
+
+@pytest.mark.parametrize(
+    "where, value, expected",
+    [
+        (("settings", "history"), 1e12, "settings.history"),
+        (("sources", 0, "interval"), 0.000001, "sources[0].interval"),
+        (("settings", "stale_factor"), float("inf"), "settings.stale_factor"),
+        (("sources", 0, "expect_status"), [], "sources[0].expect_status"),
+        (("sources", 2, "quantiles"), [0.95, 0.95], "each quantile may be listed once"),
+        (("sources", 1, "url"), "http://127.0.0.1:1/{id}/{name}", "may only contain {name}, found {id}"),
+        (("panels", "health", "sources"), ["health", "health"], "each source may be listed once"),
+    ],
+)
+def test_values_that_would_break_at_run_time_are_rejected(write_config, raw, where, value, expected):
+    node = raw
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    assert expected in only(problems_of(write_config(raw)))
 
 
 def test_env_override_uses_process_environment_by_default(write_config, raw, monkeypatch):

@@ -346,7 +346,7 @@ async def test_delay_after_uses_backoff_and_recovery_resets(ctx, fault_server):
 async def test_run_source_waits_longer_after_each_failure(ctx, fault_server):
     fault_server.hang_up("/health")
     arrivals: list[float] = []
-    source = build_source(health(fault_server.url("/health"), interval=0.01, timeout=0.1, max_backoff=0.1), ctx)
+    source = build_source(health(fault_server.url("/health"), interval=0.05, timeout=0.1, max_backoff=0.4), ctx)
     poller = Poller([source], lambda name, readings: arrivals.append(time.monotonic()), rng=random.Random(5))
     runner = asyncio.create_task(poller.run_source(source))
     try:
@@ -359,11 +359,11 @@ async def test_run_source_waits_longer_after_each_failure(ctx, fault_server):
         await asyncio.gather(runner, return_exceptions=True)
     assert poller.state["api"].failures >= 9
     gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
-    # waits: 0.01, 0.02, 0.04, 0.08, then the 0.1 cap; each -20%..+20% but never above the cap
-    for gap, base in zip(gaps, [0.01, 0.02, 0.04, 0.08, 0.1, 0.1, 0.1, 0.1]):
+    # waits: 0.05, 0.1, 0.2, then the 0.4 cap; each -20%..+20% but never above the cap
+    for gap, base in zip(gaps, [0.05, 0.1, 0.2, 0.4, 0.4, 0.4, 0.4, 0.4]):
         assert gap >= 0.8 * base - 0.002, f"waited {gap:.3f}s, expected at least {0.8 * base:.3f}s: {gaps}"
-    # uncapped, the last four waits would be 0.16 + 0.32 + 0.64 + 1.28 s (at least 1.9 s with jitter)
-    assert sum(gaps[4:8]) < 1.5, f"backoff not capped at max_backoff: {gaps}"
+    # uncapped, waits 4-7 would be 0.4 + 0.8 + 1.6 + 3.2 s (at least 4.8 s with jitter)
+    assert sum(gaps[3:7]) < 3.0, f"backoff not capped at max_backoff: {gaps}"
 
 
 # ---------------------------------------------------------------- Prometheus scrape arithmetic

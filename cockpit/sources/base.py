@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from cockpit.clock import Clock, SystemClock
+from cockpit.config import declared_series
 from cockpit.model import Reading, Status
 
 if TYPE_CHECKING:
@@ -67,9 +68,9 @@ class Source(ABC):
     def max_backoff(self) -> float:
         return self.cfg.max_backoff
 
-    @abstractmethod
     def series(self) -> list[str]:
-        """Names of the series this source produces."""
+        """Names of the series this source produces (declared by its config)."""
+        return declared_series(self.cfg)
 
     @abstractmethod
     async def fetch(self) -> list[Reading]:
@@ -89,10 +90,12 @@ class Source(ABC):
 
     def failure(self, ts: float, error: str) -> list[Reading]:
         """Readings that record a failed poll, one per series."""
-        return [Reading(self.name, s, ts, None, Status.ERROR, error) for s in self.series()]
+        mono = self.ctx.clock.monotonic()
+        return [Reading(self.name, s, ts, None, Status.ERROR, error, received=mono) for s in self.series()]
 
     def reading(self, series: str, value: float | None, **kw: Any) -> Reading:
-        return Reading(self.name, series, self.ctx.clock.now(), value, **kw)
+        clock = self.ctx.clock
+        return Reading(self.name, series, clock.now(), value, received=clock.monotonic(), **kw)
 
     async def aclose(self) -> None:
         return None

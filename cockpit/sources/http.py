@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from cockpit.config import SecretError, resolve_secret
@@ -23,17 +23,65 @@ def resolve_headers(headers: dict[str, str], where: str) -> dict[str, str]:
         raise SourceError(str(e)) from None
 
 
-def json_field(body: bytes, path: str) -> Any:
-    """``a.b`` of a JSON object body, or None when absent or not JSON."""
+class Answer(NamedTuple):
+    status: int
+    reason: str
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+async def get_capped(client, url: str, headers: dict[str, str], timeout: float, limit: int,
+                     truncate: bool) -> Answer:
+    """GET without reading more than ``limit`` bytes: the rest is dropped (``truncate``)
+    or the answer is refused. A redirect is an error that names where it points,
+    because following it silently would hide a misconfigured URL."""
+    async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+        if 300 <= resp.status_code < 400:
+            where = resp.headers.get("location", "?")
+            raise SourceError(f"HTTP {resp.status_code} redirect to {where[:100]}; configure that URL instead")
+        declared = resp.headers.get("content-length", "")
+        too_big = SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                if not truncate:
+                    raise too_big
+                del body[limit:]
+                break
+        return Answer(resp.status_code, resp.reason_phrase or "", bytes(body))
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in a body, or None when it is not JSON (or absurdly nested)."""
     try:
-        node: Any = json.loads(body[:BODY_LIMIT])
-    except (ValueError, UnicodeDecodeError):
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
+
+
+def json_field(doc: Any, path: str) -> Any:
+    """``a.b`` of a parsed JSON object, or None when absent."""
+    node = doc
     for part in path.split("."):
         if not isinstance(node, dict) or part not in node:
             return None
         node = node[part]
     return node
+
+
+def said_state(value: Any) -> str | None:
+    """A service's own verdict as a state word: strings as they are, booleans as up/down."""
+    if isinstance(value, bool):
+        return "up" if value else "down"
+    if isinstance(value, str) and value:
+        return value.lower()[:40]
+    return None
 
 
 def score(state: str) -> float:
@@ -47,25 +95,23 @@ class HttpHealth(Source):
 
     kind = "http_health"
 
-    def series(self) -> list[str]:
-        return ["health", "response_time"]
-
     def failure(self, ts: float, error: str) -> list[Reading]:
         # An unreachable health endpoint is itself an outage signal.
+        mono = self.ctx.clock.monotonic()
         return [
-            Reading(self.name, "health", ts, 0.0, Status.ERROR, error, state="unreachable"),
-            Reading(self.name, "response_time", ts, None, Status.ERROR, error),
+            Reading(self.name, "health", ts, 0.0, Status.ERROR, error, state="unreachable", received=mono),
+            Reading(self.name, "response_time", ts, None, Status.ERROR, error, received=mono),
         ]
 
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         clock = self.ctx.clock
+        client = await self.ctx.http()
         t0 = clock.monotonic()
-        resp = await (await self.ctx.http()).get(cfg.url, headers=headers, timeout=cfg.timeout)
-        body = resp.content[:BODY_LIMIT]
+        answer = await get_capped(client, cfg.url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
         elapsed = clock.monotonic() - t0
-        state, detail = self.judge(resp.status_code, body)
+        state, detail = self.judge(answer.status, answer.body)
         return [
             self.reading("health", score(state), state=state, detail=detail, latency=elapsed),
             self.reading("response_time", elapsed, latency=elapsed),
@@ -73,8 +119,7 @@ class HttpHealth(Source):
 
     def judge(self, code: int, body: bytes) -> tuple[str, str]:
         cfg = self.cfg
-        said = json_field(body, cfg.status_field) if cfg.status_field else None
-        said = str(said).lower() if isinstance(said, (str, bool)) else None
+        said = said_state(json_field(parse_json(body), cfg.status_field)) if cfg.status_field else None
         detail = f"HTTP {code}" + (f", status {said}" if said else "")
         if code not in cfg.expect_status:
             return "down", detail
@@ -89,9 +134,6 @@ class HttpComponents(Source):
     """GET one health URL per component, at most ``max_in_flight`` at a time."""
 
     kind = "http_components"
-
-    def series(self) -> list[str]:
-        return [f"component/{c}" for c in self.cfg.components]
 
     @property
     def deadline(self) -> float:
@@ -108,15 +150,16 @@ class HttpComponents(Source):
             async with gate:
                 t0 = self.ctx.clock.monotonic()
                 try:
-                    resp = await client.get(cfg.url.format(name=quote(name, safe="")), headers=headers, timeout=cfg.timeout)
+                    url = cfg.url.format(name=quote(name, safe=""))
+                    answer = await get_capped(client, url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
                 except Exception as e:  # noqa: BLE001 - recorded as data
                     return self.reading(f"component/{name}", None, status=Status.ERROR, error=describe_error(e, cfg.timeout))
                 elapsed = self.ctx.clock.monotonic() - t0
-            said = json_field(resp.content, cfg.status_field)
-            state = str(said).lower() if isinstance(said, str) else ("healthy" if resp.is_success else "unhealthy")
-            if not resp.is_success and state_level(state) == 0:
+            doc = parse_json(answer.body)
+            state = said_state(json_field(doc, cfg.status_field)) or ("healthy" if answer.ok else "unhealthy")
+            if not answer.ok and state_level(state) == 0:
                 state = "unhealthy"
-            detail = _detail(resp.content) or f"HTTP {resp.status_code}"
+            detail = _detail(doc) or f"HTTP {answer.status}"
             return self.reading(f"component/{name}", score(state), state=state, detail=detail, latency=elapsed)
 
         readings = await asyncio.gather(*(one(c) for c in cfg.components))
@@ -125,9 +168,9 @@ class HttpComponents(Source):
         return list(readings)
 
 
-def _detail(body: bytes) -> str:
+def _detail(doc: Any) -> str:
     for key in ("message", "detail", "reason", "error"):
-        v = json_field(body, key)
+        v = json_field(doc, key)
         if isinstance(v, str) and v:
             return v[:120]
     return ""

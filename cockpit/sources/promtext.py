@@ -8,13 +8,14 @@ cost burn projected to a day.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from dataclasses import dataclass, field
 
-from cockpit.model import Reading
+from cockpit.model import Reading, quantile_series
 from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import resolve_headers
+from cockpit.sources.http import get_capped, resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
@@ -112,6 +113,12 @@ def _sample(line: str) -> tuple[str, Labels, float]:
     return name, tuple(sorted(labels)), value
 
 
+def _check_counter(name: str, samples: dict[Labels, float]) -> None:
+    for v in samples.values():
+        if not math.isfinite(v) or v < 0:
+            raise MalformedMetrics(f"malformed metrics: counter {name} is {v:g}; counters are finite and >= 0")
+
+
 def _delta(cur: dict[Labels, float], prev: dict[Labels, float]) -> float:
     """Sum of per-series increases; a series that went down was reset and counts from zero."""
     total = 0.0
@@ -135,6 +142,8 @@ def _bucket_deltas(cur: dict[Labels, float], prev: dict[Labels, float]) -> list[
         p = prev.get(labels)
         inc = v if p is None or v < p else v - p
         by_le[bound] = by_le.get(bound, 0.0) + inc
+    if by_le and math.inf not in by_le:
+        raise MalformedMetrics("malformed metrics: histogram has no le=\"+Inf\" bucket")
     return sorted(by_le.items())
 
 
@@ -159,10 +168,6 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     return None
 
 
-def quantile_series(q: float) -> str:
-    return "latency_p" + f"{q * 100:g}".replace(".", "")
-
-
 class PromScrape(Source):
     """Scrape a /metrics endpoint and derive rates from consecutive scrapes."""
 
@@ -174,12 +179,6 @@ class PromScrape(Source):
         self._prev: Scrape | None = None
         self._prev_t: float | None = None
         self._baseline_only = False
-
-    def series(self) -> list[str]:
-        out = ["request_rate", "error_rate", *(quantile_series(q) for q in self.cfg.quantiles)]
-        if self.cfg.cost_metric:
-            out.append("cost_per_day")
-        return out
 
     def next_delay(self) -> float:
         # A scrape that only set the baseline gives no rates: take the next one soon.
@@ -193,21 +192,24 @@ class PromScrape(Source):
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        resp = await (await self.ctx.http()).get(cfg.url, headers=headers, timeout=cfg.timeout)
-        resp.raise_for_status()
-        if len(resp.content) > MAX_BYTES:
-            raise SourceError(f"scrape larger than {MAX_BYTES // 1024 // 1024} MiB")
+        answer = await get_capped(await self.ctx.http(), cfg.url, headers, cfg.timeout, MAX_BYTES, truncate=False)
+        if not answer.ok:
+            raise SourceError(f"HTTP {answer.status} {answer.reason}".strip())
         try:
-            text = resp.content.decode("utf-8")
+            text = answer.body.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedMetrics("malformed metrics: body is not UTF-8 text") from None
-        cur = parse(text)
+        # a large scrape takes a while to parse: not on the event loop
+        cur = parse(text) if len(text) < 64 * 1024 else await asyncio.to_thread(parse, text)
         now = self.ctx.clock.monotonic()
         for name in (cfg.requests_metric, cfg.errors_metric, cfg.duration_metric + "_bucket"):
             if not cur.has(name):
                 raise SourceError(f"metric {name} not found in scrape")
         if cfg.cost_metric and not cur.has(cfg.cost_metric):
             raise SourceError(f"metric {cfg.cost_metric} not found in scrape")
+        for name in (cfg.requests_metric, cfg.errors_metric, cfg.duration_metric + "_bucket", cfg.cost_metric):
+            if name:
+                _check_counter(name, cur.samples.get(name, {}))
         prev, prev_t = self._prev, self._prev_t
         self._prev, self._prev_t = cur, now
         self._baseline_only = prev is None or prev_t is None or now <= prev_t
@@ -223,7 +225,8 @@ class PromScrape(Source):
         d_err = _delta(s(cfg.errors_metric), p(cfg.errors_metric))
         out = [
             self.reading("request_rate", d_req / dt),
-            self.reading("error_rate", d_err / d_req if d_req > 0 else None,
+            # counters are scraped one after another, so errors can briefly run ahead of requests
+            self.reading("error_rate", min(1.0, d_err / d_req) if d_req > 0 else None,
                          detail="" if d_req > 0 else "no requests in window"),
         ]
         buckets = _bucket_deltas(s(cfg.duration_metric + "_bucket"), p(cfg.duration_metric + "_bucket"))
