@@ -85,9 +85,7 @@ class DashboardScreen(Screen):
 
     def _refresh_timeline(self, now: Now) -> None:
         events = self.app.events
-        timeline = self.query_one(TimelinePane)
-        for ev in events[self._events_shown:]:
-            timeline.add(ev)
+        self.query_one(TimelinePane).add(events[self._events_shown:])
         self._events_shown = len(events)
 
     def _refresh_components(self, now: Now) -> None:

@@ -248,18 +248,29 @@ class TimelinePane(Vertical):
     def compose(self) -> ComposeResult:
         yield OptionList(id="timeline-list")
 
-    def add(self, ev: TimelineEvent) -> None:
+    def add(self, events: list[TimelineEvent]) -> None:
+        """Append events in one batch (a flapping fleet can bring hundreds at once)."""
+        if not events:
+            return
         ol = self.query_one(OptionList)
+        at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
+        options = [Option(self._line(ev)) for ev in events]
+        if ol.option_count + len(options) > self.MAX_SHOWN:
+            # the whole record stays in the app; the pane keeps the most recent half
+            keep = self.MAX_SHOWN // 2
+            old = [ol.get_option_at_index(i) for i in range(ol.option_count)]
+            ol.clear_options()
+            options = (old + options)[-keep:]
+        ol.add_options(options)
+        if at_end:
+            ol.scroll_end(animate=False)
+
+    def _line(self, ev: TimelineEvent) -> Text:
         text = Text()
         text.append(hms(ev.ts) + " ", "dim")
         text.append(f"{ev.level.glyph} ", level_style(self, ev.level, bold=True))
         text.append(ev.text)
-        at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
-        ol.add_option(Option(text))
-        if ol.option_count > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the recent
-            ol.remove_option_at_index(0)
-        if at_end:
-            ol.scroll_end(animate=False)
+        return text
 
 
 def _clip(text: str, width: int) -> str:

@@ -212,3 +212,20 @@ async def test_titles_with_brackets_are_text_not_markup(demo_server):
         assert shown("#cost") == "Cost [/]"
         assert shown("#latency") == "Latency [p95]"
         assert shown("#components").startswith("Parts [b] ")
+
+
+async def test_timeline_pane_stays_bounded_and_shows_the_newest(demo_server):
+    from cockpit.model import TimelineEvent
+
+    app = CockpitApp(demo_config(demo_server.url), mode="LIVE", poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.screen.query_one(TimelinePane)
+        for batch in range(5):
+            for i in range(700):
+                app.record(TimelineEvent(1000.0 + batch * 700 + i, "status", f"event {batch * 700 + i}"))
+            app.refresh_dashboard()
+            await pilot.pause()
+        ol = pane.query_one("OptionList")
+        assert ol.option_count <= pane.MAX_SHOWN
+        assert str(ol.get_option_at_index(ol.option_count - 1).prompt).endswith("event 3499")
+        assert len(app.events) == 3500  # the record itself is complete
