@@ -93,21 +93,23 @@ def _load(path: Path):
         return None
 
 
-def _faults(incident_at: float):
-    from cockpit.simulator import Fault
+def _serve_simulator(args, hint: str):
+    """Start the simulator on 127.0.0.1:args.port; None (after one line on stderr) if it cannot listen."""
+    from cockpit.simulator import Fault, Simulator, SimulatorServer
 
-    return () if incident_at < 0 else (Fault("bad_deploy", at=incident_at, version="v1.5.0"),)
+    faults = () if args.incident_at < 0 else (Fault("bad_deploy", at=args.incident_at, version="v1.5.0"),)
+    try:
+        return SimulatorServer(Simulator(seed=args.seed, faults=faults), port=args.port).start()
+    except OSError as e:
+        _err(f"cockpit {args.command}: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}; {hint}")
+        return None
 
 
 def cmd_demo(args) -> int:
     from cockpit.demo import demo_config
-    from cockpit.simulator import Simulator, SimulatorServer
 
-    try:
-        server = SimulatorServer(Simulator(seed=args.seed, faults=_faults(args.incident_at)), port=args.port).start()
-    except OSError as e:
-        _err(f"cockpit demo: cannot serve the simulator on 127.0.0.1:{args.port}: {e.strerror or e}; "
-             "choose another --port or leave it out for a free one.")
+    server = _serve_simulator(args, "choose another --port or leave it out for a free one.")
+    if server is None:
         return EXIT_FAILED
     try:
         from cockpit.app import CockpitApp
@@ -160,12 +162,8 @@ def cmd_schema(args) -> int:
 def cmd_simulate(args) -> int:
     import threading
 
-    from cockpit.simulator import Simulator, SimulatorServer
-
-    try:
-        server = SimulatorServer(Simulator(seed=args.seed, faults=_faults(args.incident_at)), port=args.port).start()
-    except OSError as e:
-        _err(f"cockpit simulate: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}; choose another --port.")
+    server = _serve_simulator(args, "choose another --port.")
+    if server is None:
         return EXIT_FAILED
     print(f"simulated service on {server.url} (/health, /health/component/<name>, /metrics); ctrl+c stops it",
           flush=True)

@@ -41,6 +41,14 @@ def problems_of(path: Path, environ: dict | None = None) -> list[str]:
     return problems
 
 
+def set_at(raw: dict, where: tuple, value) -> None:
+    """Set raw[where[0]][where[1]]... = value."""
+    node = raw
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+
+
 def only(problems: list[str]) -> str:
     assert len(problems) == 1, f"expected exactly one problem, got {problems}"
     return problems[0]
@@ -121,10 +129,7 @@ def test_wrong_type_names_key_path_and_expectation(write_config, raw):
     ],
 )
 def test_values_of_the_wrong_type_are_not_coerced(write_config, raw, where, value, expected):
-    node = raw
-    for key in where[:-1]:
-        node = node[key]
-    node[where[-1]] = value
+    set_at(raw, where, value)
     assert expected in only(problems_of(write_config(raw)))
 
 
@@ -323,10 +328,7 @@ def test_panel_series_must_be_one_the_source_produces(write_config, raw):
     ],
 )
 def test_values_that_would_break_at_run_time_are_rejected(write_config, raw, where, value, expected):
-    node = raw
-    for key in where[:-1]:
-        node = node[key]
-    node[where[-1]] = value
+    set_at(raw, where, value)
     assert expected in only(problems_of(write_config(raw)))
 
 
