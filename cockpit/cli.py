@@ -46,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--markdown", action="store_true", help="print the Markdown config reference instead")
     schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
+    journal = sub.add_parser("journal", help="inspect the incident journal",
+                             description="Work with the incident journal (the embedded SQLite file by default).")
+    jsub = journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    verify = jsub.add_parser("verify", help="check the hash chain of every (or one) incident",
+                             description="Recompute each event's hash and its link to the one before. Exit 0 "
+                             "when intact, 1 when an event was changed, removed or reordered, 2 when the "
+                             "journal cannot be read.")
+    verify.add_argument("incident", nargs="?", help="only this incident")
+    verify.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+
     sim = sub.add_parser("simulate", help="serve the simulated service alone (for examples/demo.toml)",
                          description="Serve the simulator's /health, /health/component/<name> and /metrics "
                          "on 127.0.0.1 until interrupted.")
@@ -62,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    handler = {"demo": cmd_demo, "run": cmd_run, "check": cmd_check, "schema": cmd_schema, "simulate": cmd_simulate}
+    handler = {"demo": cmd_demo, "run": cmd_run, "check": cmd_check, "schema": cmd_schema,
+               "simulate": cmd_simulate, "journal": cmd_journal}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -157,6 +168,29 @@ def cmd_schema(args) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
+
+
+def cmd_journal(args) -> int:
+    from cockpit.journal import JournalError, SQLiteJournal, default_path
+
+    path = args.journal or default_path()
+    if not path.exists():
+        _err(f"cockpit journal: {path}: no journal there; pass --journal FILE")
+        return EXIT_CONFIG
+    try:
+        journal = SQLiteJournal(path)
+        incidents = [args.incident] if args.incident else journal.incidents()
+        problems = journal.verify(args.incident)
+        counts = {inc: len(journal.events(inc)) for inc in incidents}
+    except JournalError as e:
+        _err(f"cockpit journal: {e}")
+        return EXIT_CONFIG
+    for line in problems:
+        print(line)
+    total = sum(counts.values())
+    verdict = "INTACT" if not problems else f"{len(problems)} PROBLEM{'S' if len(problems) != 1 else ''}"
+    print(f"{path}: {len(incidents)} incident(s), {total} event(s): chain {verdict}")
+    return EXIT_OK if not problems else EXIT_FAILED
 
 
 def cmd_simulate(args) -> int:

@@ -13,7 +13,7 @@ import pytest
 from cockpit.demo import demo_raw
 
 ROOT = Path(__file__).resolve().parent.parent
-SUBCOMMANDS = ["demo", "run", "check", "schema", "simulate"]
+SUBCOMMANDS = ["demo", "run", "check", "schema", "simulate", "journal"]
 
 
 def cockpit_command() -> list[str]:

@@ -19,6 +19,7 @@ CORE = [
     "cockpit.poller",
     "cockpit.evaluator",
     "cockpit.views",
+    "cockpit.journal",
     "cockpit.units",
     "cockpit.sources",
     "cockpit.sources.http",
