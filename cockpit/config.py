@@ -274,17 +274,37 @@ class Threshold(Model):
     direction: Literal["above", "below"] = Field(
         "above", description="'above': higher is worse; 'below': lower is worse."
     )
+    hold: float = Field(
+        0.0, ge=0, le=3600,
+        description="Seconds a new level must persist before the alert changes (rising or falling), so a "
+        "single spike or dip does not fire or clear it.",
+    )
+    clear: float | None = Field(
+        None,
+        description="Hysteresis: once raised, an alert stays at least WARN until the value is back past "
+        "this level. Default: the warn level (or critical when there is no warn).",
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
+        above = self.direction == "above"
+        word = "above" if above else "below"
         if self.warn is not None and self.critical is not None:
-            worse = self.critical >= self.warn if self.direction == "above" else self.critical <= self.warn
+            worse = self.critical >= self.warn if above else self.critical <= self.warn
             if not worse:
-                raise ValueError(
-                    f"critical ({self.critical}) must be {'above' if self.direction == 'above' else 'below'} "
-                    f"warn ({self.warn})"
-                )
+                raise ValueError(f"critical ({self.critical}) must be {word} warn ({self.warn})")
+        trigger = self.warn if self.warn is not None else self.critical
+        if self.clear is not None and trigger is not None:
+            if (self.clear > trigger) if above else (self.clear < trigger):
+                raise ValueError(f"clear ({self.clear}) must not be {word} the level that raises the alert "
+                                 f"({trigger})")
         return self
+
+    @property
+    def clear_level(self) -> float | None:
+        if self.clear is not None:
+            return self.clear
+        return self.warn if self.warn is not None else self.critical
 
 
 Unit = Literal["ratio", "seconds", "usd_per_day", "usd", "count", "per_second", "percent"]
@@ -324,6 +344,43 @@ class Panels(Model):
     components: StatusPanel = Field(description="Component status table (http_components sources).")
 
 
+# ---------------------------------------------------------------- incident
+
+SEVERITY_NAMES = ("P0", "P1", "P2", "P3")
+
+
+class IncidentSettings(Model):
+    """How incidents are declared, timed and recorded."""
+
+    journal: str | None = Field(
+        None,
+        description="Where the timeline is kept: a SQLite file path, or postgresql://... (with env:NAME for "
+        "the password part) for a journal shared between responders. Default: journal.db in the user's "
+        "data directory.",
+    )
+    declare_on_critical: bool = Field(True, description="Declare an incident automatically on the first critical alert.")
+    response_targets: dict[str, float] = Field(
+        default_factory=lambda: {"P0": 300.0, "P1": 900.0, "P2": 3600.0, "P3": 14400.0},
+        description="Seconds from declaration to acknowledgement, per severity (seed 000: P0 5 min, P1 15 min, "
+        "P2 1 h, P3 4 h).",
+    )
+    update_every: dict[str, float] = Field(
+        default_factory=lambda: {"P0": 900.0, "P1": 1800.0, "P2": 3600.0},
+        description="Seconds between status updates, per severity; a severity not listed has no cadence.",
+    )
+
+    @field_validator("response_targets", "update_every")
+    @classmethod
+    def _severity_keys(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = sorted(set(v) - set(SEVERITY_NAMES))
+        if bad:
+            raise ValueError(f"severities are {', '.join(SEVERITY_NAMES)}; not {', '.join(bad)}")
+        nonpositive = sorted(k for k, secs in v.items() if secs <= 0)
+        if nonpositive:
+            raise ValueError(f"seconds must be positive for {', '.join(nonpositive)}")
+        return v
+
+
 # ---------------------------------------------------------------- root
 
 
@@ -332,6 +389,7 @@ class CockpitConfig(Model):
 
     service: ServiceConfig = Field(description="The service being watched.")
     settings: Settings = Field(default_factory=Settings, description="Cockpit-wide behaviour.")
+    incident: IncidentSettings = Field(default_factory=IncidentSettings, description="Incident handling.")
     sources: list[SourceConfig] = Field(min_length=1, description="Where readings come from.")
     panels: Panels = Field(description="What each panel shows.")
 

@@ -14,6 +14,7 @@ from cockpit import config as c
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("[service]", c.ServiceConfig),
     ("[settings]", c.Settings),
+    ("[incident]", c.IncidentSettings),
     ('[[sources]] kind = "http_health"', c.HttpHealthSource),
     ('[[sources]] kind = "http_components"', c.HttpComponentsSource),
     ('[[sources]] kind = "prom_scrape"', c.PromScrapeSource),
@@ -34,7 +35,7 @@ def _type(ann) -> str:
     if origin is list:
         return f"list of {_type(args[0])}"
     if origin is dict:
-        return "table of strings"
+        return f"table of {_type(args[1])}s" if args else "table"
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return "table"
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(ann, str(ann))
@@ -45,7 +46,7 @@ def _default(field) -> str:
         return "**required**"
     if field.default_factory is not None:
         value = field.default_factory()
-        return "`{}`" if isinstance(value, dict) else f"`{json.dumps(value)}`" if not isinstance(value, BaseModel) else "defaults"
+        return "defaults" if isinstance(value, BaseModel) else f"`{json.dumps(value)}`"
     if field.default is PydanticUndefined or field.default is None:
         return "none"
     return f"`{json.dumps(field.default)}`"

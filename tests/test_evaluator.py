@@ -1,0 +1,117 @@
+"""Hold time, hysteresis and (later) severity: the evaluator's rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from cockpit.config import Threshold
+from cockpit.evaluator import CrossingTracker
+from cockpit.model import Level
+from cockpit.units import fmt_ratio
+
+
+def tracker(**kw) -> CrossingTracker:
+    t = CrossingTracker()
+    t.watch("k", "error rate", Threshold(**kw), fmt_ratio)
+    return t
+
+
+def feed(t: CrossingTracker, samples: list[tuple[float, float | None]]) -> list[tuple[float, Level]]:
+    out = []
+    for ts, v in samples:
+        ev = t.update("k", v, ts)
+        if ev is not None:
+            out.append((ts, ev.level))
+    return out
+
+
+def test_hold_time_ignores_a_short_spike_and_fires_on_a_sustained_one():
+    t = tracker(warn=0.05, critical=0.10, hold=30)
+    assert feed(t, [(0, 0.01), (10, 0.2), (20, 0.2), (30, 0.01)]) == []  # 20 s spike: nothing
+    assert t.level("k") is Level.OK
+    fired = feed(t, [(40, 0.2), (55, 0.2), (69, 0.2), (70, 0.2), (80, 0.2)])
+    assert fired == [(70, Level.CRIT)]  # held from 40 to 70
+
+
+def test_hold_applies_to_the_first_data_too_but_not_to_a_calm_start():
+    t = tracker(warn=0.05, critical=0.10, hold=10)
+    assert feed(t, [(0, 0.3), (5, 0.3)]) == []
+    assert feed(t, [(10, 0.3)]) == [(10, Level.CRIT)]
+    calm = tracker(warn=0.05, critical=0.10, hold=10)
+    assert feed(calm, [(0, 0.01)]) == [] and calm.level("k") is Level.OK
+
+
+def test_hold_applies_to_clearing_as_well():
+    t = tracker(warn=0.05, critical=0.10, hold=10)
+    feed(t, [(0, 0.3), (10, 0.3)])
+    assert feed(t, [(11, 0.0), (15, 0.3), (16, 0.0), (20, 0.0)]) == []  # a dip is not a recovery
+    assert feed(t, [(26, 0.0)]) == [(26, Level.OK)]
+
+
+def test_hysteresis_keeps_the_alert_until_past_the_clear_level():
+    t = tracker(warn=0.05, critical=0.10, clear=0.02)
+    fired = feed(t, [(0, 0.01), (1, 0.12), (2, 0.06), (3, 0.04), (4, 0.03), (5, 0.019)])
+    assert fired == [(1, Level.CRIT), (2, Level.WARN), (5, Level.OK)]
+    # flapping around the warn level does not spam once raised
+    t2 = tracker(warn=0.05, critical=0.10, clear=0.02)
+    fired = feed(t2, [(0, 0.06), (1, 0.04), (2, 0.06), (3, 0.045), (4, 0.055)])
+    assert fired == [(0, Level.WARN)]
+
+
+def test_hysteresis_text_says_why_the_alert_stays():
+    t = tracker(warn=0.05, critical=0.10, clear=0.02)
+    t.update("k", 0.12, 0)
+    ev = t.update("k", 0.04, 1)
+    assert ev.level is Level.WARN and "not yet back past 2.0%" in ev.text
+
+
+def test_clear_level_must_be_on_the_good_side():
+    with pytest.raises(ValueError, match="clear"):
+        Threshold(warn=0.05, critical=0.10, clear=0.07)
+    with pytest.raises(ValueError, match="clear"):
+        Threshold(warn=0.99, critical=0.95, direction="below", clear=0.98)
+    assert Threshold(warn=0.05).clear_level == 0.05
+    assert Threshold(critical=1.0).clear_level == 1.0
+
+
+# ---------------------------------------------------------------- severity suggestion (seed 000's definitions)
+
+from cockpit.evaluator import Signal, suggest_severity  # noqa: E402
+
+OK, WARN, CRIT = Level.OK, Level.WARN, Level.CRIT
+
+
+def sig(role, level, name=None, shown="", critical=True):
+    return Signal(role, name or role.replace("_", " "), level, shown, critical)
+
+
+@pytest.mark.parametrize(
+    "signals, severity, driver",
+    [
+        # P0: complete outage, every critical health check down
+        ([sig("health", CRIT, "api"), sig("health", CRIT, "worker"), sig("error_rate", CRIT)], "P0",
+         "every critical health check down: api CRIT, worker CRIT"),
+        # one of two critical checks down is not a complete outage
+        ([sig("health", CRIT, "api"), sig("health", OK, "worker"), sig("error_rate", CRIT, shown="21.9%")],
+         "P1", "error rate CRIT 21.9%"),
+        # a non-critical check does not hold P0 back
+        ([sig("health", CRIT, "api"), sig("health", OK, "docs", critical=False)], "P0",
+         "every critical health check down: api CRIT"),
+        # P1: error rate or latency critical
+        ([sig("latency", CRIT, shown="2.07s"), sig("cost", CRIT)], "P1", "latency CRIT 2.07s"),
+        # P2: cost threshold warnings, error rate warning, degraded component
+        ([sig("cost", WARN, shown="$82/day"), sig("latency", WARN)], "P2", "cost WARN $82/day"),
+        ([sig("error_rate", WARN)], "P2", "error rate WARN"),
+        ([sig("component", CRIT, "ai-gateway")], "P2", "ai-gateway CRIT"),
+        # P3: monitoring only, minor performance degradation
+        ([sig("latency", WARN, shown="640ms")], "P3", "latency WARN 640ms"),
+        # nothing wrong: nothing suggested
+        ([sig("error_rate", OK), sig("health", OK, "api")], None, ""),
+    ],
+)
+def test_severity_follows_the_seed_definitions(signals, severity, driver):
+    s = suggest_severity(signals)
+    assert s.severity == severity
+    assert s.driver == driver
+    if severity:
+        assert severity in s.text() and s.definition in s.text()
