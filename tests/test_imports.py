@@ -20,6 +20,7 @@ CORE = [
     "cockpit.evaluator",
     "cockpit.views",
     "cockpit.journal",
+    "cockpit.incident",
     "cockpit.units",
     "cockpit.sources",
     "cockpit.sources.http",
