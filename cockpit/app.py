@@ -59,6 +59,7 @@ class CockpitApp(App):
         poll: bool = True,
         simulator=None,
         theme: str | None = None,
+        journal=None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -83,6 +84,14 @@ class CockpitApp(App):
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
         self._reported: set[tuple[str, str, str]] = set()
+        from cockpit.desk import IncidentDesk
+        from cockpit.journal import SQLiteJournal
+
+        self.journal = journal if journal is not None else SQLiteJournal(":memory:", clock=self.clock)
+        self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
+                                 config.incident.declare_on_critical, on_event=self.record)
+        if mode == "LIVE":
+            self.desk.resume_open()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -138,12 +147,44 @@ class CockpitApp(App):
             first = first or len(store.get(r.key)) == 1
         if first:  # a panel's first data: draw it now rather than at the next tick
             self.call_later(self.refresh_dashboard)
+        changed = False
         for r in readings:
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is None and r.state is not None:
                 ev = self.states.update(r.key, self._state_label(r), r.state, r.ts)
             if ev is not None:
-                self.record(ev)
+                self.say(self.desk.alert(ev))
+                changed = True
+        if changed and self.desk.current:
+            self.desk.suggest(*self.suggestion())
+
+    def suggestion(self) -> tuple[str | None, str]:
+        """The severity the seed definitions suggest from the signals now, and why."""
+        from cockpit.evaluator import Signal, suggest_severity
+
+        signals = []
+        for role in ("error_rate", "latency", "cost"):
+            panel = getattr(self.config.panels, role)
+            latest = self.store.latest(panel.series)
+            shown = formatter(panel.unit)(latest.value) if latest is not None and latest.ok else ""
+            signals.append(Signal(role, (panel.title or role.replace("_", " ")).lower(),
+                                  self.tracker.level(panel.series), shown))
+        from cockpit.model import state_level
+
+        for src in self.config.panels.health.sources:
+            latest = self.store.latest(f"{src}:health")
+            level = state_level(latest.state) if latest is not None else Level.UNKNOWN
+            signals.append(Signal("health", f"health check {src}", level, critical=self.config.source(src).critical))
+        for key, state in self.states.states.items():
+            if ":component/" in key:
+                signals.append(Signal("component", f"component {key.split(':component/', 1)[1]}", state_level(state)))
+        s = suggest_severity(signals)
+        return s.severity, s.driver
+
+    def say(self, problem: str | None) -> None:
+        """Show a refused or failed change as one line (never markup)."""
+        if problem:
+            self.notify(problem, severity="error", markup=False, timeout=8)
 
     @staticmethod
     def _state_label(r: Reading) -> str:
@@ -152,9 +193,11 @@ class CockpitApp(App):
         return f"health check {r.source}"
 
     def record(self, ev: TimelineEvent) -> None:
+        """A line for the timeline pane (the desk calls this for every journaled event)."""
         self.events.append(ev)
-        if ev.level is Level.CRIT and self.incident_start is None:
-            self.incident_start = ev.ts
+        if ev.kind == "incident":
+            st = self.desk.state()
+            self.incident_start = st.declared_at if st else ev.ts
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen

@@ -116,16 +116,33 @@ def _serve_simulator(args, hint: str):
         return None
 
 
+def _journal(path: Path | None, demo: bool = False):
+    """Open the journal the app writes to; None (after one line on stderr) if it cannot be opened."""
+    from cockpit.journal import JournalError, SQLiteJournal, default_path
+
+    if path is None:
+        path = default_path().with_name("demo-journal.db") if demo else default_path()
+    try:
+        return SQLiteJournal(path)
+    except JournalError as e:
+        _err(f"cockpit: {e}")
+        return None
+
+
 def cmd_demo(args) -> int:
     from cockpit.demo import demo_config
 
+    journal = _journal(None, demo=True)
+    if journal is None:
+        return EXIT_CONFIG
     server = _serve_simulator(args, "choose another --port or leave it out for a free one.")
     if server is None:
         return EXIT_FAILED
     try:
         from cockpit.app import CockpitApp
 
-        app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, simulator=server, theme=args.theme)
+        app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, simulator=server, theme=args.theme,
+                         journal=journal)
         app.run()
     finally:
         server.stop()
@@ -136,9 +153,12 @@ def cmd_run(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
+    journal = _journal(Path(config.incident.journal).expanduser() if config.incident.journal else None)
+    if journal is None:
+        return EXIT_CONFIG
     from cockpit.app import CockpitApp
 
-    app = CockpitApp(config, mode="LIVE", armed=False, theme=args.theme)
+    app = CockpitApp(config, mode="LIVE", armed=False, theme=args.theme, journal=journal)
     app.run()
     return app.return_code or EXIT_OK
 

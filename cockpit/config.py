@@ -354,9 +354,8 @@ class IncidentSettings(Model):
 
     journal: str | None = Field(
         None,
-        description="Where the timeline is kept: a SQLite file path, or postgresql://... (with env:NAME for "
-        "the password part) for a journal shared between responders. Default: journal.db in the user's "
-        "data directory.",
+        description="SQLite file where the incident timeline is kept. Default: journal.db in the user's data "
+        "directory ($XDG_DATA_HOME/cockpit).",
     )
     declare_on_critical: bool = Field(True, description="Declare an incident automatically on the first critical alert.")
     response_targets: dict[str, float] = Field(
@@ -368,6 +367,13 @@ class IncidentSettings(Model):
         default_factory=lambda: {"P0": 900.0, "P1": 1800.0, "P2": 3600.0},
         description="Seconds between status updates, per severity; a severity not listed has no cadence.",
     )
+
+    @field_validator("journal")
+    @classmethod
+    def _journal(cls, v: str | None) -> str | None:
+        if v is not None and "://" in v:
+            raise ValueError("a shared (postgresql://) journal is not supported yet; give a SQLite file path")
+        return v
 
     @field_validator("response_targets", "update_every")
     @classmethod

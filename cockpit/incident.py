@@ -8,7 +8,7 @@ status change or milestone order is refused with one clear line.
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from dataclasses import dataclass, field
 
 from cockpit.clock import Clock, SystemClock, utc
@@ -117,8 +117,12 @@ class Incidents:
     def _append(self, incident: str, kind: str, payload: dict, **kw) -> Event:
         return self.journal.append(incident, kind, payload, actor=self.actor, ts=self.clock.now(), **kw)
 
-    def new_id(self) -> str:
-        return f"INC-{utc(self.clock.now()):%Y%m%d-%H%M}-{secrets.token_hex(2)}"
+    def new_id(self, salt: str = "") -> str:
+        """INC-<UTC date-time>-<4 hex from who, what and the exact time>: readable, and
+        different for two responders declaring in the same minute."""
+        now = self.clock.now()
+        tag = hashlib.sha256(f"{self.actor}|{salt}|{now!r}".encode()).hexdigest()[:4]
+        return f"INC-{utc(now):%Y%m%d-%H%M}-{tag}"
 
     def declare(self, title: str, *, severity: str | None = None, drill: bool = False, auto: bool = False,
                 reason: str = "") -> str:

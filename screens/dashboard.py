@@ -27,7 +27,14 @@ class DashboardScreen(Screen):
     """Live panels over the store; redrawn by the app's refresh timer."""
 
     BINDINGS = [
-        Binding("ctrl+r", "poll_now", "Poll now", id="dashboard.poll_now"),
+        Binding("n", "note", "Note", id="dashboard.note"),
+        Binding("a", "status('acknowledged')", "Acknowledge", id="dashboard.acknowledge"),
+        Binding("m", "status('mitigated')", "Mitigated", id="dashboard.mitigated"),
+        Binding("R", "status('resolved')", "Resolve", id="dashboard.resolve"),
+        Binding("S", "severity", "Severity", id="dashboard.severity"),
+        Binding("D", "declare", "Declare", id="dashboard.declare"),
+        Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
+        Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
         Binding("K", "toggle_service", "Kill/revive service", id="dashboard.toggle_service"),
     ]
 
@@ -70,7 +77,9 @@ class DashboardScreen(Screen):
                 self.app.report_once(part.__name__.removeprefix("_refresh_"), e)
 
     def _refresh_header(self, now: Now) -> None:
-        self.query_one(CockpitHeader).tick(now.wall, self.app.incident_start)
+        app = self.app
+        app.desk.sync()  # also shows what another cockpit wrote to a shared journal
+        self.query_one(CockpitHeader).tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 
     def _refresh_health(self, now: Now) -> None:
         cfg, store = self.app.config, self.app.store
@@ -136,9 +145,79 @@ class DashboardScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Textual: False hides a key, None shows it greyed out.
+        desk = self.app.desk
         if action == "toggle_service":
             return self.app.simulator is not None
+        if action == "status":
+            return True if desk.can(str(parameters[0])) else None
+        if action in ("severity", "pin"):
+            st = desk.state()
+            return True if st is not None and st.open else None
+        if action == "declare":
+            st = desk.state()
+            return True if st is None or not st.open else None
         return True
+
+    def _after(self, problem: str | None) -> None:
+        self.app.say(problem)
+        self.refresh_bindings()
+        self.refresh_data()
+
+    def action_note(self) -> None:
+        from screens.prompt import TextPrompt
+
+        def save(text: str | None) -> None:
+            if text is not None:
+                self._after(self.app.desk.note(text))
+
+        where = self.app.desk.current or "a new incident"
+        self.app.push_screen(TextPrompt(f"Note on {where}", "what you saw, did or decided"), save)
+
+    def action_status(self, to: str) -> None:
+        from cockpit.journal import STATUSES
+        from screens.prompt import TextPrompt
+
+        desk = self.app.desk
+        st = desk.state()
+        if st is None:
+            return
+        if STATUSES.index(to) < STATUSES.index(st.status):
+            self.app.push_screen(
+                TextPrompt(f"Reopen {st.id} ({st.status} → {to}): why?", "what came back"),
+                lambda reason: reason is not None and self._after(desk.set_status(to, reason)),
+            )
+        else:
+            self._after(desk.set_status(to))
+
+    def action_severity(self) -> None:
+        from screens.prompt import SeverityPrompt
+
+        st = self.app.desk.state()
+        if st is None:
+            return
+        suggested, driver = st.suggestion if st.suggestion else (None, "")
+
+        def save(choice: tuple[str, str, bool] | None) -> None:
+            if choice is not None:
+                self._after(self.app.desk.set_severity(*choice))
+
+        self.app.push_screen(SeverityPrompt(suggested, driver, st.severity), save)
+
+    def action_declare(self) -> None:
+        from screens.prompt import TextPrompt
+
+        self.app.push_screen(
+            TextPrompt("Declare an incident: title", "e.g. checkout 5xx after v1.5.0 deploy"),
+            lambda title: title is not None and self._after(self.app.desk.declare(title)),
+        )
+
+    def action_pin(self) -> None:
+        event_id = self.query_one(TimelinePane).highlighted_event_id()
+        if event_id is None:
+            self.app.say("highlight a journaled timeline entry first (click it or use the arrows in the timeline)")
+            return
+        st = self.app.desk.state()
+        self._after(self.app.desk.pin(event_id, pinned=st is None or event_id not in st.pinned))
 
     def action_poll_now(self) -> None:
         if self.app.poller is not None:

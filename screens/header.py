@@ -19,20 +19,30 @@ class CockpitHeader(Widget):
         self.environment = environment
         self.mode = mode
         self.armed = armed
-        self.severity: str | None = None
-        self.incident_start: float | None = None
+        self.incident = None  # IncidentState
+        self.targets: dict[str, float] = {}
         self.now: float = 0.0
 
-    def tick(self, now: float, incident_start: float | None) -> None:
-        changed = int(now) != int(self.now) or incident_start != self.incident_start
-        self.now = now
-        self.incident_start = incident_start
+    def tick(self, now: float, incident, targets: dict[str, float]) -> None:
+        changed = int(now) != int(self.now) or incident is not self.incident
+        self.now, self.incident, self.targets = now, incident, targets
         if changed:
             self.refresh()
 
     def _badge(self, out: Text, text: str, var: str) -> None:
         out.append(f" {text} ", Style(color=theme_color(self, "background"), bgcolor=theme_color(self, var), bold=True))
         out.append(" ")
+
+    def _ack_countdown(self, out: Text, inc, severity: str | None) -> None:
+        """Time left to acknowledge, against the severity's response target."""
+        if inc.status != "declared" or severity not in self.targets:
+            return
+        left = inc.declared_at + self.targets[severity] - self.now
+        if left >= 0:
+            out.append(f"  ack due in {format_duration(left)[3:] if left < 3600 else format_duration(left)}",
+                       Style(color=theme_color(self, "warning")))
+        else:
+            out.append(f"  ACK OVERDUE {format_duration(-left)}", Style(color=theme_color(self, "error"), bold=True))
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
@@ -44,11 +54,21 @@ class CockpitHeader(Widget):
             self._badge(out, "ARMED", "error")
         else:
             self._badge(out, "READ-ONLY", "success")
-        self._badge(out, f"SEV {self.severity or '—'}", "foreground-muted" if self.severity is None else "error")
-        if self.incident_start is not None:
-            out.append(f"incident T+{format_duration(self.now - self.incident_start)}", Style(bold=True))
-        else:
+        inc = self.incident
+        if inc is None:
+            self._badge(out, "SEV —", "foreground-muted")
             out.append("no incident", "dim")
+        else:
+            suggested = inc.suggestion[0] if inc.suggestion else None
+            if inc.severity:
+                self._badge(out, f"SEV {inc.severity}", "error")
+            elif suggested:
+                self._badge(out, f"SEV {suggested}? (S)", "warning")
+            else:
+                self._badge(out, "SEV —", "foreground-muted")
+            out.append(f"{inc.id} {inc.status.upper()} ", Style(bold=True))
+            out.append(f"T+{format_duration(self.now - inc.declared_at)}")
+            self._ack_countdown(out, inc, inc.severity or suggested)
         clock = f"{hms(self.now)} UTC " if self.now else ""
         gap = self.content_size.width - out.cell_len - len(clock)
         # padding as non-breaking spaces: plain trailing spaces are trimmed when drawn

@@ -254,7 +254,7 @@ class TimelinePane(Vertical):
             return
         ol = self.query_one(OptionList)
         at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
-        options = [Option(self._line(ev)) for ev in events]
+        options = [Option(self._line(ev), id=ev.payload.get("id")) for ev in events]
         if ol.option_count + len(options) > self.MAX_SHOWN:
             # the whole record stays in the app; the pane keeps the most recent half
             keep = self.MAX_SHOWN // 2
@@ -264,6 +264,13 @@ class TimelinePane(Vertical):
         ol.add_options(options)
         if at_end:
             ol.scroll_end(animate=False)
+
+    def highlighted_event_id(self) -> str | None:
+        """The journal id of the highlighted line (lines from before an incident have none)."""
+        ol = self.query_one(OptionList)
+        if ol.highlighted is None:
+            return None
+        return ol.get_option_at_index(ol.highlighted).id
 
     def _line(self, ev: TimelineEvent) -> Text:
         text = Text()

@@ -20,12 +20,19 @@ TITLES = ("Health", "Error rate", "Latency", "Cost burn", "Components")
 
 # Textual's test harness leaves COLUMNS/LINES in this process's environment; a program
 # that inherits them draws at that size whatever the terminal's.
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-UNSET = "env -u COLUMNS -u LINES"
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+
+
+def unset() -> str:
+    """The program's environment prefix: no inherited size, this test's private data dirs
+    (a tmux server started earlier keeps the environment it was started with)."""
+    dirs = " ".join(f"{k}={os.environ[k]}" for k in ("XDG_DATA_HOME", "XDG_STATE_HOME") if k in os.environ)
+    return f"env -u COLUMNS -u LINES {dirs}"
 
 
 def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True, env=CLEAN_ENV).stdout
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True, env=clean_env()).stdout
 
 
 @pytest.fixture
@@ -36,7 +43,7 @@ def session():
         pytest.skip("tmux is not installed")
     name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
     _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
-          f"{UNSET} {COCKPIT} demo --incident-at 5; echo COCKPIT-EXITED=$?; sleep 30")
+          f"{unset()} {COCKPIT} demo --incident-at 5; echo COCKPIT-EXITED=$?; sleep 30")
     yield name
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
@@ -88,7 +95,7 @@ def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
     )
     root = Path(__file__).resolve().parent.parent
     _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(root),
-          f"{UNSET} {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
+          f"{unset()} {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
     try:
         screen = wait_screen(name, lambda s: "READ-ONLY" in s and "● OK" in s and "4/4 healthy" in s, 15,
                              "live values in READ-ONLY mode")

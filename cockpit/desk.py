@@ -1,0 +1,193 @@
+"""The incident desk: what the cockpit does with alerts and a responder's keys,
+between the live signals and the journal. No UI code: the app calls it and
+shows what it returns.
+
+- The first critical alert declares an incident (if configured); every alert
+  after that is journaled on it.
+- Every journaled event becomes a timeline line (:func:`timeline_line`).
+- A failed journal write never loses the responder's text: it is kept in
+  ``unsaved`` and the error is returned for the UI to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cockpit.clock import Clock
+from cockpit.incident import IncidentError, Incidents, IncidentState
+from cockpit.journal import Event, JournalError, SQLiteJournal
+from cockpit.model import Level, TimelineEvent
+
+STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
+                 "resolved": Level.OK, "closed": Level.OK}
+
+
+@dataclass
+class Unsaved:
+    """Something a responder did that the journal refused; kept so it is not lost."""
+
+    kind: str
+    payload: dict
+    error: str
+
+
+def timeline_line(ev: Event) -> TimelineEvent:
+    """How a journal event reads on the timeline."""
+    p, who = ev.payload, ev.actor
+    kind = ev.kind
+    if kind == "incident_declared":
+        how = "automatically" if p.get("auto") else f"by {who}"
+        return TimelineEvent(ev.ts, "incident", f"incident {ev.incident} declared {how}: {p.get('title', '')}",
+                             Level.CRIT, payload={"id": ev.id})
+    if kind in ("alert_raised", "alert_cleared"):
+        return TimelineEvent(ev.ts, "alert", p.get("text", ""), Level[p.get("level", "WARN")], p.get("signal", ""),
+                             {"id": ev.id})
+    if kind == "status_changed":
+        why = f" ({p['reason']})" if p.get("reason") else ""
+        return TimelineEvent(ev.ts, "status", f"status {p['from']} → {p['to']} by {who}{why}",
+                             STATUS_LEVELS.get(p["to"], Level.WARN), payload={"id": ev.id})
+    if kind == "severity_suggested":
+        return TimelineEvent(ev.ts, "severity", f"{p['severity']} suggested: {p.get('driver', '')}", Level.WARN,
+                             payload={"id": ev.id})
+    if kind == "severity_set":
+        how = "accepted the suggestion" if p.get("accepted_suggestion") else (p.get("reason") or "set")
+        return TimelineEvent(ev.ts, "severity", f"severity {p['severity']} by {who}: {how}", Level.WARN,
+                             payload={"id": ev.id})
+    if kind == "note":
+        return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload={"id": ev.id})
+    if kind == "milestone_set":
+        return TimelineEvent(ev.ts, "status", f"milestone {p['name']} set by {who}: {p.get('reason', '')}",
+                             Level.OK, payload={"id": ev.id})
+    if kind == "pin":
+        return TimelineEvent(ev.ts, "note", f"{who} {'pinned' if p.get('pinned', True) else 'unpinned'} an event",
+                             Level.OK, payload={"id": ev.id, "quiet": True})
+    return TimelineEvent(ev.ts, kind, f"{kind.replace('_', ' ')} by {who}", Level.OK, payload={"id": ev.id})
+
+
+class IncidentDesk:
+    def __init__(self, journal: SQLiteJournal, clock: Clock, actor: str, service: str,
+                 declare_on_critical: bool = True, on_event: Callable[[TimelineEvent], None] | None = None) -> None:
+        self.journal = journal
+        self.incidents = Incidents(journal, clock, actor)
+        self.service = service
+        self.declare_on_critical = declare_on_critical
+        self.on_event = on_event or (lambda ev: None)
+        self.current: str | None = None
+        self.unsaved: list[Unsaved] = []
+        self._shown_seq = 0
+        self._state: IncidentState | None = None
+
+    # ------------------------------------------------------------ reading
+
+    def state(self) -> IncidentState | None:
+        """The current incident's state, folded again only when its events changed."""
+        if not self.current:
+            return None
+        if self._state is None or self._state.id != self.current:
+            self._state = self.incidents.state(self.current)
+        return self._state
+
+    def resume_open(self) -> str | None:
+        """Pick up the newest open incident of this service (a restarted cockpit)."""
+        for inc in reversed(self.journal.incidents()):
+            st = self.incidents.state(inc)
+            declared = next((e for e in st.events if e.kind == "incident_declared"), None)
+            if declared and declared.payload.get("service") == self.service and st.open and not st.drill:
+                self.current = inc
+                self.sync()
+                return inc
+        return None
+
+    def sync(self) -> int:
+        """Show journal events not shown yet (also those written by another cockpit)."""
+        if not self.current:
+            return 0
+        new = self.journal.events(self.current, after_seq=self._shown_seq)
+        if new:
+            self._state = None
+        for ev in new:
+            self._shown_seq = max(self._shown_seq, ev.seq)
+            line = timeline_line(ev)
+            if not line.payload.get("quiet"):
+                self.on_event(line)
+        return len(new)
+
+    # ------------------------------------------------------------ writing
+
+    def _guard(self, kind: str, payload: dict, write: Callable[[], object]) -> str | None:
+        """Run a journal write; on failure keep what the responder did and return the error."""
+        try:
+            write()
+        except IncidentError as e:
+            return str(e)
+        except JournalError as e:
+            self.unsaved.append(Unsaved(kind, payload, str(e)))
+            return f"NOT SAVED to the journal ({e}); kept in memory: {kind}"
+        self.sync()
+        return None
+
+    def declare(self, title: str, *, auto: bool = False, severity: str | None = None) -> str | None:
+        if self.current and self.incidents.state(self.current).open:
+            return f"{self.current} is still open; resolve it before declaring another"
+
+        def write() -> None:
+            inc = self.incidents.new_id(self.service)
+            self.journal.append(inc, "incident_declared",
+                                {"title": title, "severity": severity, "drill": False, "auto": auto,
+                                 "service": self.service}, actor=self.incidents.actor,
+                                ts=self.incidents.clock.now())
+            self.current, self._shown_seq = inc, 0
+
+        return self._guard("incident_declared", {"title": title}, write)
+
+    def alert(self, ev: TimelineEvent) -> str | None:
+        """A threshold crossing or state change from the evaluator."""
+        if self.current is None or not self.incidents.state(self.current).open:
+            if not (self.declare_on_critical and ev.level is Level.CRIT):
+                self.on_event(ev)  # before an incident: shown, not journaled
+                return None
+            self.current = None
+            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
+            if problem:
+                return problem
+        kind = "alert_cleared" if ev.level is Level.OK else "alert_raised"
+        payload = {"signal": ev.signal, "level": ev.level.name, "text": ev.text, **ev.payload}
+        return self._guard(kind, payload, lambda: self.journal.append(
+            self.current, kind, payload, actor="cockpit", ts=ev.ts))
+
+    def set_status(self, to: str, reason: str = "") -> str | None:
+        if not self.current:
+            return "no incident: press D to declare one"
+        return self._guard("status_changed", {"to": to}, lambda: self.incidents.set_status(self.current, to, reason))
+
+    def note(self, text: str) -> str | None:
+        if not self.current:
+            problem = self.declare("declared to record a note")
+            if problem:
+                self.unsaved.append(Unsaved("note", {"text": text}, problem))
+                return problem
+        return self._guard("note", {"text": text}, lambda: self.incidents.note(self.current, text))
+
+    def set_severity(self, severity: str, reason: str = "", accepted: bool = False) -> str | None:
+        if not self.current:
+            return "no incident: press D to declare one"
+        return self._guard("severity_set", {"severity": severity, "reason": reason},
+                           lambda: self.incidents.set_severity(self.current, severity, reason, accepted=accepted))
+
+    def suggest(self, severity: str | None, driver: str) -> None:
+        if self.current and severity:
+            self._guard("severity_suggested", {"severity": severity},
+                        lambda: self.incidents.suggest_severity(self.current, severity, driver))
+
+    def pin(self, event_id: str, pinned: bool = True) -> str | None:
+        if not self.current:
+            return "no incident"
+        return self._guard("pin", {"event": event_id}, lambda: self.incidents.pin(self.current, event_id, pinned))
+
+    def can(self, to: str) -> bool:
+        """Whether the status change ``to`` is allowed now (for greying keys)."""
+        from cockpit.journal import TRANSITIONS
+
+        st = self.state()
+        return st is not None and to in TRANSITIONS.get(st.status, ())

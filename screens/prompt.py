@@ -1,0 +1,96 @@
+"""Small dialogs the dashboard opens: a line of text, a severity choice."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from cockpit.evaluator import DEFINITIONS, SEVERITIES
+
+
+class TextPrompt(ModalScreen[str | None]):
+    """One line of text. Enter saves, Escape cancels; an empty line is not accepted."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
+
+    def __init__(self, title: str, placeholder: str = "", hint: str = "") -> None:
+        super().__init__()
+        self.title_text, self.placeholder, self.hint = title, placeholder, hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
+            yield Input(placeholder=self.placeholder, id="prompt-input")
+            yield Static(Text(self.hint or "enter saves · esc cancels", style="dim"), id="prompt-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(event.value)
+        else:
+            self.query_one("#prompt-hint", Static).update(Text("type something, or esc to cancel", style="bold"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SeverityPrompt(ModalScreen[tuple[str, str, bool] | None]):
+    """Pick P0-P3. Choosing the suggestion accepts it; anything else needs a reason."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="severity.cancel")]
+
+    def __init__(self, suggested: str | None, driver: str, current: str | None) -> None:
+        super().__init__()
+        self.suggested, self.driver, self.current = suggested, driver, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            head = f"Set severity (now {self.current or 'not set'})"
+            yield Static(Text(head, style="bold"), classes="dialog-title")
+            if self.suggested:
+                yield Static(Text(f"suggested {self.suggested}: {self.driver}"), id="severity-suggestion")
+            options = []
+            for sev in SEVERITIES:
+                label = Text(f"{sev}  ", style="bold")
+                label.append(DEFINITIONS[sev])
+                if sev == self.suggested:
+                    label.append("  (suggested)", "bold")
+                options.append(Option(label, id=sev))
+            yield OptionList(*options, id="severity-options")
+            yield Input(placeholder="reason (needed when not the suggestion)", id="severity-reason")
+            yield Static(Text("↑↓ choose · enter sets · esc cancels", style="dim"), id="severity-hint")
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.suggested in SEVERITIES:
+            ol.highlighted = SEVERITIES.index(self.suggested)
+        ol.focus()
+
+    def _choose(self, severity: str) -> None:
+        reason = self.query_one(Input).value.strip()
+        if severity == self.suggested and not reason:
+            self.dismiss((severity, "", True))
+        elif reason:
+            self.dismiss((severity, reason, severity == self.suggested))
+        else:
+            self.query_one("#severity-hint", Static).update(
+                Text(f"{severity} is not the suggestion: type a reason, then enter", style="bold"))
+            self.query_one(Input).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self._choose(event.option.id)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        ol = self.query_one(OptionList)
+        if ol.highlighted is not None:
+            self._choose(SEVERITIES[ol.highlighted])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

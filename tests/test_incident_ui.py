@@ -1,0 +1,128 @@
+"""The incident keys in the real app (Pilot), journaled to a real SQLite file."""
+
+from __future__ import annotations
+
+import pytest
+from apphelpers import wait_for
+
+from cockpit.app import CockpitApp
+from cockpit.demo import demo_config
+from cockpit.journal import SQLiteJournal
+from cockpit.simulator import Simulator, SimulatorServer
+from screens.prompt import SeverityPrompt, TextPrompt
+
+
+@pytest.fixture
+def calm_server():
+    server = SimulatorServer(Simulator(seed=3, faults=())).start()
+    yield server
+    server.stop()
+
+
+def kinds(journal: SQLiteJournal, incident: str) -> list[str]:
+    return [e.kind for e in journal.events(incident)]
+
+
+async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_path):
+    journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        # nothing to acknowledge yet: the key is greyed, pressing it does nothing
+        await pilot.press("a")
+        assert app.desk.current is None
+        await pilot.press("D")
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press(*"checkout slow", "enter")
+        await pilot.pause()
+        inc = app.desk.current
+        assert inc and app.desk.state().title == "checkout slow"
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.desk.state().status == "acknowledged"
+        # a note may contain q and ?: typed into the box, not quitting or opening help
+        await pilot.press("n", *"rolled back to v1.4.2? q", "enter")
+        await pilot.pause()
+        assert app.is_running
+        notes = [e.payload["text"] for e in journal.events(inc) if e.kind == "note"]
+        assert notes == ["rolled back to v1.4.2? q"]
+        # an override needs a reason
+        app.desk.suggest("P1", "latency CRIT 2.07s")
+        await pilot.press("S")
+        assert isinstance(app.screen, SeverityPrompt)
+        await pilot.press("down", "enter")  # P2, not the suggestion, no reason yet
+        await pilot.pause()
+        assert isinstance(app.screen, SeverityPrompt)
+        await pilot.press(*"only EU affected", "enter")
+        await pilot.pause()
+        st = app.desk.state()
+        assert st.severity == "P2" and st.severities[-1].reason == "only EU affected"
+        # pin the note from the timeline
+        timeline = app.screen.query_one("#timeline-list")
+        timeline.focus()
+        note_id = next(e.id for e in journal.events(inc) if e.kind == "note")
+        timeline.highlighted = next(i for i in range(timeline.option_count)
+                                    if timeline.get_option_at_index(i).id == note_id)
+        await pilot.press("p")
+        await pilot.pause()
+        assert note_id in app.desk.state().pinned
+        await pilot.press("m")
+        await pilot.press("R")
+        await pilot.pause()
+        assert app.desk.state().status == "resolved"
+    assert kinds(journal, inc)[:3] == ["incident_declared", "status_changed", "note"]
+    assert journal.verify() == []
+
+
+async def test_reopening_asks_for_a_reason(calm_server, tmp_path):
+    journal = SQLiteJournal(tmp_path / "j.db")
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.desk.declare("x")
+        app.desk.set_status("mitigated")
+        await pilot.press("a")  # mitigated -> acknowledged is a reopen
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.desk.state().status == "mitigated"  # cancelled: nothing written
+        await pilot.press("a", *"errors back", "enter")
+        await pilot.pause()
+        assert app.desk.state().status == "acknowledged"
+
+
+async def test_a_restarted_cockpit_resumes_the_open_incident(calm_server, tmp_path):
+    path = tmp_path / "j.db"
+    first = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(path))
+    async with first.run_test(size=(120, 40)) as pilot:
+        first.desk.declare("db connections exhausted")
+        first.desk.note("pgbouncer restarted")
+        await pilot.pause()
+        inc = first.desk.current
+    second = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(path))
+    async with second.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.6)
+        assert second.desk.current == inc
+        assert any("pgbouncer restarted" in e.text for e in second.events)
+
+
+async def test_first_critical_alert_declares_and_journals(tmp_path):
+    from cockpit.clock import ManualClock
+    from cockpit.simulator import Fault
+
+    sim_clock = ManualClock()
+    server = SimulatorServer(Simulator(clock=sim_clock, seed=5, faults=(Fault("bad_deploy", at=2.0),))).start()
+    journal = SQLiteJournal(tmp_path / "j.db")
+    try:
+        app = CockpitApp(demo_config(server.url), mode="DEMO", journal=journal)
+        async with app.run_test(size=(120, 40)) as pilot:
+            def declared() -> bool:
+                sim_clock.advance(1.0)
+                return app.desk.current is not None
+            await wait_for(pilot, declared, 15, "an automatic declaration")
+            inc = app.desk.current
+            await wait_for(pilot, lambda: app.desk.state().suggestion is not None, 10, "a severity suggestion")
+            evs = journal.events(inc)
+            assert evs[0].kind == "incident_declared" and evs[0].payload["auto"] is True
+            assert evs[1].kind == "alert_raised" and evs[1].payload["level"] == "CRIT"
+    finally:
+        server.stop()
