@@ -157,6 +157,18 @@ class CockpitApp(App):
                 changed = True
         if changed and self.desk.current:
             self.desk.suggest(*self.suggestion())
+        if self.desk.current:
+            self.desk.snapshot(self._signal_values(), self.clock.now())
+
+    def _signal_values(self) -> dict[str, float]:
+        """The key signals as they read now, by series name (for the journal's snapshots)."""
+        out = {}
+        for role in ("error_rate", "latency", "cost"):
+            panel = getattr(self.config.panels, role)
+            latest = self.store.latest(panel.series)
+            if latest is not None and latest.ok and latest.has_value:
+                out[panel.series.split(":", 1)[1]] = round(latest.value, 6)
+        return out
 
     def suggestion(self) -> tuple[str | None, str]:
         """The severity the seed definitions suggest from the signals now, and why."""

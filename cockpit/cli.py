@@ -46,6 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--markdown", action="store_true", help="print the Markdown config reference instead")
     schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
+    export = sub.add_parser("export", help="write an incident's postmortem (Markdown or JSON)",
+                            description="Build the postmortem of INCIDENT from the journal.")
+    export.add_argument("incident", help="incident id, e.g. INC-20261123-0312-ab12 (see `cockpit journal list`)")
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    export.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    export.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+
     journal = sub.add_parser("journal", help="inspect the incident journal",
                              description="Work with the incident journal (the embedded SQLite file by default).")
     jsub = journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
@@ -55,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                              "journal cannot be read.")
     verify.add_argument("incident", nargs="?", help="only this incident")
     verify.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+    jlist = jsub.add_parser("list", help="list the incidents in the journal",
+                            description="One line per incident: id, status, severity, declared, title.")
+    jlist.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
 
     sim = sub.add_parser("simulate", help="serve the simulated service alone (for examples/demo.toml)",
                          description="Serve the simulator's /health, /health/component/<name> and /metrics "
@@ -73,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     handler = {"demo": cmd_demo, "run": cmd_run, "check": cmd_check, "schema": cmd_schema,
-               "simulate": cmd_simulate, "journal": cmd_journal}
+               "simulate": cmd_simulate, "journal": cmd_journal, "export": cmd_export}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -190,15 +200,65 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-def cmd_journal(args) -> int:
+def _existing_journal(path: Path | None, command: str):
     from cockpit.journal import JournalError, SQLiteJournal, default_path
 
-    path = args.journal or default_path()
+    path = path or default_path()
     if not path.exists():
-        _err(f"cockpit journal: {path}: no journal there; pass --journal FILE")
-        return EXIT_CONFIG
+        _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE")
+        return None
     try:
-        journal = SQLiteJournal(path)
+        return SQLiteJournal(path)
+    except JournalError as e:
+        _err(f"cockpit {command}: {e}")
+        return None
+
+
+def cmd_export(args) -> int:
+    import time
+
+    from cockpit.incident import fold
+    from cockpit.postmortem import to_json, to_markdown
+
+    journal = _existing_journal(args.journal, "export")
+    if journal is None:
+        return EXIT_CONFIG
+    events = journal.events(args.incident)
+    if not events:
+        known = journal.incidents()[-5:]
+        _err(f"cockpit export: no incident {args.incident} in {journal.path}"
+             + (f"; recent: {', '.join(known)}" if known else "; the journal is empty"))
+        return EXIT_CONFIG
+    problems = journal.verify(args.incident)
+    state = fold(args.incident, events)
+    text = (to_json if args.format == "json" else to_markdown)(state, time.time())
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    for p in problems:
+        _err(f"warning: {p}")
+    return EXIT_OK
+
+
+def cmd_journal(args) -> int:
+    from cockpit.journal import JournalError
+
+    journal = _existing_journal(args.journal, "journal")
+    if journal is None:
+        return EXIT_CONFIG
+    if args.journal_command == "list":
+        from cockpit.clock import utc
+        from cockpit.incident import fold
+
+        for inc in journal.incidents():
+            st = fold(inc, journal.events(inc))
+            print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
+                  f"{st.title}{'  (drill)' if st.drill else ''}")
+        return EXIT_OK
+    path = journal.path
+    try:
         incidents = [args.incident] if args.incident else journal.incidents()
         problems = journal.verify(args.incident)
         counts = {inc: len(journal.events(inc)) for inc in incidents}

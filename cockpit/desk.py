@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cockpit.clock import Clock
 from cockpit.incident import IncidentError, Incidents, IncidentState
-from cockpit.journal import Event, JournalError, SQLiteJournal
+from cockpit.journal import MACHINE_ACTOR, Event, JournalError, SQLiteJournal
 from cockpit.model import Level, TimelineEvent
 
 STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
@@ -59,6 +59,8 @@ def timeline_line(ev: Event) -> TimelineEvent:
     if kind == "milestone_set":
         return TimelineEvent(ev.ts, "status", f"milestone {p['name']} set by {who}: {p.get('reason', '')}",
                              Level.OK, payload={"id": ev.id})
+    if kind == "metrics_snapshot":
+        return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={"id": ev.id, "quiet": True})
     if kind == "pin":
         return TimelineEvent(ev.ts, "note", f"{who} {'pinned' if p.get('pinned', True) else 'unpinned'} an event",
                              Level.OK, payload={"id": ev.id, "quiet": True})
@@ -77,6 +79,7 @@ class IncidentDesk:
         self.unsaved: list[Unsaved] = []
         self._shown_seq = 0
         self._state: IncidentState | None = None
+        self._last_snapshot = float("-inf")
 
     # ------------------------------------------------------------ reading
 
@@ -154,7 +157,7 @@ class IncidentDesk:
         kind = "alert_cleared" if ev.level is Level.OK else "alert_raised"
         payload = {"signal": ev.signal, "level": ev.level.name, "text": ev.text, **ev.payload}
         return self._guard(kind, payload, lambda: self.journal.append(
-            self.current, kind, payload, actor="cockpit", ts=ev.ts))
+            self.current, kind, payload, actor=MACHINE_ACTOR, ts=ev.ts))
 
     def set_status(self, to: str, reason: str = "") -> str | None:
         if not self.current:
@@ -179,6 +182,25 @@ class IncidentDesk:
         if self.current and severity:
             self._guard("severity_suggested", {"severity": severity},
                         lambda: self.incidents.suggest_severity(self.current, severity, driver))
+
+    SNAPSHOT_EVERY = 30.0
+
+    def snapshot(self, values: dict[str, float], now: float) -> None:
+        """Journal the key signals now and then while the incident is open, so the
+        postmortem's peaks and cost need nothing but the journal."""
+        st = self.state()
+        if st is None or not st.open or not values:
+            return
+        if now - self._last_snapshot < self.SNAPSHOT_EVERY:
+            return
+        self._last_snapshot = now
+        self._guard("metrics_snapshot", values,
+                    lambda: self.journal.append(self.current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
+
+    def export_markdown(self, now: float) -> str:
+        from cockpit.postmortem import to_markdown
+
+        return to_markdown(self.incidents.state(self.current), now)
 
     def pin(self, event_id: str, pinned: bool = True) -> str | None:
         if not self.current:

@@ -43,6 +43,7 @@ KINDS = (
     "action_outcome",
     "communication_sent",
     "drill_marker",
+    "metrics_snapshot",
 )
 STATUSES = ("declared", "acknowledged", "mitigated", "resolved", "closed")
 #: status -> statuses it may move to; "reopen" goes back to declared or acknowledged
@@ -56,6 +57,7 @@ TRANSITIONS = {
 MILESTONES = ("impact_started", "detected", "acknowledged", "mitigated", "resolved")
 OUTCOMES = ("ok", "failed", "unknown")
 GENESIS = "0" * 64
+MACHINE_ACTOR = "cockpit"  # the actor of events the cockpit journals by itself (alerts, snapshots)
 
 
 def default_path() -> Path:

@@ -33,6 +33,7 @@ class DashboardScreen(Screen):
         Binding("R", "status('resolved')", "Resolve", id="dashboard.resolve"),
         Binding("S", "severity", "Severity", id="dashboard.severity"),
         Binding("D", "declare", "Declare", id="dashboard.declare"),
+        Binding("x", "export", "Export", id="dashboard.export"),
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
         Binding("K", "toggle_service", "Kill/revive service", id="dashboard.toggle_service"),
@@ -150,6 +151,8 @@ class DashboardScreen(Screen):
             return self.app.simulator is not None
         if action == "status":
             return True if desk.can(str(parameters[0])) else None
+        if action == "export":
+            return True if desk.current else None
         if action in ("severity", "pin"):
             st = desk.state()
             return True if st is not None and st.open else None
@@ -210,6 +213,27 @@ class DashboardScreen(Screen):
             TextPrompt("Declare an incident: title", "e.g. checkout 5xx after v1.5.0 deploy"),
             lambda title: title is not None and self._after(self.app.desk.declare(title)),
         )
+
+    def action_export(self) -> None:
+        """Write the postmortem next to where the cockpit runs (or the data dir) and say where."""
+        from pathlib import Path
+
+        from cockpit.journal import default_path
+
+        desk = self.app.desk
+        if not desk.current:
+            return
+        text = desk.export_markdown(self.app.clock.now())
+        name = f"postmortem-{desk.current}.md"
+        for folder in (Path.cwd(), default_path().parent):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_text(text, encoding="utf-8")
+            except OSError:
+                continue
+            self.app.notify(f"Postmortem written to {folder / name}", title="Exported", markup=False, timeout=10)
+            return
+        self.app.say(f"cannot write {name} here or in {default_path().parent}; use `cockpit export {desk.current}`")
 
     def action_pin(self) -> None:
         event_id = self.query_one(TimelinePane).highlighted_event_id()

@@ -20,10 +20,12 @@ def calm_server():
 
 
 def kinds(journal: SQLiteJournal, incident: str) -> list[str]:
-    return [e.kind for e in journal.events(incident)]
+    """What responders did (the cockpit's own signal snapshots aside)."""
+    return [e.kind for e in journal.events(incident) if e.kind != "metrics_snapshot"]
 
 
-async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_path):
+async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
     app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -70,6 +72,11 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
         await pilot.press("R")
         await pilot.pause()
         assert app.desk.state().status == "resolved"
+        await pilot.press("x")
+        await pilot.pause()
+        written = tmp_path / f"postmortem-{inc}.md"
+        assert written.is_file() and "## Action items" in written.read_text()
+        assert any(str(written) in n.message for n in app._notifications)
     assert kinds(journal, inc)[:3] == ["incident_declared", "status_changed", "note"]
     assert journal.verify() == []
 
