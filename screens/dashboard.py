@@ -35,6 +35,7 @@ class DashboardScreen(Screen):
         Binding("D", "declare", "Declare", id="dashboard.declare"),
         Binding("x", "export", "Export", id="dashboard.export"),
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
+        Binding("f", "filter", "Filter timeline", show=False, id="dashboard.filter"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
         Binding("K", "toggle_service", "Kill/revive service", id="dashboard.toggle_service"),
     ]
@@ -234,6 +235,13 @@ class DashboardScreen(Screen):
             self.app.notify(f"Postmortem written to {folder / name}", title="Exported", markup=False, timeout=10)
             return
         self.app.say(f"cannot write {name} here or in {default_path().parent}; use `cockpit export {desk.current}`")
+
+    def action_filter(self) -> None:
+        from screens.panels import TIMELINE_FILTERS
+
+        pane = self.query_one(TimelinePane)
+        names = list(TIMELINE_FILTERS)
+        pane.set_filter(names[(names.index(pane.filter) + 1) % len(names)], self.app.events)
 
     def action_pin(self) -> None:
         event_id = self.query_one(TimelinePane).highlighted_event_id()

@@ -236,10 +236,30 @@ class ComponentsPanel(Vertical):
         )
 
 
+TIMELINE_FILTERS = {
+    "all": None,
+    "alerts": {"alert", "incident", "severity"},
+    "actions": {"action", "status"},
+    "notes": {"note"},
+}
+
+
 class TimelinePane(Vertical):
-    """The incident timeline, newest at the bottom."""
+    """The incident timeline, newest at the bottom, filtered by kind."""
 
     MAX_SHOWN = 2000
+    filter = "all"
+
+    def shows(self, ev: TimelineEvent) -> bool:
+        kinds = TIMELINE_FILTERS[self.filter]
+        return kinds is None or ev.kind in kinds
+
+    def set_filter(self, name: str, events: list[TimelineEvent]) -> None:
+        """Show only one kind of line; rebuilt from the app's full record."""
+        self.filter = name
+        self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
+        self.query_one(OptionList).clear_options()
+        self.add(events[-self.MAX_SHOWN:])
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
@@ -250,6 +270,7 @@ class TimelinePane(Vertical):
 
     def add(self, events: list[TimelineEvent]) -> None:
         """Append events in one batch (a flapping fleet can bring hundreds at once)."""
+        events = [ev for ev in events if self.shows(ev)]
         if not events:
             return
         ol = self.query_one(OptionList)

@@ -133,3 +133,22 @@ async def test_first_critical_alert_declares_and_journals(tmp_path):
             assert evs[1].kind == "alert_raised" and evs[1].payload["level"] == "CRIT"
     finally:
         server.stop()
+
+
+async def test_timeline_filter_cycles_through_kinds(calm_server, tmp_path):
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.desk.declare("x")
+        app.desk.note("first note")
+        app.desk.set_status("acknowledged")
+        await pilot.pause(0.6)
+        ol = app.screen.query_one("#timeline-list")
+        everything = ol.option_count
+        await pilot.press("f")  # alerts
+        assert ol.option_count == 1  # the declaration
+        await pilot.press("f", "f")  # actions, then notes
+        await pilot.pause()
+        lines = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+        assert len(lines) == 1 and lines[0].endswith("first note")
+        await pilot.press("f")  # back to all
+        assert ol.option_count == everything
