@@ -126,23 +126,26 @@ def _serve_simulator(args, hint: str):
         return None
 
 
-def _journal(path: Path | None, demo: bool = False):
-    """Open the journal the app writes to; None (after one line on stderr) if it cannot be opened."""
+def _journal(path: Path | None, command: str, *, demo: bool = False, must_exist: bool = False):
+    """Open a journal; None (after one line on stderr) if it is missing or cannot be opened."""
     from cockpit.journal import JournalError, SQLiteJournal, default_path
 
     if path is None:
         path = default_path().with_name("demo-journal.db") if demo else default_path()
+    if must_exist and not path.exists():
+        _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE")
+        return None
     try:
         return SQLiteJournal(path)
     except JournalError as e:
-        _err(f"cockpit: {e}")
+        _err(f"cockpit {command}: {e}")
         return None
 
 
 def cmd_demo(args) -> int:
     from cockpit.demo import demo_config
 
-    journal = _journal(None, demo=True)
+    journal = _journal(None, "demo", demo=True)
     if journal is None:
         return EXIT_CONFIG
     server = _serve_simulator(args, "choose another --port or leave it out for a free one.")
@@ -163,7 +166,7 @@ def cmd_run(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    journal = _journal(Path(config.incident.journal).expanduser() if config.incident.journal else None)
+    journal = _journal(Path(config.incident.journal).expanduser() if config.incident.journal else None, "run")
     if journal is None:
         return EXIT_CONFIG
     from cockpit.app import CockpitApp
@@ -200,27 +203,13 @@ def cmd_schema(args) -> int:
     return EXIT_OK
 
 
-def _existing_journal(path: Path | None, command: str):
-    from cockpit.journal import JournalError, SQLiteJournal, default_path
-
-    path = path or default_path()
-    if not path.exists():
-        _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE")
-        return None
-    try:
-        return SQLiteJournal(path)
-    except JournalError as e:
-        _err(f"cockpit {command}: {e}")
-        return None
-
-
 def cmd_export(args) -> int:
     import time
 
     from cockpit.incident import fold
     from cockpit.postmortem import to_json, to_markdown
 
-    journal = _existing_journal(args.journal, "export")
+    journal = _journal(args.journal, "export", must_exist=True)
     if journal is None:
         return EXIT_CONFIG
     events = journal.events(args.incident)
@@ -245,7 +234,7 @@ def cmd_export(args) -> int:
 def cmd_journal(args) -> int:
     from cockpit.journal import JournalError
 
-    journal = _existing_journal(args.journal, "journal")
+    journal = _journal(args.journal, "journal", must_exist=True)
     if journal is None:
         return EXIT_CONFIG
     if args.journal_command == "list":
