@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -75,6 +76,8 @@ class DashboardScreen(Screen):
                      self._refresh_components, self._refresh_timeline):
             try:
                 part(now)
+            except NoMatches:
+                return  # the screen is being built or torn down (a refresh racing quit): nothing to draw
             except Exception as e:  # noqa: BLE001 - reported, and the other panels keep updating
                 self.app.report_once(part.__name__.removeprefix("_refresh_"), e)
 

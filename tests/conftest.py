@@ -340,3 +340,7 @@ def private_user_dirs(tmp_path, monkeypatch):
     """Journals and error logs of programs started by a test go to its tmp dir, never the user's."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    yield
+    # an unexpected error the cockpit caught and logged (never shown as a traceback) still fails the test
+    log = tmp_path / "xdg-state" / "cockpit" / "errors.log"
+    assert not log.exists(), f"the cockpit logged an unexpected error:\n{log.read_text()[-3000:]}"
