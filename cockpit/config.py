@@ -368,6 +368,17 @@ class IncidentSettings(Model):
         description="Seconds between status updates, per severity; a severity not listed has no cadence.",
     )
 
+    slack_webhook: str | None = Field(
+        None, description="Slack incoming webhook for status updates (`u`), as env:NAME (the URL is a secret)."
+    )
+
+    @field_validator("slack_webhook")
+    @classmethod
+    def _webhook_is_a_reference(cls, v: str | None) -> str | None:
+        if v is not None and not is_secret_ref(v):
+            raise ValueError('a webhook URL is a secret: write it as "env:NAME" and export NAME')
+        return v
+
     @field_validator("journal")
     @classmethod
     def _journal(cls, v: str | None) -> str | None:

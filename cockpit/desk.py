@@ -59,6 +59,10 @@ def timeline_line(ev: Event) -> TimelineEvent:
     if kind == "milestone_set":
         return TimelineEvent(ev.ts, "status", f"milestone {p['name']} set by {who}: {p.get('reason', '')}",
                              Level.OK, payload={"id": ev.id})
+    if kind == "communication_sent":
+        how = p.get("channel", "?") if p.get("ok") else f"{p.get('channel', '?')} FAILED ({p.get('detail', '')})"
+        return TimelineEvent(ev.ts, "status", f"update sent to {how} by {who}: {p.get('summary', '')}",
+                             Level.OK if p.get("ok") else Level.WARN, payload={"id": ev.id})
     if kind == "metrics_snapshot":
         return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={"id": ev.id, "quiet": True})
     if kind == "pin":
@@ -196,6 +200,23 @@ class IncidentDesk:
         self._last_snapshot = now
         self._guard("metrics_snapshot", values,
                     lambda: self.journal.append(self.current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
+
+    def communication(self, channel: str, text: str, ok: bool, detail: str) -> str | None:
+        """Journal a status update (its text; never the webhook URL)."""
+        if not self.current:
+            return "no incident"
+        payload = {"channel": channel, "summary": text.splitlines()[0][:120] if text else "", "text": text,
+                   "ok": ok, "detail": detail}
+        return self._guard("communication_sent", payload,
+                           lambda: self.incidents._append(self.current, "communication_sent", payload))
+
+    def next_update_due(self, every: dict[str, float]) -> float | None:
+        """When the next status update is due under the severity's cadence (None: no cadence)."""
+        st = self.state()
+        if st is None or not st.open or st.severity not in every:
+            return None
+        sent = [e.ts for e in st.events if e.kind == "communication_sent" and e.payload.get("ok")]
+        return (sent[-1] if sent else st.declared_at) + every[st.severity]
 
     def export_markdown(self, now: float) -> str:
         from cockpit.postmortem import to_markdown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
@@ -35,6 +36,7 @@ class DashboardScreen(Screen):
         Binding("S", "severity", "Severity", id="dashboard.severity"),
         Binding("D", "declare", "Declare", id="dashboard.declare"),
         Binding("x", "export", "Export", id="dashboard.export"),
+        Binding("u", "update", "Update", id="dashboard.update"),
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
         Binding("f", "filter", "Filter timeline", show=False, id="dashboard.filter"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
@@ -84,7 +86,9 @@ class DashboardScreen(Screen):
     def _refresh_header(self, now: Now) -> None:
         app = self.app
         app.desk.sync()  # also shows what another cockpit wrote to a shared journal
-        self.query_one(CockpitHeader).tick(now.wall, app.desk.state(), app.config.incident.response_targets)
+        header = self.query_one(CockpitHeader)
+        header.update_due = app.desk.next_update_due(app.config.incident.update_every)
+        header.tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 
     def _refresh_health(self, now: Now) -> None:
         cfg, store = self.app.config, self.app.store
@@ -157,6 +161,8 @@ class DashboardScreen(Screen):
             return True if desk.can(str(parameters[0])) else None
         if action == "export":
             return True if desk.current else None
+        if action == "update":
+            return True if desk.current else None
         if action in ("severity", "pin"):
             st = desk.state()
             return True if st is not None and st.open else None
@@ -217,6 +223,43 @@ class DashboardScreen(Screen):
             TextPrompt("Declare an incident: title", "e.g. checkout 5xx after v1.5.0 deploy"),
             lambda title: title is not None and self._after(self.app.desk.declare(title)),
         )
+
+    def action_update(self) -> None:
+        from cockpit.comms import draft
+        from screens.prompt import UpdateEditor
+
+        app, desk = self.app, self.app.desk
+        st = desk.state()
+        if st is None:
+            return
+        now = app.clock.now()
+        signals = [f"{k.replace('_', ' ')} {v:g}" for k, v in app._signal_values().items()]
+        text = draft(st, now, app.config.service.environment, signals,
+                     desk.next_update_due(app.config.incident.update_every))
+        webhook = app.config.incident.slack_webhook
+        channel = "Slack" if webhook else "the journal only (no slack_webhook configured: copy it to your channel)"
+        app.push_screen(UpdateEditor(text, channel), lambda edited: edited is not None and self._send(edited))
+
+    @work(exclusive=True, group="update", exit_on_error=False)
+    async def _send(self, text: str) -> None:
+        from cockpit.comms import send_slack
+        from cockpit.config import SecretError, resolve_secret
+
+        app = self.app
+        webhook = app.config.incident.slack_webhook
+        if webhook is None:
+            self._after(app.desk.communication("journal only", text, True, "recorded, not sent"))
+            return
+        try:
+            url = resolve_secret(webhook, "incident.slack_webhook")
+        except SecretError as e:
+            self._after(app.desk.communication("slack", text, False, str(e)))
+            return
+        result = await send_slack(await app.context.http(), url, text)
+        self._after(app.desk.communication("slack", text, result.ok, result.detail))
+        if result.ok:
+            app.notify(f"Update sent to Slack ({result.attempts} attempt{'s' if result.attempts > 1 else ''}).",
+                       timeout=5)
 
     def action_export(self) -> None:
         """Write the postmortem next to where the cockpit runs (or the data dir) and say where."""

@@ -21,6 +21,7 @@ class CockpitHeader(Widget):
         self.armed = armed
         self.incident = None  # IncidentState
         self.targets: dict[str, float] = {}
+        self.update_due: float | None = None
         self.now: float = 0.0
 
     def tick(self, now: float, incident, targets: dict[str, float]) -> None:
@@ -69,6 +70,14 @@ class CockpitHeader(Widget):
             out.append(f"{inc.id} {inc.status.upper()} ", Style(bold=True))
             out.append(f"T+{format_duration(self.now - inc.declared_at)}")
             self._ack_countdown(out, inc, inc.severity or suggested)
+            if self.update_due is not None:
+                left = self.update_due - self.now
+                if left >= 0:
+                    out.append(f"  update in {format_duration(left)[3:] if left < 3600 else format_duration(left)}",
+                               "dim")
+                else:
+                    out.append(f"  UPDATE OVERDUE {format_duration(-left)} (u)",
+                               Style(color=theme_color(self, "warning"), bold=True))
         clock = f"{hms(self.now)} UTC " if self.now else ""
         gap = self.content_size.width - out.cell_len - len(clock)
         # padding as non-breaking spaces: plain trailing spaces are trimmed when drawn

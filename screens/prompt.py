@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from cockpit.evaluator import DEFINITIONS, SEVERITIES
@@ -91,6 +91,36 @@ class SeverityPrompt(ModalScreen[tuple[str, str, bool] | None]):
         ol = self.query_one(OptionList)
         if ol.highlighted is not None:
             self._choose(SEVERITIES[ol.highlighted])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class UpdateEditor(ModalScreen[str | None]):
+    """Edit a drafted status update; ctrl+s sends it, Escape cancels (nothing is sent)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "send", "Send", id="update.send"),
+        Binding("escape", "cancel", "Cancel", id="update.cancel"),
+    ]
+
+    def __init__(self, draft: str, channel: str) -> None:
+        super().__init__()
+        self.draft, self.channel = draft, channel
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog update-dialog"):
+            yield Static(Text(f"Status update → {self.channel}", style="bold"), classes="dialog-title")
+            yield TextArea(self.draft, id="update-text", soft_wrap=True)
+            yield Static(Text("ctrl+s sends · esc cancels (nothing is sent)", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_send(self) -> None:
+        text = self.query_one(TextArea).text.strip()
+        if text:
+            self.dismiss(text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -18,7 +18,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -96,6 +96,7 @@ class Respond:
     body: bytes | str = b"ok"
     content_type: str = "text/plain; charset=utf-8"
     delay: float = 0.0  # seconds before answering (interrupted when the server stops)
+    headers: dict = field(default_factory=dict)  # extra response headers, e.g. Retry-After
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,16 @@ class _FaultHandler(BaseHTTPRequestHandler):
         self.send_response(behaviour.status)
         self.send_header("Content-Type", behaviour.content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in behaviour.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802 - webhooks: read the body, then answer as for GET
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.do_GET()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         return
