@@ -30,7 +30,7 @@ class DashboardScreen(Screen):
 
     BINDINGS = [
         Binding("n", "note", "Note", id="dashboard.note"),
-        Binding("a", "status('acknowledged')", "Acknowledge", id="dashboard.acknowledge"),
+        Binding("a", "status('acknowledged')", "Ack", tooltip="Acknowledge the incident", id="dashboard.acknowledge"),
         Binding("m", "status('mitigated')", "Mitigated", id="dashboard.mitigated"),
         Binding("R", "status('resolved')", "Resolve", id="dashboard.resolve"),
         Binding("S", "severity", "Severity", id="dashboard.severity"),
@@ -40,7 +40,7 @@ class DashboardScreen(Screen):
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
         Binding("f", "filter", "Filter timeline", show=False, id="dashboard.filter"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
-        Binding("K", "toggle_service", "Kill/revive service", id="dashboard.toggle_service"),
+        Binding("K", "toggle_service", "Kill/revive svc", id="dashboard.toggle_service"),
     ]
 
     app: "CockpitApp"
@@ -64,7 +64,7 @@ class DashboardScreen(Screen):
         with Horizontal(id="lower"):
             yield ComponentsPanel(cfg.panels.components.title or "Components", id="components")
             yield TimelinePane(id="timeline")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.refresh_data()
@@ -168,7 +168,7 @@ class DashboardScreen(Screen):
             return True if st is not None and st.open else None
         if action == "declare":
             st = desk.state()
-            return True if st is None or not st.open else None
+            return st is None or not st.open  # hidden while an incident is open
         return True
 
     def _after(self, problem: str | None) -> None:
