@@ -14,7 +14,7 @@ from textual.worker import Worker, WorkerState
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
 from cockpit.evaluator import CrossingTracker, StateTracker
-from cockpit.model import Level, Reading, TimelineEvent
+from cockpit.model import Level, Reading, TimelineEvent, state_level
 from cockpit.poller import Poller
 from cockpit.sources import SourceContext, build_source
 from cockpit.store import Store
@@ -72,13 +72,10 @@ class CockpitApp(App):
         self.simulator = simulator  # a SimulatorServer in demo mode
         self.actor = config.settings.actor or _os_user()
         self.events: list[TimelineEvent] = []
-        self.incident_start: float | None = None
         self.tracker = CrossingTracker()
         self.states = StateTracker()
-        for role in ("error_rate", "latency", "cost"):
-            panel = getattr(config.panels, role)
-            self.tracker.watch(panel.series, (panel.title or role.replace("_", " ")).lower(),
-                               panel.threshold, formatter(panel.unit))
+        for role, panel, name in self.signal_panels():
+            self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
         self._poll = poll
         self._theme_name = theme or DEFAULT_THEME
         self.context = SourceContext(self.clock)
@@ -160,11 +157,22 @@ class CockpitApp(App):
         if self.desk.current:
             self.desk.snapshot(self._signal_values(), self.clock.now())
 
+    def signal_panels(self):
+        """(role, panel config, name on the timeline) of the three numeric signals."""
+        for role in ("error_rate", "latency", "cost"):
+            panel = getattr(self.config.panels, role)
+            yield role, panel, (panel.title or role.replace("_", " ")).lower()
+
+    @property
+    def incident_start(self) -> float | None:
+        """When the current incident was declared (derived from the journal)."""
+        st = self.desk.state()
+        return st.declared_at if st else None
+
     def _signal_values(self) -> dict[str, float]:
         """The key signals as they read now, by series name (for the journal's snapshots)."""
         out = {}
-        for role in ("error_rate", "latency", "cost"):
-            panel = getattr(self.config.panels, role)
+        for _, panel, _ in self.signal_panels():
             latest = self.store.latest(panel.series)
             if latest is not None and latest.ok and latest.has_value:
                 out[panel.series.split(":", 1)[1]] = round(latest.value, 6)
@@ -175,14 +183,10 @@ class CockpitApp(App):
         from cockpit.evaluator import Signal, suggest_severity
 
         signals = []
-        for role in ("error_rate", "latency", "cost"):
-            panel = getattr(self.config.panels, role)
+        for role, panel, name in self.signal_panels():
             latest = self.store.latest(panel.series)
             shown = formatter(panel.unit)(latest.value) if latest is not None and latest.ok else ""
-            signals.append(Signal(role, (panel.title or role.replace("_", " ")).lower(),
-                                  self.tracker.level(panel.series), shown))
-        from cockpit.model import state_level
-
+            signals.append(Signal(role, name, self.tracker.level(panel.series), shown))
         for src in self.config.panels.health.sources:
             latest = self.store.latest(f"{src}:health")
             level = state_level(latest.state) if latest is not None else Level.UNKNOWN
@@ -207,9 +211,6 @@ class CockpitApp(App):
     def record(self, ev: TimelineEvent) -> None:
         """A line for the timeline pane (the desk calls this for every journaled event)."""
         self.events.append(ev)
-        if ev.kind == "incident":
-            st = self.desk.state()
-            self.incident_start = st.declared_at if st else ev.ts
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
@@ -231,7 +232,7 @@ class CockpitApp(App):
         self._reported.add(key)
         path = crashlog.write(exc, where)
         self.notify(f"{crashlog.one_line(exc)}" + (f"; details in {path}" if path else ""),
-                    title=f"Display error in {where}; data collection continues", severity="error",
+                    title=f"Unexpected error in {where}; polling continues", severity="error",
                     markup=False, timeout=15)
 
     # ------------------------------------------------------------ actions

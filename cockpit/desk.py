@@ -100,10 +100,13 @@ class IncidentDesk:
         for inc in reversed(self.journal.incidents()):
             st = self.incidents.state(inc)
             declared = next((e for e in st.events if e.kind == "incident_declared"), None)
-            if declared and declared.payload.get("service") == self.service and st.open and not st.drill:
-                self.current = inc
-                self.sync()
-                return inc
+            if declared is None or declared.payload.get("service") != self.service or st.drill:
+                continue
+            if not st.open:
+                return None  # this service's newest incident is over: start clean, read no further back
+            self.current = inc
+            self.sync()
+            return inc
         return None
 
     def sync(self) -> int:
@@ -135,7 +138,8 @@ class IncidentDesk:
         return None
 
     def declare(self, title: str, *, auto: bool = False, severity: str | None = None) -> str | None:
-        if self.current and self.incidents.state(self.current).open:
+        st = self.state()
+        if st is not None and st.open:
             return f"{self.current} is still open; resolve it before declaring another"
 
         def write() -> None:
@@ -150,7 +154,8 @@ class IncidentDesk:
 
     def alert(self, ev: TimelineEvent) -> str | None:
         """A threshold crossing or state change from the evaluator."""
-        if self.current is None or not self.incidents.state(self.current).open:
+        st = self.state()
+        if st is None or not st.open:
             if not (self.declare_on_critical and ev.level is Level.CRIT):
                 self.on_event(ev)  # before an incident: shown, not journaled
                 return None
@@ -215,13 +220,12 @@ class IncidentDesk:
         st = self.state()
         if st is None or not st.open or st.severity not in every:
             return None
-        sent = [e.ts for e in st.events if e.kind == "communication_sent" and e.payload.get("ok")]
-        return (sent[-1] if sent else st.declared_at) + every[st.severity]
+        return (st.last_update_sent or st.declared_at) + every[st.severity]
 
     def export_markdown(self, now: float) -> str:
         from cockpit.postmortem import to_markdown
 
-        return to_markdown(self.incidents.state(self.current), now)
+        return to_markdown(self.state(), now)
 
     def pin(self, event_id: str, pinned: bool = True) -> str | None:
         if not self.current:

@@ -43,6 +43,7 @@ class IncidentState:
     milestones: dict[str, float] = field(default_factory=dict)
     milestone_set_by_hand: set[str] = field(default_factory=set)
     pinned: set[str] = field(default_factory=set)
+    last_update_sent: float | None = None
     responders: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
@@ -80,6 +81,8 @@ def fold(incident: str, events: list[Event]) -> IncidentState:
         elif ev.kind == "milestone_set":
             st.milestones[p["name"]] = float(p["at"])
             st.milestone_set_by_hand.add(p["name"])
+        elif ev.kind == "communication_sent" and p.get("ok"):
+            st.last_update_sent = ev.ts
         elif ev.kind == "pin":
             (st.pinned.add if p.get("pinned", True) else st.pinned.discard)(p["event"])
         if ev.pinned:
@@ -148,9 +151,9 @@ class Incidents:
         return self._append(incident, "status_changed", {"from": st.status, "to": to, "reason": reason})
 
     def suggest_severity(self, incident: str, severity: str, driver: str) -> Event | None:
-        """Journal a suggestion once per change of suggestion."""
+        """Journal a suggestion when the suggested severity changes (not for every new driver value)."""
         st = self.state(incident)
-        if st.suggestion == (severity, driver) or (st.suggestion and st.suggestion[0] == severity):
+        if st.suggestion is not None and st.suggestion[0] == severity:
             return None
         return self._append(incident, "severity_suggested", {"severity": severity, "driver": driver})
 

@@ -53,11 +53,16 @@ def _tamper(path, sql: str) -> None:
     db.close()
 
 
-def test_verify_detects_an_edited_event(tmp_path):
-    path = tmp_path / "j.db"
+def _five_notes(path) -> SQLiteJournal:
     j = SQLiteJournal(path)
     for i in range(5):
         j.append("INC-1", "note", {"text": f"note {i}"})
+    return j
+
+
+def test_verify_detects_an_edited_event(tmp_path):
+    path = tmp_path / "j.db"
+    j = _five_notes(path)
     _tamper(path, "UPDATE events SET payload='{\"text\": \"nothing happened\"}' WHERE seq=3")
     problems = j.verify("INC-1")
     assert problems == ["incident INC-1: event #3 (note) was changed after it was written"]
@@ -65,9 +70,7 @@ def test_verify_detects_an_edited_event(tmp_path):
 
 def test_verify_detects_a_removed_event(tmp_path):
     path = tmp_path / "j.db"
-    j = SQLiteJournal(path)
-    for i in range(5):
-        j.append("INC-1", "note", {"text": f"note {i}"})
+    j = _five_notes(path)
     _tamper(path, "DELETE FROM events WHERE seq=2")
     problems = j.verify("INC-1")
     assert len(problems) == 1 and "event #3" in problems[0] and "removed or reordered" in problems[0]

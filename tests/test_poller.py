@@ -128,32 +128,23 @@ async def test_scrape_timeout(ctx, fault_server):
     assert_all_errors(readings, PROM_SERIES, "timed out after 0.2s")
 
 
-async def test_http_500_on_metrics(ctx, fault_server):
-    fault_server.error("/metrics", 500)
+@pytest.mark.parametrize(
+    "serve, expected",
+    [
+        (lambda fs: fs.error("/metrics", 500), "HTTP 500 Internal Server Error"),
+        (lambda fs: fs.malformed_metrics("/metrics"), "malformed metrics at line 3"),
+        (lambda fs: fs.respond("/metrics", "<!DOCTYPE html>\n<html><body>Login</body></html>\n",
+                               content_type="text/html"),
+         "malformed metrics at line 1: expected a metric name"),
+        (lambda fs: fs.respond("/metrics", b"\xff\xfe\x00garbage"), "not UTF-8"),
+    ],
+    ids=["http-500", "malformed-line", "html", "binary"],
+)
+async def test_bad_scrape_is_an_error_on_every_series(ctx, fault_server, serve, expected):
+    serve(fault_server)
     source = build_source(prom(fault_server.url("/metrics")), ctx)
     _, readings = await poll(source)
-    assert_all_errors(readings, PROM_SERIES, "HTTP 500 Internal Server Error")
-
-
-async def test_malformed_metrics_names_the_line(ctx, fault_server):
-    fault_server.malformed_metrics("/metrics")
-    source = build_source(prom(fault_server.url("/metrics")), ctx)
-    _, readings = await poll(source)
-    assert_all_errors(readings, PROM_SERIES, "malformed metrics at line 3")
-
-
-async def test_html_instead_of_metrics(ctx, fault_server):
-    fault_server.respond("/metrics", "<!DOCTYPE html>\n<html><body>Login</body></html>\n", content_type="text/html")
-    source = build_source(prom(fault_server.url("/metrics")), ctx)
-    _, readings = await poll(source)
-    assert_all_errors(readings, PROM_SERIES, "malformed metrics at line 1: expected a metric name")
-
-
-async def test_binary_body_instead_of_metrics(ctx, fault_server):
-    fault_server.respond("/metrics", b"\xff\xfe\x00garbage")
-    source = build_source(prom(fault_server.url("/metrics")), ctx)
-    _, readings = await poll(source)
-    assert_all_errors(readings, PROM_SERIES, "not UTF-8")
+    assert_all_errors(readings, PROM_SERIES, expected)
 
 
 async def test_scrape_missing_a_metric_names_it(ctx, fault_server):

@@ -12,22 +12,22 @@ import pytest
 from apphelpers import frozen_demo, prefilled_app
 
 
-@pytest.fixture
-def incident_app():
-    server, clock = frozen_demo(seed=7, fault_at=20.0)
+def _app(fault_at: float, seconds: int):
+    server, clock = frozen_demo(seed=7, fault_at=fault_at)
     try:
-        yield asyncio.run(prefilled_app(server, clock, seconds=60))
+        return asyncio.run(prefilled_app(server, clock, seconds=seconds))
     finally:
         server.stop()
+
+
+@pytest.fixture
+def incident_app():
+    return _app(fault_at=20.0, seconds=60)
 
 
 @pytest.fixture
 def calm_app():
-    server, clock = frozen_demo(seed=7, fault_at=10_000.0)
-    try:
-        yield asyncio.run(prefilled_app(server, clock, seconds=30))
-    finally:
-        server.stop()
+    return _app(fault_at=10_000.0, seconds=30)
 
 
 def test_dashboard_during_bad_deploy(snap_compare, incident_app):
