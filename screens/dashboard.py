@@ -87,6 +87,8 @@ class DashboardScreen(Screen):
         app = self.app
         app.desk.sync()  # also shows what another cockpit wrote to a shared journal
         header = self.query_one(CockpitHeader)
+        if app.desk.state() is not header.incident:
+            self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 

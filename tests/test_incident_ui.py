@@ -130,6 +130,12 @@ async def test_first_critical_alert_declares_and_journals(tmp_path):
             await wait_for(pilot, lambda: app.desk.state().suggestion is not None, 10, "a severity suggestion")
             evs = journal.events(inc)
             assert evs[0].kind == "incident_declared" and evs[0].payload["auto"] is True
+            # the footer follows: Declare is gone, Ack is offered
+            await pilot.pause(0.6)
+            from textual.widgets._footer import FooterKey
+
+            shown = {k.action for k in app.screen.query(FooterKey)}
+            assert "declare" not in shown and "status('acknowledged')" in shown
             assert evs[1].kind == "alert_raised" and evs[1].payload["level"] == "CRIT"
     finally:
         server.stop()
