@@ -27,7 +27,8 @@ def kinds(journal: SQLiteJournal, incident: str) -> list[str]:
 async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
-    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal)
+    # no polling: the journal then holds only what the keys wrote
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         # nothing to acknowledge yet: the key is greyed, pressing it does nothing
@@ -83,7 +84,7 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
 
 async def test_reopening_asks_for_a_reason(calm_server, tmp_path):
     journal = SQLiteJournal(tmp_path / "j.db")
-    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal)
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         app.desk.declare("x")
         app.desk.set_status("mitigated")
@@ -142,7 +143,9 @@ async def test_first_critical_alert_declares_and_journals(tmp_path):
 
 
 async def test_timeline_filter_cycles_through_kinds(calm_server, tmp_path):
-    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"))
+    # no polling: a noisy reading crossing a threshold would add alert lines of its own
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"),
+                     poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         app.desk.declare("x")
         app.desk.note("first note")
