@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from functools import partial
+from typing import Any
 
 from textual import work
 from textual.app import App
@@ -87,8 +91,13 @@ class CockpitApp(App):
         self.journal = journal if journal is not None else SQLiteJournal(":memory:", clock=self.clock)
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
                                  config.incident.declare_on_critical, on_event=self.record)
-        if mode == "LIVE":
-            self.desk.resume_open()
+        # Every journal read and write runs here, one at a time and in order: a shared
+        # journal is a network round trip away and the UI must never wait on it.
+        self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._desk_refresh_queued = False
+        self._follow_queued = False
+        self._stop_listening: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -103,9 +112,11 @@ class CockpitApp(App):
         from screens.dashboard import DashboardScreen
 
         self.push_screen(DashboardScreen())
+        self._loop = asyncio.get_running_loop()
+        self.desk_do(self._open_journal)
         if self._poll:
             self.start_polling()
-        self.set_interval(self.config.settings.refresh, self.refresh_dashboard, name="refresh")
+        self.set_interval(self.config.settings.refresh, self._tick, name="refresh")
 
     def start_polling(self) -> None:
         sources = [build_source(s, self.context) for s in self.config.sources]
@@ -116,6 +127,83 @@ class CockpitApp(App):
         if self.poller is not None:
             await self.poller.aclose()
         await self.context.aclose()
+        if self._stop_listening is not None:
+            await asyncio.to_thread(self._stop_listening)
+        await self.journal_idle()  # what the responder did is written before the cockpit goes
+        self._journal_thread.shutdown(wait=False)
+
+    # ------------------------------------------------------------ the journal thread
+
+    def _open_journal(self) -> None:
+        """First work of the journal thread: pick up an open incident (live) and listen
+        for other cockpits' writes where the journal can announce them."""
+        if self.mode == "LIVE":
+            self.desk.resume_open()
+        self._stop_listening = self.journal.listen(self._announced)
+
+    def desk_do(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> None:
+        """Run ``fn(*args)`` (a desk operation) on the journal thread after those already
+        queued. On the UI thread afterwards: ``then(result)`` if given, else a returned
+        problem line is shown and the dashboard redrawn. Failures are reported, never raised.
+        Before the app runs (a test filling it) there is no UI to keep responsive: inline."""
+        if self._loop is None:
+            fut: asyncio.Future | Future = self._journal_thread.submit(fn, *args)
+            wait([fut])
+            self._desk_done(then, fut)
+            return
+        fut = asyncio.wrap_future(self._journal_thread.submit(fn, *args))
+        fut.add_done_callback(partial(self._desk_done, then))
+
+    def _desk_done(self, then: Callable[[Any], None] | None, fut: asyncio.Future | Future) -> None:
+        try:
+            if fut.cancelled():
+                return
+            result = fut.result()
+            if then is not None:
+                then(result)
+            elif isinstance(result, str):
+                self.say(result)
+        except Exception as e:  # noqa: BLE001 - a failed journal operation is shown, not a crash
+            self.report_once("journal", e)
+        if then is None:
+            self.desk_changed()
+
+    def desk_changed(self) -> None:
+        """Redraw soon after the incident changed (one redraw for a burst of operations)."""
+        if self._loop is not None and not self._desk_refresh_queued:
+            self._desk_refresh_queued = True
+            self.set_timer(0.02, self._desk_refresh)
+
+    def _desk_refresh(self) -> None:
+        self._desk_refresh_queued = False
+        self.refresh_dashboard()
+
+    async def journal_idle(self) -> None:
+        """Wait until every journal operation asked for so far is done and shown."""
+        await asyncio.wrap_future(self._journal_thread.submit(lambda: None))
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    def _announced(self, incident: str | None) -> None:
+        """From the journal's listener thread: another cockpit wrote."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.follow_journal, True)
+
+    def follow_journal(self, announced: bool = False) -> None:
+        """Show what other cockpits wrote: at once when the journal announced it, else
+        polled each tick. Skipped while a look is still queued (it will see the write)."""
+        if self._follow_queued:
+            return
+        self._follow_queued = True
+        adopt = self.mode == "LIVE"
+
+        def look() -> int:
+            self._follow_queued = False
+            if not announced and not self.journal.foreign_writes():
+                return 0
+            return self.desk.follow() if adopt else self.desk.sync()
+
+        self.desk_do(look, then=lambda n: n and self.desk_changed())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker failure lands here: shown, never a crash."""
@@ -150,12 +238,13 @@ class CockpitApp(App):
             if ev is None and r.state is not None:
                 ev = self.states.update(r.key, self._state_label(r), r.state, r.ts)
             if ev is not None:
-                self.say(self.desk.alert(ev))
+                self.desk_do(self.desk.alert, ev)
                 changed = True
-        if changed and self.desk.current:
-            self.desk.suggest(*self.suggestion())
-        if self.desk.current:
-            self.desk.snapshot(self._signal_values(), self.clock.now())
+        if changed:
+            self.desk_do(self.desk.suggest, *self.suggestion())
+        now = self.clock.now()
+        if self.desk.snapshot_due(now):
+            self.desk_do(self.desk.snapshot, self._signal_values(), now)
 
     def signal_panels(self):
         """(role, panel config, name on the timeline) of the three numeric signals."""
@@ -209,8 +298,14 @@ class CockpitApp(App):
         return f"health check {r.source}"
 
     def record(self, ev: TimelineEvent) -> None:
-        """A line for the timeline pane (the desk calls this for every journaled event)."""
+        """A line for the timeline pane (the desk calls this for every journaled event, on
+        the journal thread: a list append is atomic, and the pane reads by slicing)."""
         self.events.append(ev)
+
+    def _tick(self) -> None:
+        if not self.journal.notifies:
+            self.follow_journal()  # what another cockpit wrote to this journal file
+        self.refresh_dashboard()
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen

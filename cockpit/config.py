@@ -354,8 +354,9 @@ class IncidentSettings(Model):
 
     journal: str | None = Field(
         None,
-        description="SQLite file where the incident timeline is kept. Default: journal.db in the user's data "
-        "directory ($XDG_DATA_HOME/cockpit).",
+        description="Where the incident timeline is kept: a SQLite file (default: journal.db in the user's data "
+        "directory, $XDG_DATA_HOME/cockpit), or a shared PostgreSQL database as a postgresql:// URL (no "
+        "password in it) or env:NAME holding the URL, so several cockpits work on one incident.",
     )
     declare_on_critical: bool = Field(True, description="Declare an incident automatically on the first critical alert.")
     response_targets: dict[str, float] = Field(
@@ -382,8 +383,21 @@ class IncidentSettings(Model):
     @field_validator("journal")
     @classmethod
     def _journal(cls, v: str | None) -> str | None:
-        if v is not None and "://" in v:
-            raise ValueError("a shared (postgresql://) journal is not supported yet; give a SQLite file path")
+        if v is None or is_secret_ref(v):
+            return v
+        scheme = v.split("://", 1)[0] if "://" in v else ""
+        if scheme in ("postgresql", "postgres"):
+            from urllib.parse import urlsplit
+
+            try:
+                password = urlsplit(v).password
+            except ValueError as e:
+                raise ValueError(f"not a valid postgresql:// URL: {e}") from None
+            if password is not None:
+                raise ValueError('this URL carries a password, a secret: write journal = "env:NAME" and export '
+                                 "NAME with the URL (or use ~/.pgpass or PGPASSWORD)")
+        elif scheme:
+            raise ValueError(f"a journal is a SQLite file path or a postgresql:// URL, not {scheme}://")
         return v
 
     @field_validator("response_targets", "update_every")

@@ -7,16 +7,22 @@ shows what it returns.
 - Every journaled event becomes a timeline line (:func:`timeline_line`).
 - A failed journal write never loses the responder's text: it is kept in
   ``unsaved`` and the error is returned for the UI to show.
+
+Threading: every method that touches the journal runs on the app's one journal
+thread (a shared journal is a network round trip away). :meth:`state` and
+:attr:`current` only read what that thread last published, so the UI can ask
+them on every frame without waiting on the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from cockpit.clock import Clock
-from cockpit.incident import IncidentError, Incidents, IncidentState
-from cockpit.journal import MACHINE_ACTOR, Event, JournalError, SQLiteJournal
+from cockpit.incident import IncidentError, Incidents, IncidentState, fold
+from cockpit.journal import MACHINE_ACTOR, Event, Journal, JournalError
 from cockpit.model import Level, TimelineEvent
 
 STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
@@ -72,7 +78,7 @@ def timeline_line(ev: Event) -> TimelineEvent:
 
 
 class IncidentDesk:
-    def __init__(self, journal: SQLiteJournal, clock: Clock, actor: str, service: str,
+    def __init__(self, journal: Journal, clock: Clock, actor: str, service: str,
                  declare_on_critical: bool = True, on_event: Callable[[TimelineEvent], None] | None = None) -> None:
         self.journal = journal
         self.incidents = Incidents(journal, clock, actor)
@@ -82,21 +88,23 @@ class IncidentDesk:
         self.current: str | None = None
         self.unsaved: list[Unsaved] = []
         self._shown_seq = 0
+        self._events: list[Event] = []  # the current incident's events, in journal order
         self._state: IncidentState | None = None
         self._last_snapshot = float("-inf")
 
     # ------------------------------------------------------------ reading
 
     def state(self) -> IncidentState | None:
-        """The current incident's state, folded again only when its events changed."""
-        if not self.current:
-            return None
-        if self._state is None or self._state.id != self.current:
-            self._state = self.incidents.state(self.current)
+        """The current incident as last read from the journal (no I/O: safe on the UI thread)."""
         return self._state
 
+    def _follow(self, incident: str | None) -> None:
+        self.current, self._shown_seq, self._events = incident, 0, []
+        self._state = None
+
     def resume_open(self) -> str | None:
-        """Pick up the newest open incident of this service (a restarted cockpit)."""
+        """Pick up the newest open incident of this service (a restarted cockpit, or one
+        another cockpit declared on a shared journal)."""
         for inc in reversed(self.journal.incidents()):
             st = self.incidents.state(inc)
             declared = next((e for e in st.events if e.kind == "incident_declared"), None)
@@ -104,23 +112,36 @@ class IncidentDesk:
                 continue
             if not st.open:
                 return None  # this service's newest incident is over: start clean, read no further back
-            self.current = inc
+            if inc != self.current:
+                self._follow(inc)
             self.sync()
             return inc
         return None
+
+    def follow(self) -> int:
+        """Another writer changed the journal: show the current incident's new events;
+        with no open incident, adopt the newest open one of this service."""
+        st = self._state
+        if st is not None and st.open:
+            return self.sync()
+        before = self.current
+        self.resume_open()
+        return 1 if self.current != before else 0
 
     def sync(self) -> int:
         """Show journal events not shown yet (also those written by another cockpit)."""
         if not self.current:
             return 0
         new = self.journal.events(self.current, after_seq=self._shown_seq)
-        if new:
-            self._state = None
+        if not new and self._state is not None:
+            return 0
+        self._events.extend(new)
         for ev in new:
             self._shown_seq = max(self._shown_seq, ev.seq)
             line = timeline_line(ev)
             if not line.payload.get("quiet"):
                 self.on_event(line)
+        self._state = fold(self.current, self._events)
         return len(new)
 
     # ------------------------------------------------------------ writing
@@ -148,7 +169,7 @@ class IncidentDesk:
                                 {"title": title, "severity": severity, "drill": False, "auto": auto,
                                  "service": self.service}, actor=self.incidents.actor,
                                 ts=self.incidents.clock.now())
-            self.current, self._shown_seq = inc, 0
+            self._follow(inc)
 
         return self._guard("incident_declared", {"title": title}, write)
 
@@ -159,7 +180,7 @@ class IncidentDesk:
             if not (self.declare_on_critical and ev.level is Level.CRIT):
                 self.on_event(ev)  # before an incident: shown, not journaled
                 return None
-            self.current = None
+            self._follow(None)
             problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
             if problem:
                 return problem
@@ -194,13 +215,14 @@ class IncidentDesk:
 
     SNAPSHOT_EVERY = 30.0
 
+    def snapshot_due(self, now: float) -> bool:
+        st = self._state
+        return st is not None and st.open and now - self._last_snapshot >= self.SNAPSHOT_EVERY
+
     def snapshot(self, values: dict[str, float], now: float) -> None:
         """Journal the key signals now and then while the incident is open, so the
         postmortem's peaks and cost need nothing but the journal."""
-        st = self.state()
-        if st is None or not st.open or not values:
-            return
-        if now - self._last_snapshot < self.SNAPSHOT_EVERY:
+        if not values or not self.snapshot_due(now):
             return
         self._last_snapshot = now
         self._guard("metrics_snapshot", values,
@@ -226,6 +248,19 @@ class IncidentDesk:
         from cockpit.postmortem import to_markdown
 
         return to_markdown(self.state(), now)
+
+    def export_file(self, now: float, folders: list[Path]) -> Path | None:
+        """Write postmortem-<incident>.md into the first folder that takes it; None if none did."""
+        text = self.export_markdown(now)
+        name = f"postmortem-{self.current}.md"
+        for folder in folders:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).write_text(text, encoding="utf-8")
+            except OSError:
+                continue
+            return folder / name
+        return None
 
     def pin(self, event_id: str, pinned: bool = True) -> str | None:
         if not self.current:

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from cockpit.clock import Clock, SystemClock, utc
-from cockpit.journal import MILESTONES, STATUSES, TRANSITIONS, Event, SQLiteJournal
+from cockpit.journal import MILESTONES, STATUSES, TRANSITIONS, Event, Journal
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
@@ -109,7 +109,7 @@ def check_milestone_order(milestones: dict[str, float]) -> str | None:
 class Incidents:
     """Writes incident events to a journal after checking the rules."""
 
-    def __init__(self, journal: SQLiteJournal, clock: Clock | None = None, actor: str | None = None) -> None:
+    def __init__(self, journal: Journal, clock: Clock | None = None, actor: str | None = None) -> None:
         self.journal = journal
         self.clock = clock or SystemClock()
         self.actor = actor or journal.actor

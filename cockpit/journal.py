@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +116,90 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 SCHEMA_VERSION = "1"
 
 
-class SQLiteJournal:
+class Journal:
+    """What every journal does; subclasses store the events (SQLite here, PostgreSQL in
+    :mod:`cockpit.pgjournal`). Subclasses provide append, events, incidents, close and
+    ``where`` (the place, for messages; never a password)."""
+
+    clock: Clock
+    actor: str
+    where: str
+    #: True when other cockpits' writes are announced (LISTEN/NOTIFY); else the UI polls
+    notifies = False
+
+    def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
+               actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
+        raise NotImplementedError
+
+    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+        raise NotImplementedError
+
+    def incidents(self) -> list[str]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def foreign_writes(self) -> bool:
+        """Whether another writer may have appended since the last call (for journals that
+        do not announce writes; the UI polls this)."""
+        return True
+
+    def listen(self, callback: Callable[[str | None], None]) -> Callable[[], None] | None:
+        """Call ``callback(incident)`` from another thread when another writer appends
+        (None: catch up on everything). Returns a stop function, or None when this
+        journal cannot announce writes."""
+        return None
+
+    def _new_event(self, incident: str, kind: str, payload: dict[str, Any] | None, actor: str | None,
+                   ts: float | None, pinned: bool) -> Event:
+        """A checked, not yet chained event (the subclass sets prev_hash and hash under its lock)."""
+        if kind not in KINDS:
+            raise JournalError(f"unknown event kind {kind!r}")
+        payload = dict(payload or {})
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as e:
+            raise JournalError(f"event payload is not JSON: {e}") from None
+        return Event(uuid.uuid4().hex, incident, self.clock.now() if ts is None else float(ts),
+                     actor or self.actor, kind, payload, pinned)
+
+    def verify(self, incident: str | None = None) -> list[str]:
+        """Problems in the hash chain, one line each; empty when intact."""
+        problems = []
+        for inc in [incident] if incident else self.incidents():
+            prev = GENESIS
+            for ev in self.events(inc):
+                if ev.prev_hash != prev:
+                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) does not follow the one before "
+                                    "it: an event was removed or reordered")
+                if chain_hash(ev.prev_hash, ev) != ev.hash:
+                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) was changed after it was written")
+                prev = ev.hash
+        return problems
+
+    def unresolved_intents(self, incident: str) -> list[Event]:
+        """Action intents with no outcome: the cockpit stopped between running and recording."""
+        evs = self.events(incident)
+        done = {e.payload.get("intent") for e in evs if e.kind == "action_outcome"}
+        return [e for e in evs if e.kind == "action_intent" and e.id not in done]
+
+    # ------------------------------------------------------------ the action API
+
+    def intent(self, incident: str, action: str, plan: dict[str, Any], **kw) -> Event:
+        """Record that an action is about to run (before it runs)."""
+        return self.append(incident, "action_intent", {"action": action, "plan": plan}, **kw)
+
+    def outcome(self, incident: str, intent: Event, result: str, details: str = "", **kw) -> Event:
+        """Record what an action did (after it ran)."""
+        if result not in OUTCOMES:
+            raise JournalError(f"outcome must be one of {', '.join(OUTCOMES)}")
+        payload = {"intent": intent.id, "action": intent.payload.get("action"), "result": result, "details": details}
+        return self.append(incident, "action_outcome", payload, **kw)
+
+
+
+class SQLiteJournal(Journal):
     """The embedded journal: one SQLite file in WAL mode. Thread-safe."""
 
     def __init__(self, path: str | Path, clock: Clock | None = None, actor: str = "responder",
@@ -124,6 +207,7 @@ class SQLiteJournal:
         if durability not in ("normal", "full"):
             raise ValueError("durability is 'normal' (survives a killed process) or 'full' (survives power loss)")
         self.path = Path(path)
+        self.where = str(self.path)
         self.clock = clock or SystemClock()
         self.actor = actor
         self._lock = threading.Lock()
@@ -150,20 +234,11 @@ class SQLiteJournal:
     def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
                actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
         """Append one event; when this returns, the event is committed."""
-        if kind not in KINDS:
-            raise JournalError(f"unknown event kind {kind!r}")
-        payload = dict(payload or {})
-        try:
-            json.dumps(payload)
-        except (TypeError, ValueError) as e:
-            raise JournalError(f"event payload is not JSON: {e}") from None
+        ev = self._new_event(incident, kind, payload, actor, ts, pinned)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                prev = self._last_hash(incident)
-                ev = Event(uuid.uuid4().hex, incident, self.clock.now() if ts is None else float(ts),
-                           actor or self.actor, kind, payload, pinned, prev)
-                ev = _with_hash(ev)
+                ev = _with_hash(_replace(ev, prev_hash=self._last_hash(incident)))
                 cur = self._db.execute(
                     "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -179,6 +254,16 @@ class SQLiteJournal:
             self._tail[incident] = ev.hash
             self._seen_version = self._data_version()
         return _replace(ev, seq=cur.lastrowid)
+
+    def foreign_writes(self) -> bool:
+        """Whether another connection (another cockpit on this file) wrote since we last looked."""
+        with self._lock:
+            version = self._data_version()
+            if version == self._seen_version:
+                return False
+            self._tail.clear()
+            self._seen_version = version
+            return True
 
     def _data_version(self) -> int:
         return self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -210,42 +295,33 @@ class SQLiteJournal:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def verify(self, incident: str | None = None) -> list[str]:
-        """Problems in the hash chain, one line each; empty when intact."""
-        problems = []
-        for inc in [incident] if incident else self.incidents():
-            prev = GENESIS
-            for ev in self.events(inc):
-                if ev.prev_hash != prev:
-                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) does not follow the one before "
-                                    "it: an event was removed or reordered")
-                if chain_hash(ev.prev_hash, ev) != ev.hash:
-                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) was changed after it was written")
-                prev = ev.hash
-        return problems
-
-    def unresolved_intents(self, incident: str) -> list[Event]:
-        """Action intents with no outcome: the cockpit stopped between running and recording."""
-        evs = self.events(incident)
-        done = {e.payload.get("intent") for e in evs if e.kind == "action_outcome"}
-        return [e for e in evs if e.kind == "action_intent" and e.id not in done]
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    # ------------------------------------------------------------ the action API
+def is_shared(spec: str | None) -> bool:
+    """Whether a journal setting names a PostgreSQL server rather than a file."""
+    return bool(spec) and spec.split("://", 1)[0] in ("postgresql", "postgres")
 
-    def intent(self, incident: str, action: str, plan: dict[str, Any], **kw) -> Event:
-        """Record that an action is about to run (before it runs)."""
-        return self.append(incident, "action_intent", {"action": action, "plan": plan}, **kw)
 
-    def outcome(self, incident: str, intent: Event, result: str, details: str = "", **kw) -> Event:
-        """Record what an action did (after it ran)."""
-        if result not in OUTCOMES:
-            raise JournalError(f"outcome must be one of {', '.join(OUTCOMES)}")
-        payload = {"intent": intent.id, "action": intent.payload.get("action"), "result": result, "details": details}
-        return self.append(incident, "action_outcome", payload, **kw)
+def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: str = "responder",
+                 default: Path | None = None) -> Journal:
+    """The journal a setting names: a postgresql:// URL (shared; ``env:NAME`` holding one
+    is resolved here) or a SQLite file (``default`` when None). Raises JournalError."""
+    from cockpit.config import SecretError, is_secret_ref, resolve_secret
+
+    text = str(spec) if spec is not None else None
+    if text is not None and is_secret_ref(text):
+        try:
+            text = resolve_secret(text, "incident.journal")
+        except SecretError as e:
+            raise JournalError(str(e)) from None
+    if is_shared(text):
+        from cockpit.pgjournal import PostgresJournal
+
+        return PostgresJournal(text, clock=clock, actor=actor)
+    path = Path(text).expanduser() if text is not None else (default or default_path())
+    return SQLiteJournal(path, clock=clock, actor=actor)
 
 
 def _with_hash(ev: Event) -> Event:

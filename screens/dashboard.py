@@ -85,7 +85,6 @@ class DashboardScreen(Screen):
 
     def _refresh_header(self, now: Now) -> None:
         app = self.app
-        app.desk.sync()  # also shows what another cockpit wrote to a shared journal
         header = self.query_one(CockpitHeader)
         if app.desk.state() is not header.incident:
             self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
@@ -104,9 +103,9 @@ class DashboardScreen(Screen):
             widget.show(signal_view(cfg, role, store, now, SAMPLES, self._sample_cache))
 
     def _refresh_timeline(self, now: Now) -> None:
-        events = self.app.events
-        self.query_one(TimelinePane).add(events[self._events_shown:])
-        self._events_shown = len(events)
+        new = self.app.events[self._events_shown:]  # the journal thread may append meanwhile
+        self.query_one(TimelinePane).add(new)
+        self._events_shown += len(new)
 
     def _refresh_components(self, now: Now) -> None:
         """Re-evaluate only rows whose series changed, or all rows of a source whose
@@ -173,17 +172,16 @@ class DashboardScreen(Screen):
             return st is None or not st.open  # hidden while an incident is open
         return True
 
-    def _after(self, problem: str | None) -> None:
-        self.app.say(problem)
-        self.refresh_bindings()
-        self.refresh_data()
+    def _do(self, fn, *args) -> None:
+        """A desk operation for a key: on the journal thread; its problem is shown after."""
+        self.app.desk_do(fn, *args)
 
     def action_note(self) -> None:
         from screens.prompt import TextPrompt
 
         def save(text: str | None) -> None:
             if text is not None:
-                self._after(self.app.desk.note(text))
+                self._do(self.app.desk.note, text)
 
         where = self.app.desk.current or "a new incident"
         self.app.push_screen(TextPrompt(f"Note on {where}", "what you saw, did or decided"), save)
@@ -199,10 +197,10 @@ class DashboardScreen(Screen):
         if STATUSES.index(to) < STATUSES.index(st.status):
             self.app.push_screen(
                 TextPrompt(f"Reopen {st.id} ({st.status} → {to}): why?", "what came back"),
-                lambda reason: reason is not None and self._after(desk.set_status(to, reason)),
+                lambda reason: reason is not None and self._do(desk.set_status, to, reason),
             )
         else:
-            self._after(desk.set_status(to))
+            self._do(desk.set_status, to)
 
     def action_severity(self) -> None:
         from screens.prompt import SeverityPrompt
@@ -214,7 +212,7 @@ class DashboardScreen(Screen):
 
         def save(choice: tuple[str, str, bool] | None) -> None:
             if choice is not None:
-                self._after(self.app.desk.set_severity(*choice))
+                self._do(self.app.desk.set_severity, *choice)
 
         self.app.push_screen(SeverityPrompt(suggested, driver, st.severity), save)
 
@@ -223,7 +221,7 @@ class DashboardScreen(Screen):
 
         self.app.push_screen(
             TextPrompt("Declare an incident: title", "e.g. checkout 5xx after v1.5.0 deploy"),
-            lambda title: title is not None and self._after(self.app.desk.declare(title)),
+            lambda title: title is not None and self._do(self.app.desk.declare, title),
         )
 
     def action_update(self) -> None:
@@ -250,15 +248,15 @@ class DashboardScreen(Screen):
         app = self.app
         webhook = app.config.incident.slack_webhook
         if webhook is None:
-            self._after(app.desk.communication("journal only", text, True, "recorded, not sent"))
+            self._do(app.desk.communication, "journal only", text, True, "recorded, not sent")
             return
         try:
             url = resolve_secret(webhook, "incident.slack_webhook")
         except SecretError as e:
-            self._after(app.desk.communication("slack", text, False, str(e)))
+            self._do(app.desk.communication, "slack", text, False, str(e))
             return
         result = await send_slack(await app.context.http(), url, text)
-        self._after(app.desk.communication("slack", text, result.ok, result.detail))
+        self._do(app.desk.communication, "slack", text, result.ok, result.detail)
         if result.ok:
             app.notify(f"Update sent to Slack ({result.attempts} attempt{'s' if result.attempts > 1 else ''}).",
                        timeout=5)
@@ -269,20 +267,18 @@ class DashboardScreen(Screen):
 
         from cockpit.journal import default_path
 
-        desk = self.app.desk
-        if not desk.current:
+        app = self.app
+        if not app.desk.current:
             return
-        text = desk.export_markdown(self.app.clock.now())
-        name = f"postmortem-{desk.current}.md"
-        for folder in (Path.cwd(), default_path().parent):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_text(text, encoding="utf-8")
-            except OSError:
-                continue
-            self.app.notify(f"Postmortem written to {folder / name}", title="Exported", markup=False, timeout=10)
-            return
-        self.app.say(f"cannot write {name} here or in {default_path().parent}; use `cockpit export {desk.current}`")
+
+        def done(written: Path | None) -> None:
+            if written is not None:
+                app.notify(f"Postmortem written to {written}", title="Exported", markup=False, timeout=10)
+            else:
+                app.say(f"cannot write the postmortem here or in {default_path().parent}; "
+                        f"use `cockpit export {app.desk.current}`")
+
+        app.desk_do(app.desk.export_file, app.clock.now(), [Path.cwd(), default_path().parent], then=done)
 
     def action_filter(self) -> None:
         from screens.panels import TIMELINE_FILTERS
@@ -297,7 +293,7 @@ class DashboardScreen(Screen):
             self.app.say("highlight a journaled timeline entry first (click it or use the arrows in the timeline)")
             return
         st = self.app.desk.state()
-        self._after(self.app.desk.pin(event_id, pinned=st is None or event_id not in st.pinned))
+        self._do(self.app.desk.pin, event_id, st is None or event_id not in st.pinned)
 
     def action_poll_now(self) -> None:
         if self.app.poller is not None:

@@ -43,3 +43,10 @@ def frozen_demo(seed: int = 7, fault_at: float = 20.0) -> tuple[SimulatorServer,
     clock = ManualClock()
     sim = Simulator(clock=clock, seed=seed, faults=(Fault("bad_deploy", at=fault_at, version="v1.5.0"),))
     return SimulatorServer(sim).start(), clock
+
+
+async def settle(pilot) -> None:
+    """Let a key's journal operation finish (on the journal thread) and its result show."""
+    await pilot.pause()
+    await pilot.app.journal_idle()
+    await pilot.pause()

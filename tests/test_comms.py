@@ -86,8 +86,9 @@ async def test_u_drafts_edits_sends_and_journals_without_the_url(fault_server, t
         journal = SQLiteJournal(tmp_path / "j.db")
         app = CockpitApp(config_from_dict(raw, "<test>", {}), mode="LIVE", journal=journal)
         async with app.run_test(size=(120, 40)) as pilot:
-            app.desk.declare("checkout 5xx")
-            app.desk.set_severity("P1", "errors")
+            app.desk_do(app.desk.declare, "checkout 5xx")
+            app.desk_do(app.desk.set_severity, "P1", "errors")
+            await app.journal_idle()
             await pilot.press("u")
             await pilot.pause()
             assert isinstance(app.screen, UpdateEditor)

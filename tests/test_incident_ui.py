@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from apphelpers import wait_for
+from apphelpers import settle, wait_for
 
 from cockpit.app import CockpitApp
 from cockpit.demo import demo_config
@@ -30,34 +30,35 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
     # no polling: the journal then holds only what the keys wrote
     app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         # nothing to acknowledge yet: the key is greyed, pressing it does nothing
         await pilot.press("a")
         assert app.desk.current is None
         await pilot.press("D")
         assert isinstance(app.screen, TextPrompt)
         await pilot.press(*"checkout slow", "enter")
-        await pilot.pause()
+        await settle(pilot)
         inc = app.desk.current
         assert inc and app.desk.state().title == "checkout slow"
         await pilot.press("a")
-        await pilot.pause()
+        await settle(pilot)
         assert app.desk.state().status == "acknowledged"
         # a note may contain q and ?: typed into the box, not quitting or opening help
         await pilot.press("n", *"rolled back to v1.4.2? q", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.is_running
         notes = [e.payload["text"] for e in journal.events(inc) if e.kind == "note"]
         assert notes == ["rolled back to v1.4.2? q"]
         # an override needs a reason
-        app.desk.suggest("P1", "latency CRIT 2.07s")
+        app.desk_do(app.desk.suggest, "P1", "latency CRIT 2.07s")
+        await settle(pilot)
         await pilot.press("S")
         assert isinstance(app.screen, SeverityPrompt)
         await pilot.press("down", "enter")  # P2, not the suggestion, no reason yet
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, SeverityPrompt)
         await pilot.press(*"only EU affected", "enter")
-        await pilot.pause()
+        await settle(pilot)
         st = app.desk.state()
         assert st.severity == "P2" and st.severities[-1].reason == "only EU affected"
         # pin the note from the timeline
@@ -67,14 +68,14 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
         timeline.highlighted = next(i for i in range(timeline.option_count)
                                     if timeline.get_option_at_index(i).id == note_id)
         await pilot.press("p")
-        await pilot.pause()
+        await settle(pilot)
         assert note_id in app.desk.state().pinned
         await pilot.press("m")
         await pilot.press("R")
-        await pilot.pause()
+        await settle(pilot)
         assert app.desk.state().status == "resolved"
         await pilot.press("x")
-        await pilot.pause()
+        await settle(pilot)
         written = tmp_path / f"postmortem-{inc}.md"
         assert written.is_file() and "## Action items" in written.read_text()
         assert any(str(written) in n.message for n in app._notifications)
@@ -86,15 +87,16 @@ async def test_reopening_asks_for_a_reason(calm_server, tmp_path):
     journal = SQLiteJournal(tmp_path / "j.db")
     app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.desk.declare("x")
-        app.desk.set_status("mitigated")
+        app.desk_do(app.desk.declare, "x")
+        app.desk_do(app.desk.set_status, "mitigated")
+        await settle(pilot)
         await pilot.press("a")  # mitigated -> acknowledged is a reopen
         assert isinstance(app.screen, TextPrompt)
         await pilot.press("escape")
-        await pilot.pause()
+        await settle(pilot)
         assert app.desk.state().status == "mitigated"  # cancelled: nothing written
         await pilot.press("a", *"errors back", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.desk.state().status == "acknowledged"
 
 
@@ -104,7 +106,7 @@ async def test_a_restarted_cockpit_resumes_the_open_incident(calm_server, tmp_pa
     async with first.run_test(size=(120, 40)) as pilot:
         first.desk.declare("db connections exhausted")
         first.desk.note("pgbouncer restarted")
-        await pilot.pause()
+        await settle(pilot)
         inc = first.desk.current
     second = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(path))
     async with second.run_test(size=(120, 40)) as pilot:
@@ -147,16 +149,17 @@ async def test_timeline_filter_cycles_through_kinds(calm_server, tmp_path):
     app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"),
                      poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.desk.declare("x")
-        app.desk.note("first note")
-        app.desk.set_status("acknowledged")
+        app.desk_do(app.desk.declare, "x")
+        app.desk_do(app.desk.note, "first note")
+        app.desk_do(app.desk.set_status, "acknowledged")
+        await settle(pilot)
         await pilot.pause(0.6)
         ol = app.screen.query_one("#timeline-list")
         everything = ol.option_count
         await pilot.press("f")  # alerts
         assert ol.option_count == 1  # the declaration
         await pilot.press("f", "f")  # actions, then notes
-        await pilot.pause()
+        await settle(pilot)
         lines = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
         assert len(lines) == 1 and lines[0].endswith("first note")
         await pilot.press("f")  # back to all

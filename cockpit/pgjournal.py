@@ -1,0 +1,219 @@
+"""The shared journal: PostgreSQL, so several responders' cockpits work on one incident.
+
+Same events, same hash chain and same guarantees as the embedded SQLite journal
+(an event is acknowledged once committed). What it adds:
+
+- Appends to one incident are serialized across cockpits with a transaction-level
+  advisory lock, so two responders writing at once still produce one unbroken chain.
+- Each append sends ``NOTIFY cockpit_journal, '<incident>'`` in its transaction; a
+  listening cockpit (:meth:`PostgresJournal.listen`) reads the new events at once
+  instead of waiting for its next poll.
+
+psycopg is imported on first use, in the thread that uses the journal, never at
+start-up. The URL is never shown with its password (and the config refuses URLs
+that carry one: use ``env:NAME``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from cockpit.clock import Clock, SystemClock
+from cockpit.journal import GENESIS, SCHEMA_VERSION, Event, Journal, JournalError, _replace, _row_event, _with_hash
+
+CHANNEL = "cockpit_journal"
+CONNECT_TIMEOUT = 5  # seconds
+STATEMENT_TIMEOUT_MS = 5000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cockpit_events (
+    seq       BIGSERIAL PRIMARY KEY,
+    id        TEXT NOT NULL UNIQUE,
+    incident  TEXT NOT NULL,
+    ts        DOUBLE PRECISION NOT NULL,
+    actor     TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    payload   TEXT NOT NULL,
+    pinned    BOOLEAN NOT NULL DEFAULT FALSE,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cockpit_events_incident ON cockpit_events (incident, seq);
+CREATE TABLE IF NOT EXISTS cockpit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+_COLUMNS = "seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash"
+#: advisory lock keys: one for creating the schema, one per incident (hashed) for appends
+_SCHEMA_LOCK = 0x636B7074  # "ckpt"
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "postgresql://…"
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def _one_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+class PostgresJournal(Journal):
+    """A journal in a PostgreSQL database, shared by every cockpit pointed at it. Thread-safe;
+    connects on first use and again after the connection is lost."""
+
+    notifies = True
+
+    def __init__(self, url: str, clock: Clock | None = None, actor: str = "responder") -> None:
+        self.url = url
+        self.where = safe_url(url)
+        self.clock = clock or SystemClock()
+        self.actor = actor
+        self._lock = threading.Lock()
+        self._conn = None
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self):
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
+                                   application_name="cockpit")
+        except psycopg.Error as e:
+            raise JournalError(f"{self.where}: cannot connect to the shared journal: {_one_line(e)}") from None
+        conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        return conn
+
+    def _db(self):
+        """The open connection (made, and the schema checked, on first use)."""
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        conn = self._connect()
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(_SCHEMA)
+                row = conn.execute("SELECT value FROM cockpit_meta WHERE key='schema'").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO cockpit_meta VALUES ('schema', %s)", (SCHEMA_VERSION,))
+        except Exception as e:
+            conn.close()
+            raise JournalError(f"{self.where}: cannot set up the journal tables: {_one_line(e)}") from None
+        if row is not None and row[0] != SCHEMA_VERSION:
+            conn.close()
+            raise JournalError(f"{self.where}: journal schema {row[0]} is not {SCHEMA_VERSION}; "
+                               "open it with the cockpit version that wrote it")
+        self._conn = conn
+        return conn
+
+    def _run(self, what: str, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(connection)`` under the lock; errors become one JournalError line, and a
+        lost connection is dropped so the next call reconnects."""
+        import psycopg
+
+        with self._lock:
+            conn = self._db()
+            try:
+                return fn(conn)
+            except psycopg.Error as e:
+                if isinstance(e, psycopg.OperationalError) or conn.closed:
+                    conn.close()
+                    self._conn = None
+                raise JournalError(f"{self.where}: cannot {what}: {_one_line(e)}") from None
+
+    # ------------------------------------------------------------ writing
+
+    def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
+               actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
+        """Append one event; when this returns, it is committed and announced."""
+        ev = self._new_event(incident, kind, payload, actor, ts, pinned)
+
+        def write(conn) -> Event:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
+                row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
+                                   (incident,)).fetchone()
+                chained = _with_hash(_replace(ev, prev_hash=row[0] if row else GENESIS))
+                seq = conn.execute(
+                    "INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+                    (chained.id, incident, chained.ts, chained.actor, chained.kind,
+                     json.dumps(chained.payload, sort_keys=True), chained.pinned, chained.prev_hash, chained.hash),
+                ).fetchone()[0]
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, incident))
+            return _replace(chained, seq=seq)
+
+        return self._run("write the event", write)
+
+    # ------------------------------------------------------------ reading
+
+    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+        rows = self._run("read the journal", lambda conn: conn.execute(
+            f"SELECT {_COLUMNS} FROM cockpit_events WHERE incident=%s AND seq>%s ORDER BY seq",
+            (incident, after_seq)).fetchall())
+        return [_row_event(r) for r in rows]
+
+    def incidents(self) -> list[str]:
+        rows = self._run("read the journal", lambda conn: conn.execute(
+            "SELECT incident, MIN(seq) FROM cockpit_events GROUP BY incident ORDER BY MIN(seq)").fetchall())
+        return [r[0] for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # ------------------------------------------------------------ sharing
+
+    def listen(self, callback: Callable[[str | None], None]) -> Callable[[], None]:
+        """Watch for other cockpits' writes on a connection of its own, in a daemon thread.
+        ``callback(incident)`` per announced write; ``callback(None)`` after (re)connecting,
+        since announcements sent while disconnected are lost: catch up from the journal."""
+        stop = threading.Event()
+        thread = threading.Thread(target=self._listen, args=(callback, stop), name="journal-listen", daemon=True)
+        thread.start()
+
+        def stop_listening() -> None:
+            stop.set()
+            thread.join(timeout=3)
+
+        return stop_listening
+
+    def _listen(self, callback: Callable[[str | None], None], stop: threading.Event) -> None:
+        import psycopg
+
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                conn = self._connect()
+            except JournalError:
+                stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 1.0
+            try:
+                with conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    callback(None)
+                    while not stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            callback(note.payload)
+            except psycopg.Error:
+                stop.wait(0.5)  # the server went away: reconnect and catch up
+            except Exception:  # noqa: BLE001 - a failing callback must not end the listener
+                time.sleep(0.1)
