@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import getpass
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -18,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
 from cockpit.evaluator import CrossingTracker, StateTracker
+from cockpit.journal import JournalError
 from cockpit.model import Level, Reading, TimelineEvent, state_level
 from cockpit.poller import Poller
 from cockpit.sources import SourceContext, build_source
@@ -98,6 +100,7 @@ class CockpitApp(App):
         self._follow_queued = False
         self._stop_listening: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.rescued = None  # the file unsaved changes went to at exit, if any
 
     # ------------------------------------------------------------ lifecycle
 
@@ -113,6 +116,7 @@ class CockpitApp(App):
 
         self.push_screen(DashboardScreen())
         self._loop = asyncio.get_running_loop()
+        self._app_context = contextvars.copy_context()  # callbacks from other threads run as the app
         self.desk_do(self._open_journal)
         if self._poll:
             self.start_polling()
@@ -131,15 +135,39 @@ class CockpitApp(App):
             await asyncio.to_thread(self._stop_listening)
         await self.journal_idle()  # what the responder did is written before the cockpit goes
         self._journal_thread.shutdown(wait=False)
+        self.rescued = self._rescue()
+
+    def _rescue(self):
+        """What the journal refused and never took, into a file the responder is told about."""
+        import time
+        from pathlib import Path
+
+        from cockpit.journal import default_path
+
+        if not self.desk.unsaved:
+            return None
+        name = f"unsaved-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+        for folder in (default_path().parent, Path.cwd()):
+            try:
+                return self.desk.rescue(folder / name)
+            except OSError:
+                continue
+        return None
 
     # ------------------------------------------------------------ the journal thread
 
-    def _open_journal(self) -> None:
-        """First work of the journal thread: pick up an open incident (live) and listen
-        for other cockpits' writes where the journal can announce them."""
-        if self.mode == "LIVE":
-            self.desk.resume_open()
+    def _open_journal(self) -> str | None:
+        """First work of the journal thread: listen for other cockpits' writes where the
+        journal can announce them, and pick up an open incident (live)."""
         self._stop_listening = self.journal.listen(self._announced)
+        if self.mode != "LIVE":
+            return None
+        try:
+            self.desk.resume_open()
+        except JournalError as e:
+            self.desk.journal_error = str(e)
+            return f"{e}. Notes and changes are kept and written when it answers."
+        return None
 
     def desk_do(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> None:
         """Run ``fn(*args)`` (a desk operation) on the journal thread after those already
@@ -163,6 +191,8 @@ class CockpitApp(App):
                 then(result)
             elif isinstance(result, str):
                 self.say(result)
+        except JournalError as e:
+            self.say(str(e))
         except Exception as e:  # noqa: BLE001 - a failed journal operation is shown, not a crash
             self.report_once("journal", e)
         if then is None:
@@ -187,7 +217,7 @@ class CockpitApp(App):
     def _announced(self, incident: str | None) -> None:
         """From the journal's listener thread: another cockpit wrote."""
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.follow_journal, True)
+            self._loop.call_soon_threadsafe(self.follow_journal, True, context=self._app_context)
 
     def follow_journal(self, announced: bool = False) -> None:
         """Show what other cockpits wrote: at once when the journal announced it, else
@@ -200,7 +230,7 @@ class CockpitApp(App):
         def look() -> int:
             self._follow_queued = False
             if not announced and not self.journal.foreign_writes():
-                return 0
+                return self.desk.retry_unsaved()
             return self.desk.follow() if adopt else self.desk.sync()
 
         self.desk_do(look, then=lambda n: n and self.desk_changed())

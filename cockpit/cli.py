@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("incident", help="incident id, e.g. INC-20261123-0312-ab12 (see `cockpit journal list`)")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     export.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
-    export.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+    export.add_argument("--journal", default=None, metavar="JOURNAL",
+                        help=JOURNAL_HELP)
 
     journal = sub.add_parser("journal", help="inspect the incident journal",
                              description="Work with the incident journal (the embedded SQLite file by default).")
@@ -61,10 +62,12 @@ def _parser() -> argparse.ArgumentParser:
                              "when intact, 1 when an event was changed, removed or reordered, 2 when the "
                              "journal cannot be read.")
     verify.add_argument("incident", nargs="?", help="only this incident")
-    verify.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+    verify.add_argument("--journal", default=None, metavar="JOURNAL",
+                        help=JOURNAL_HELP)
     jlist = jsub.add_parser("list", help="list the incidents in the journal",
                             description="One line per incident: id, status, severity, declared, title.")
-    jlist.add_argument("--journal", type=Path, default=None, help="journal file (default: the embedded one)")
+    jlist.add_argument("--journal", default=None, metavar="JOURNAL",
+                        help=JOURNAL_HELP)
 
     sim = sub.add_parser("simulate", help="serve the simulated service alone (for examples/demo.toml)",
                          description="Serve the simulator's /health, /health/component/<name> and /metrics "
@@ -97,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+JOURNAL_HELP = ("SQLite file, or postgresql:// URL (or env:NAME holding it) of a shared journal "
+                "(default: the embedded file)")
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -126,17 +133,22 @@ def _serve_simulator(args, hint: str):
         return None
 
 
-def _journal(path: Path | None, command: str, *, demo: bool = False, must_exist: bool = False):
-    """Open a journal; None (after one line on stderr) if it is missing or cannot be opened."""
-    from cockpit.journal import JournalError, SQLiteJournal, default_path
+def _journal(spec: str | None, command: str, *, demo: bool = False, must_exist: bool = False):
+    """Open a journal (a SQLite file, or a postgresql:// URL / env:NAME for the shared one);
+    None, after one line on stderr, if it is missing or cannot be opened."""
+    from cockpit.journal import JournalError, default_path, is_shared, open_journal
 
-    if path is None:
-        path = default_path().with_name("demo-journal.db") if demo else default_path()
-    if must_exist and not path.exists():
-        _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE")
-        return None
+    default = default_path().with_name("demo-journal.db") if demo else default_path()
+    if must_exist and not is_shared(spec) and not (spec or "").startswith("env:"):
+        path = Path(spec).expanduser() if spec else default
+        if not path.exists():
+            _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE or a postgresql:// URL")
+            return None
     try:
-        return SQLiteJournal(path)
+        journal = open_journal(spec, default=default)
+        if must_exist:
+            journal.incidents()  # a shared journal connects here: fail now, with one line
+        return journal
     except JournalError as e:
         _err(f"cockpit {command}: {e}")
         return None
@@ -157,6 +169,7 @@ def cmd_demo(args) -> int:
         app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, simulator=server, theme=args.theme,
                          journal=journal)
         app.run()
+        _told_rescue(app)
     finally:
         server.stop()
     return app.return_code or EXIT_OK
@@ -166,14 +179,20 @@ def cmd_run(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    journal = _journal(Path(config.incident.journal).expanduser() if config.incident.journal else None, "run")
+    journal = _journal(config.incident.journal, "run")
     if journal is None:
         return EXIT_CONFIG
     from cockpit.app import CockpitApp
 
     app = CockpitApp(config, mode="LIVE", armed=False, theme=args.theme, journal=journal)
     app.run()
+    _told_rescue(app)
     return app.return_code or EXIT_OK
+
+
+def _told_rescue(app) -> None:
+    if app.rescued is not None:
+        _err(f"the journal refused {len(app.desk.unsaved)} change(s) until the end; they are in {app.rescued}")
 
 
 def cmd_check(args) -> int:
@@ -207,18 +226,23 @@ def cmd_export(args) -> int:
     import time
 
     from cockpit.incident import fold
+    from cockpit.journal import JournalError
     from cockpit.postmortem import to_json, to_markdown
 
     journal = _journal(args.journal, "export", must_exist=True)
     if journal is None:
         return EXIT_CONFIG
-    events = journal.events(args.incident)
-    if not events:
-        known = journal.incidents()[-5:]
-        _err(f"cockpit export: no incident {args.incident} in {journal.path}"
-             + (f"; recent: {', '.join(known)}" if known else "; the journal is empty"))
+    try:
+        events = journal.events(args.incident)
+        if not events:
+            known = journal.incidents()[-5:]
+            _err(f"cockpit export: no incident {args.incident} in {journal.where}"
+                 + (f"; recent: {', '.join(known)}" if known else "; the journal is empty"))
+            return EXIT_CONFIG
+        problems = journal.verify(args.incident)
+    except JournalError as e:
+        _err(f"cockpit export: {e}")
         return EXIT_CONFIG
-    problems = journal.verify(args.incident)
     state = fold(args.incident, events)
     text = (to_json if args.format == "json" else to_markdown)(state, time.time())
     if args.output:
@@ -241,12 +265,16 @@ def cmd_journal(args) -> int:
         from cockpit.clock import utc
         from cockpit.incident import fold
 
-        for inc in journal.incidents():
-            st = fold(inc, journal.events(inc))
-            print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
-                  f"{st.title}{'  (drill)' if st.drill else ''}")
+        try:
+            for inc in journal.incidents():
+                st = fold(inc, journal.events(inc))
+                print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
+                      f"{st.title}{'  (drill)' if st.drill else ''}")
+        except JournalError as e:
+            _err(f"cockpit journal: {e}")
+            return EXIT_CONFIG
         return EXIT_OK
-    path = journal.path
+    path = journal.where
     try:
         incidents = [args.incident] if args.incident else journal.incidents()
         problems = journal.verify(args.incident)

@@ -17,7 +17,7 @@ them on every frame without waiting on the database.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cockpit.clock import Clock
@@ -31,11 +31,14 @@ STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated"
 
 @dataclass
 class Unsaved:
-    """Something a responder did that the journal refused; kept so it is not lost."""
+    """Something the journal refused; kept, retried when the journal answers again, and
+    written to a rescue file if the cockpit stops first (:meth:`IncidentDesk.rescue`)."""
 
     kind: str
     payload: dict
     error: str
+    at: float
+    retry: Callable[[], object] | None = field(default=None, repr=False)
 
 
 def timeline_line(ev: Event) -> TimelineEvent:
@@ -85,21 +88,30 @@ class IncidentDesk:
         self.service = service
         self.declare_on_critical = declare_on_critical
         self.on_event = on_event or (lambda ev: None)
-        self.current: str | None = None
+        self._current: str | None = None  # on the journal thread; the UI reads `current`
         self.unsaved: list[Unsaved] = []
         self._shown_seq = 0
         self._events: list[Event] = []  # the current incident's events, in journal order
         self._state: IncidentState | None = None
         self._last_snapshot = float("-inf")
+        self._retrying = False
+        #: the journal's last failure, until an operation succeeds again (shown in the header)
+        self.journal_error: str | None = None
 
     # ------------------------------------------------------------ reading
+
+    @property
+    def current(self) -> str | None:
+        """The current incident's id as last published (None until its events were read)."""
+        st = self._state
+        return st.id if st is not None else None
 
     def state(self) -> IncidentState | None:
         """The current incident as last read from the journal (no I/O: safe on the UI thread)."""
         return self._state
 
     def _follow(self, incident: str | None) -> None:
-        self.current, self._shown_seq, self._events = incident, 0, []
+        self._current, self._shown_seq, self._events = incident, 0, []
         self._state = None
 
     def resume_open(self) -> str | None:
@@ -112,7 +124,7 @@ class IncidentDesk:
                 continue
             if not st.open:
                 return None  # this service's newest incident is over: start clean, read no further back
-            if inc != self.current:
+            if inc != self._current:
                 self._follow(inc)
             self.sync()
             return inc
@@ -120,19 +132,26 @@ class IncidentDesk:
 
     def follow(self) -> int:
         """Another writer changed the journal: show the current incident's new events;
-        with no open incident, adopt the newest open one of this service."""
-        st = self._state
-        if st is not None and st.open:
-            return self.sync()
-        before = self.current
-        self.resume_open()
-        return 1 if self.current != before else 0
+        with no open incident, adopt the newest open one of this service. A journal that
+        cannot be read is noted in :attr:`journal_error` (the next announcement retries)."""
+        self.retry_unsaved()
+        try:
+            st = self._state
+            if st is not None and st.open:
+                return self.sync()
+            before = self._current
+            self.resume_open()
+        except JournalError as e:
+            self.journal_error = str(e)
+            return 0
+        return 1 if self._current != before else 0
 
     def sync(self) -> int:
         """Show journal events not shown yet (also those written by another cockpit)."""
-        if not self.current:
+        if not self._current:
             return 0
-        new = self.journal.events(self.current, after_seq=self._shown_seq)
+        new = self.journal.events(self._current, after_seq=self._shown_seq)
+        self.journal_error = None
         if not new and self._state is not None:
             return 0
         self._events.extend(new)
@@ -141,27 +160,70 @@ class IncidentDesk:
             line = timeline_line(ev)
             if not line.payload.get("quiet"):
                 self.on_event(line)
-        self._state = fold(self.current, self._events)
+        self._state = fold(self._current, self._events)
         return len(new)
 
     # ------------------------------------------------------------ writing
 
     def _guard(self, kind: str, payload: dict, write: Callable[[], object]) -> str | None:
         """Run a journal write; on failure keep what the responder did and return the error."""
+        self.retry_unsaved()
         try:
             write()
         except IncidentError as e:
             return str(e)
         except JournalError as e:
-            self.unsaved.append(Unsaved(kind, payload, str(e)))
-            return f"NOT SAVED to the journal ({e}); kept in memory: {kind}"
+            self.journal_error = str(e)
+            self.unsaved.append(Unsaved(kind, payload, str(e), self.incidents.clock.now(), write))
+            return f"NOT SAVED to the journal ({e}); kept, and retried when it answers: {kind}"
         self.sync()
         return None
+
+    def retry_unsaved(self) -> int:
+        """Write what the journal refused earlier, oldest first, stopping at the first
+        failure (the journal is still away). A change the rules no longer allow (the status
+        moved on meanwhile) is dropped. Returns how many were written."""
+        if self._retrying or not self.unsaved:
+            return 0
+        self._retrying = True
+        saved = 0
+        try:
+            while self.unsaved:
+                item = self.unsaved[0]
+                try:
+                    if item.retry is not None:
+                        item.retry()
+                except IncidentError:
+                    pass
+                except JournalError as e:
+                    item.error = self.journal_error = str(e)
+                    break
+                self.unsaved.pop(0)
+                saved += 1
+        finally:
+            self._retrying = False
+        if saved:
+            self.sync()
+        return saved
+
+    def rescue(self, path: Path) -> Path | None:
+        """Write what is still unsaved to ``path`` (JSON lines) so nothing is lost when the
+        cockpit stops while the journal is away. None when there was nothing to write."""
+        import json
+
+        if not self.unsaved:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            for u in self.unsaved:
+                f.write(json.dumps({"incident": self._current, "kind": u.kind, "at": u.at, "payload": u.payload,
+                                    "error": u.error}, sort_keys=True) + "\n")
+        return path
 
     def declare(self, title: str, *, auto: bool = False, severity: str | None = None) -> str | None:
         st = self.state()
         if st is not None and st.open:
-            return f"{self.current} is still open; resolve it before declaring another"
+            return f"{self._current} is still open; resolve it before declaring another"
 
         def write() -> None:
             inc = self.incidents.new_id(self.service)
@@ -187,31 +249,42 @@ class IncidentDesk:
         kind = "alert_cleared" if ev.level is Level.OK else "alert_raised"
         payload = {"signal": ev.signal, "level": ev.level.name, "text": ev.text, **ev.payload}
         return self._guard(kind, payload, lambda: self.journal.append(
-            self.current, kind, payload, actor=MACHINE_ACTOR, ts=ev.ts))
+            self._current, kind, payload, actor=MACHINE_ACTOR, ts=ev.ts))
 
     def set_status(self, to: str, reason: str = "") -> str | None:
-        if not self.current:
+        if not self._current:
             return "no incident: press D to declare one"
-        return self._guard("status_changed", {"to": to}, lambda: self.incidents.set_status(self.current, to, reason))
+        return self._guard("status_changed", {"to": to}, lambda: self.incidents.set_status(self._current, to, reason))
 
     def note(self, text: str) -> str | None:
-        if not self.current:
+        if not self._current:
             problem = self.declare("declared to record a note")
             if problem:
-                self.unsaved.append(Unsaved("note", {"text": text}, problem))
+                self.unsaved.pop()  # the declaration: retried below, with the note
+                self.unsaved.append(Unsaved("note", {"text": text}, problem, self.incidents.clock.now(),
+                                            lambda: self._late_note(text)))
                 return problem
-        return self._guard("note", {"text": text}, lambda: self.incidents.note(self.current, text))
+        return self._guard("note", {"text": text}, lambda: self.incidents.note(self._current, text))
+
+    def _late_note(self, text: str) -> None:
+        """A note whose incident could not be declared: declare, then note (on retry)."""
+        if not self._current:
+            problem = self.declare("declared to record a note")
+            if problem:
+                self.unsaved.pop()
+                raise JournalError(problem)
+        self.incidents.note(self._current, text)
 
     def set_severity(self, severity: str, reason: str = "", accepted: bool = False) -> str | None:
-        if not self.current:
+        if not self._current:
             return "no incident: press D to declare one"
         return self._guard("severity_set", {"severity": severity, "reason": reason},
-                           lambda: self.incidents.set_severity(self.current, severity, reason, accepted=accepted))
+                           lambda: self.incidents.set_severity(self._current, severity, reason, accepted=accepted))
 
     def suggest(self, severity: str | None, driver: str) -> None:
-        if self.current and severity:
+        if self._current and severity:
             self._guard("severity_suggested", {"severity": severity},
-                        lambda: self.incidents.suggest_severity(self.current, severity, driver))
+                        lambda: self.incidents.suggest_severity(self._current, severity, driver))
 
     SNAPSHOT_EVERY = 30.0
 
@@ -226,16 +299,16 @@ class IncidentDesk:
             return
         self._last_snapshot = now
         self._guard("metrics_snapshot", values,
-                    lambda: self.journal.append(self.current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
+                    lambda: self.journal.append(self._current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
 
     def communication(self, channel: str, text: str, ok: bool, detail: str) -> str | None:
         """Journal a status update (its text; never the webhook URL)."""
-        if not self.current:
+        if not self._current:
             return "no incident"
         payload = {"channel": channel, "summary": text.splitlines()[0][:120] if text else "", "text": text,
                    "ok": ok, "detail": detail}
         return self._guard("communication_sent", payload,
-                           lambda: self.incidents._append(self.current, "communication_sent", payload))
+                           lambda: self.incidents._append(self._current, "communication_sent", payload))
 
     def next_update_due(self, every: dict[str, float]) -> float | None:
         """When the next status update is due under the severity's cadence (None: no cadence)."""
@@ -252,7 +325,7 @@ class IncidentDesk:
     def export_file(self, now: float, folders: list[Path]) -> Path | None:
         """Write postmortem-<incident>.md into the first folder that takes it; None if none did."""
         text = self.export_markdown(now)
-        name = f"postmortem-{self.current}.md"
+        name = f"postmortem-{self._current}.md"
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -263,9 +336,9 @@ class IncidentDesk:
         return None
 
     def pin(self, event_id: str, pinned: bool = True) -> str | None:
-        if not self.current:
+        if not self._current:
             return "no incident"
-        return self._guard("pin", {"event": event_id}, lambda: self.incidents.pin(self.current, event_id, pinned))
+        return self._guard("pin", {"event": event_id}, lambda: self.incidents.pin(self._current, event_id, pinned))
 
     def can(self, to: str) -> bool:
         """Whether the status change ``to`` is allowed now (for greying keys)."""

@@ -89,6 +89,7 @@ class DashboardScreen(Screen):
         if app.desk.state() is not header.incident:
             self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
+        header.journal_error = app.desk.journal_error
         header.tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 
     def _refresh_health(self, now: Now) -> None:

@@ -22,10 +22,13 @@ class CockpitHeader(Widget):
         self.incident = None  # IncidentState
         self.targets: dict[str, float] = {}
         self.update_due: float | None = None
+        self.journal_error: str | None = None
+        self._shown_error: str | None = None
         self.now: float = 0.0
 
     def tick(self, now: float, incident, targets: dict[str, float]) -> None:
-        changed = int(now) != int(self.now) or incident is not self.incident
+        changed = int(now) != int(self.now) or incident is not self.incident or self.journal_error != self._shown_error
+        self._shown_error = self.journal_error
         self.now, self.incident, self.targets = now, incident, targets
         if changed:
             self.refresh()
@@ -55,6 +58,8 @@ class CockpitHeader(Widget):
             self._badge(out, "ARMED", "error")
         else:
             self._badge(out, "READ-ONLY", "success")
+        if self.journal_error:
+            self._badge(out, "JOURNAL DOWN", "error")  # what the responder does now is kept, not yet saved
         inc = self.incident
         if inc is None:
             self._badge(out, "SEV —", "foreground-muted")

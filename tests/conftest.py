@@ -279,6 +279,26 @@ class _FaultHandler(BaseHTTPRequestHandler):
         return
 
 
+PG_ADMIN = "postgresql://127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh database on the machine's real PostgreSQL (127.0.0.1:5432), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"cockpit_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def fault_server():
     server = FaultServer()
