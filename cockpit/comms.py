@@ -1,6 +1,7 @@
 """Status updates: drafted from live state in the seed runbook's template, edited by
-the responder, sent to a Slack incoming webhook or a Statuspage-style endpoint, and
-journaled. Webhook URLs are secrets: configured as env:NAME, never journaled."""
+the responder, sent to a Slack incoming webhook and/or a Statuspage-style incident API,
+and journaled. Webhook URLs and API keys are secrets: configured as env:NAME, never
+journaled."""
 
 from __future__ import annotations
 
@@ -55,30 +56,80 @@ class SendResult:
     ok: bool
     detail: str
     attempts: int
+    external_id: str | None = None  # the incident's id on the status page
 
 
-async def send_slack(client, url: str, text: str, *, max_attempts: int = 4, max_wait: float = 30.0) -> SendResult:
-    """POST to a Slack incoming webhook; on 429 wait Retry-After (bounded) and try again."""
+async def _post_json(client, method: str, url: str, doc: dict, headers: dict[str, str], who: str, *,
+                     max_attempts: int = 4, max_wait: float = 30.0):
+    """Send JSON; on 429 wait Retry-After (bounded) and try again. Returns (SendResult, response or None)."""
     attempts = 0
     while True:
         attempts += 1
         try:
-            resp = await client.post(url, content=json.dumps({"text": text}),
-                                     headers={"Content-Type": "application/json"}, timeout=10.0)
+            resp = await client.request(method, url, content=json.dumps(doc),
+                                        headers={"Content-Type": "application/json", **headers}, timeout=10.0)
         except Exception as e:  # noqa: BLE001 - one line for the responder
             from cockpit.sources.base import describe_error
 
-            return SendResult(False, describe_error(e, 10.0), attempts)
+            return SendResult(False, describe_error(e, 10.0), attempts), None
         if resp.status_code == 429 and attempts < max_attempts:
             try:
                 wait = float(resp.headers.get("retry-after", "1"))
             except ValueError:
                 wait = 1.0
             if wait > max_wait:
-                return SendResult(False, f"rate limited; Slack asks to wait {wait:g}s", attempts)
+                return SendResult(False, f"rate limited; {who} asks to wait {wait:g}s", attempts), resp
             await asyncio.sleep(max(0.0, wait))
             continue
         if 200 <= resp.status_code < 300:
-            return SendResult(True, f"HTTP {resp.status_code}", attempts)
+            return SendResult(True, f"HTTP {resp.status_code}", attempts), resp
         body = resp.text[:120].strip()
-        return SendResult(False, f"HTTP {resp.status_code}" + (f": {body}" if body else ""), attempts)
+        return SendResult(False, f"HTTP {resp.status_code}" + (f": {body}" if body else ""), attempts), resp
+
+
+async def send_slack(client, url: str, text: str, **kw) -> SendResult:
+    """POST to a Slack incoming webhook."""
+    result, _ = await _post_json(client, "POST", url, {"text": text}, {}, "Slack", **kw)
+    return result
+
+
+#: the incident's status -> the status page's
+STATUSPAGE_STATUS = {"declared": "investigating", "acknowledged": "identified", "mitigated": "monitoring",
+                     "resolved": "resolved", "closed": "resolved"}
+
+
+def statuspage_incident(st: IncidentState) -> str | None:
+    """The id of this incident on the status page, from the last successful post."""
+    for e in reversed(st.events):
+        if e.kind == "communication_sent" and e.payload.get("channel") == "statuspage" and e.payload.get("ok"):
+            if e.payload.get("external_id"):
+                return e.payload["external_id"]
+    return None
+
+
+async def send_statuspage(client, base: str, page_id: str, api_key: str, st: IncidentState, text: str,
+                          **kw) -> SendResult:
+    """Create the public incident on the first update, then update it (status follows ours)."""
+    from urllib.parse import quote
+
+    existing = statuspage_incident(st)
+    page = f"{base.rstrip('/')}/pages/{quote(page_id, safe='')}/incidents"
+    body = {"status": STATUSPAGE_STATUS.get(st.status, "investigating"), "body": text}
+    if existing is None:
+        method, url, body["name"] = "POST", page, st.title
+    else:
+        method, url = "PATCH", f"{page}/{quote(existing, safe='')}"
+    result, resp = await _post_json(client, method, url, {"incident": body}, {"Authorization": f"OAuth {api_key}"},
+                                    "the status page", **kw)
+    if not result.ok:
+        return result
+    try:
+        doc = resp.json()
+        result.external_id = str(doc["id"]) if existing is None else existing
+    except (ValueError, KeyError, TypeError):
+        if existing is None:
+            return SendResult(False, "the status page answered without an incident id; check url and page_id",
+                              result.attempts)
+        result.external_id = existing
+    result.detail += f" ({'created' if existing is None else 'updated'} {result.external_id})"
+    return result

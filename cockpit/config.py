@@ -349,6 +349,24 @@ class Panels(Model):
 SEVERITY_NAMES = ("P0", "P1", "P2", "P3")
 
 
+class StatuspageSettings(Model):
+    """A Statuspage-style incident API for public status updates (`u`)."""
+
+    url: str = Field("https://api.statuspage.io/v1", description="API base URL (Statuspage's, or one that "
+                     "speaks the same protocol).")
+    page_id: str = Field(description="The page the incident is posted on.")
+    api_key: str = Field(description="API key as env:NAME (sent as `Authorization: OAuth <key>`).")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_is_a_reference(cls, v: str) -> str:
+        if not is_secret_ref(v):
+            raise ValueError('an API key is a secret: write it as "env:NAME" and export NAME')
+        return v
+
+
 class IncidentSettings(Model):
     """How incidents are declared, timed and recorded."""
 
@@ -371,6 +389,11 @@ class IncidentSettings(Model):
 
     slack_webhook: str | None = Field(
         None, description="Slack incoming webhook for status updates (`u`), as env:NAME (the URL is a secret)."
+    )
+
+    statuspage: StatuspageSettings | None = Field(
+        None, description="Also post status updates to a Statuspage-style incident API: the first update creates "
+        "the public incident, later ones update it (status follows the incident's)."
     )
 
     @field_validator("slack_webhook")

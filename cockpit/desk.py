@@ -301,12 +301,15 @@ class IncidentDesk:
         self._guard("metrics_snapshot", values,
                     lambda: self.journal.append(self._current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
 
-    def communication(self, channel: str, text: str, ok: bool, detail: str) -> str | None:
-        """Journal a status update (its text; never the webhook URL)."""
+    def communication(self, channel: str, text: str, ok: bool, detail: str,
+                      external_id: str | None = None) -> str | None:
+        """Journal a status update (its text; never the webhook URL or API key)."""
         if not self._current:
             return "no incident"
         payload = {"channel": channel, "summary": text.splitlines()[0][:120] if text else "", "text": text,
                    "ok": ok, "detail": detail}
+        if external_id:
+            payload["external_id"] = external_id
         return self._guard("communication_sent", payload,
                            lambda: self.incidents._append(self._current, "communication_sent", payload))
 

@@ -25,6 +25,11 @@ SIGNAL_ROLES = ("error_rate", "latency", "cost")
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
 
 
+def update_channels(settings) -> list[str]:
+    """Where a status update goes, from the incident settings."""
+    return [name for name, on in (("Slack", settings.slack_webhook), ("Statuspage", settings.statuspage)) if on]
+
+
 class DashboardScreen(Screen):
     """Live panels over the store; redrawn by the app's refresh timer."""
 
@@ -53,6 +58,7 @@ class DashboardScreen(Screen):
         self._row_seen: dict[str, tuple | None] = {}
         self._sample_cache: dict = {}
         self._row_views: dict[str, CheckView] = {}
+        self._send_lock = None  # asyncio.Lock, made on first use (inside the running loop)
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
@@ -237,30 +243,52 @@ class DashboardScreen(Screen):
         signals = [f"{k.replace('_', ' ')} {v:g}" for k, v in app._signal_values().items()]
         text = draft(st, now, app.config.service.environment, signals,
                      desk.next_update_due(app.config.incident.update_every))
-        webhook = app.config.incident.slack_webhook
-        channel = "Slack" if webhook else "the journal only (no slack_webhook configured: copy it to your channel)"
-        app.push_screen(UpdateEditor(text, channel), lambda edited: edited is not None and self._send(edited))
+        channels = update_channels(app.config.incident)
+        where = " and ".join(channels) if channels else "the journal only (no channel configured: copy it to yours)"
+        app.push_screen(UpdateEditor(text, where), lambda edited: edited is not None and self._send(edited))
 
-    @work(exclusive=True, group="update", exit_on_error=False)
+    @work(group="update", exit_on_error=False)
     async def _send(self, text: str) -> None:
-        from cockpit.comms import send_slack
+        """Send to every configured channel, one update at a time (never cancelled midway:
+        what was posted is journaled); each attempt is journaled with its outcome."""
+        import asyncio
+
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        async with self._send_lock:
+            await self._send_now(text)
+            await self.app.journal_idle()  # the next update sees this one (its status page id)
+
+    async def _send_now(self, text: str) -> None:
+        from cockpit.comms import send_slack, send_statuspage
         from cockpit.config import SecretError, resolve_secret
 
         app = self.app
-        webhook = app.config.incident.slack_webhook
-        if webhook is None:
+        settings = app.config.incident
+        if not update_channels(settings):
             self._do(app.desk.communication, "journal only", text, True, "recorded, not sent")
             return
-        try:
-            url = resolve_secret(webhook, "incident.slack_webhook")
-        except SecretError as e:
-            self._do(app.desk.communication, "slack", text, False, str(e))
-            return
-        result = await send_slack(await app.context.http(), url, text)
-        self._do(app.desk.communication, "slack", text, result.ok, result.detail)
-        if result.ok:
-            app.notify(f"Update sent to Slack ({result.attempts} attempt{'s' if result.attempts > 1 else ''}).",
-                       timeout=5)
+        sent = []
+        for channel in update_channels(settings):
+            try:
+                if channel == "Slack":
+                    url = resolve_secret(settings.slack_webhook, "incident.slack_webhook")
+                    result = await send_slack(await app.context.http(), url, text)
+                else:
+                    sp = settings.statuspage
+                    key = resolve_secret(sp.api_key, "incident.statuspage.api_key")
+                    st = app.desk.state()
+                    if st is None:
+                        return
+                    result = await send_statuspage(await app.context.http(), sp.url, sp.page_id, key, st, text)
+            except SecretError as e:
+                self._do(app.desk.communication, channel.lower(), text, False, str(e))
+                continue
+            self._do(app.desk.communication, channel.lower(), text, result.ok, result.detail, result.external_id)
+            if result.ok:
+                sent.append(f"{channel} ({result.attempts} attempt{'s' if result.attempts > 1 else ''})")
+        if sent:
+            app.notify(f"Update sent to {', '.join(sent)}.", timeout=5)
 
     def action_export(self) -> None:
         """Write the postmortem next to where the cockpit runs (or the data dir) and say where."""
