@@ -8,6 +8,7 @@ drills deterministic.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -94,3 +95,36 @@ def format_duration(seconds: float) -> str:
     """An elapsed clock: 00:04:17."""
     s = max(0, int(seconds))
     return f"{s // 3600:02d}:{(s % 3600) // 60:02d}:{s % 60:02d}"
+
+
+_AGO = re.compile(r"^-?\s*((?:\d+\s*[hms]\s*)+)(?:ago)?$")
+_HM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def parse_when(text: str, now: float) -> float:
+    """A moment a responder typed, as epoch seconds. Accepts ``-15m`` / ``1h30m ago``
+    (before now), ``HH:MM[:SS]`` (UTC, today; yesterday if that is still ahead) and ISO
+    8601 (``2026-11-23T03:12Z``; no zone means UTC). Raises ValueError saying what to type."""
+    t = text.strip().lower()
+    m = _AGO.match(t)
+    if m and (t.startswith("-") or t.endswith("ago")):
+        secs = sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in re.findall(r"(\d+)\s*([hms])", m.group(1)))
+        return now - secs
+    m = _HM.match(t)
+    if m:
+        h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        if h > 23 or mi > 59 or s > 59:
+            raise ValueError(f"{text!r} is not a time of day (HH:MM or HH:MM:SS, UTC)")
+        day = utc(now).replace(hour=h, minute=mi, second=s, microsecond=0)
+        at = day.timestamp()
+        return at - 86400 if at > now else at
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"cannot read {text!r}: type -15m, 1h ago, 03:12 (UTC) or 2026-11-23T03:12Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    at = dt.timestamp()
+    if at > now + 1:
+        raise ValueError(f"{text!r} is in the future")
+    return at

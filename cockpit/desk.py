@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cockpit.clock import Clock
+from cockpit.clock import Clock, hms
 from cockpit.incident import IncidentError, Incidents, IncidentState, fold
 from cockpit.journal import MACHINE_ACTOR, Event, Journal, JournalError
 from cockpit.model import Level, TimelineEvent
@@ -66,7 +66,9 @@ def timeline_line(ev: Event) -> TimelineEvent:
     if kind == "note":
         return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload={"id": ev.id})
     if kind == "milestone_set":
-        return TimelineEvent(ev.ts, "status", f"milestone {p['name']} set by {who}: {p.get('reason', '')}",
+        at = f" to {hms(p['at'])}" if isinstance(p.get("at"), (int, float)) else ""
+        return TimelineEvent(ev.ts, "status",
+                             f"milestone {p['name'].replace('_', ' ')} set{at} by {who}: {p.get('reason', '')}",
                              Level.OK, payload={"id": ev.id})
     if kind == "communication_sent":
         how = p.get("channel", "?") if p.get("ok") else f"{p.get('channel', '?')} FAILED ({p.get('detail', '')})"
@@ -265,6 +267,12 @@ class IncidentDesk:
                                             lambda: self._late_note(text)))
                 return problem
         return self._guard("note", {"text": text}, lambda: self.incidents.note(self._current, text))
+
+    def set_milestone(self, name: str, at: float, reason: str) -> str | None:
+        if not self._current:
+            return "no incident"
+        return self._guard("milestone_set", {"name": name, "at": at, "reason": reason},
+                           lambda: self.incidents.set_milestone(self._current, name, at, reason))
 
     def _late_note(self, text: str) -> None:
         """A note whose incident could not be declared: declare, then note (on retry)."""

@@ -39,6 +39,8 @@ class DashboardScreen(Screen):
         Binding("m", "status('mitigated')", "Mitigated", id="dashboard.mitigated"),
         Binding("R", "status('resolved')", "Resolve", id="dashboard.resolve"),
         Binding("S", "severity", "Severity", id="dashboard.severity"),
+        Binding("M", "milestone", "Milestones", show=False, tooltip="Correct a milestone (e.g. when impact started)",
+                id="dashboard.milestone"),
         Binding("D", "declare", "Declare", id="dashboard.declare"),
         Binding("x", "export", "Export", id="dashboard.export"),
         Binding("u", "update", "Update", id="dashboard.update"),
@@ -171,7 +173,7 @@ class DashboardScreen(Screen):
             return True if desk.current else None
         if action == "update":
             return True if desk.current else None
-        if action in ("severity", "pin"):
+        if action in ("severity", "pin", "milestone"):
             st = desk.state()
             return True if st is not None and st.open else None
         if action == "declare":
@@ -222,6 +224,19 @@ class DashboardScreen(Screen):
                 self._do(self.app.desk.set_severity, *choice)
 
         self.app.push_screen(SeverityPrompt(suggested, driver, st.severity), save)
+
+    def action_milestone(self) -> None:
+        from screens.prompt import MilestonePrompt
+
+        st = self.app.desk.state()
+        if st is None:
+            return
+
+        def save(choice: tuple[str, float, str] | None) -> None:
+            if choice is not None:
+                self._do(self.app.desk.set_milestone, *choice)
+
+        self.app.push_screen(MilestonePrompt(dict(st.milestones), self.app.clock.now()), save)
 
     def action_declare(self) -> None:
         from screens.prompt import TextPrompt

@@ -124,3 +124,70 @@ class UpdateEditor(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
+    """Correct one of the incident's milestones: pick it, type when, say why.
+    The time is read here (one clear line if it cannot be); the order is checked by
+    the desk before anything is written."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="milestone.cancel")]
+
+    def __init__(self, milestones: dict[str, float], now: float) -> None:
+        super().__init__()
+        self.milestones, self.now = milestones, now
+
+    def compose(self) -> ComposeResult:
+        from cockpit.clock import utc
+        from cockpit.journal import MILESTONES
+
+        with Vertical(classes="dialog"):
+            yield Static(Text("Correct a milestone (times in UTC)", style="bold"), classes="dialog-title")
+            options = []
+            for name in MILESTONES:
+                label = Text(f"{name.replace('_', ' '):<16}", style="bold")
+                at = self.milestones.get(name)
+                label.append(f"{utc(at):%Y-%m-%d %H:%M:%S}" if at is not None else "not set", "" if at else "dim")
+                options.append(Option(label, id=name))
+            yield OptionList(*options, id="milestone-options")
+            yield Input(placeholder="when: -15m · 1h ago · 03:12 · 2026-11-23T03:12Z", id="milestone-when")
+            yield Input(placeholder="why (it moves the incident's durations)", id="milestone-reason")
+            yield Static(Text("↑↓ choose · tab to the boxes · enter saves · esc cancels", style="dim"),
+                         id="milestone-hint")
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#milestone-hint", Static).update(Text(text, style="bold"))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one("#milestone-when", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from cockpit.clock import parse_when
+        from cockpit.journal import MILESTONES
+
+        event.stop()
+        ol = self.query_one(OptionList)
+        when = self.query_one("#milestone-when", Input)
+        reason = self.query_one("#milestone-reason", Input)
+        if ol.highlighted is None:
+            self._hint("choose a milestone first (↑↓)")
+            ol.focus()
+            return
+        try:
+            at = parse_when(when.value, self.now)
+        except ValueError as e:
+            self._hint(str(e))
+            when.focus()
+            return
+        if not reason.value.strip():
+            self._hint("say why: the postmortem shows it next to the change")
+            reason.focus()
+            return
+        self.dismiss((MILESTONES[ol.highlighted], at, reason.value.strip()))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

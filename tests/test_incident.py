@@ -8,6 +8,9 @@ from cockpit.clock import ManualClock
 from cockpit.incident import IncidentError, Incidents
 from cockpit.journal import SQLiteJournal
 
+NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
+NOW_DAY = 1_794_960_000.0  # that day, 00:00 UTC
+
 
 @pytest.fixture
 def clock() -> ManualClock:
@@ -105,3 +108,23 @@ def test_milestones_editable_with_reason_and_kept_in_order(incidents, clock):
     incidents.set_status(inc, "mitigated")
     incidents.set_status(inc, "acknowledged", reason="mitigation did not hold")
     assert incidents.state(inc).milestones["acknowledged"] == detected + 100
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("-15m", NOW - 900), ("1h30m ago", NOW - 5400), ("- 90s", NOW - 90),
+    ("03:12", NOW_DAY + 3 * 3600 + 12 * 60), ("2026-11-18T03:12:30Z", NOW_DAY + 3 * 3600 + 12 * 60 + 30),
+    ("2026-11-18 04:12:30+01:00", NOW_DAY + 3 * 3600 + 12 * 60 + 30), ("23:00", NOW_DAY - 3600),
+])
+def test_typed_times_for_milestones(typed, expected):
+    from cockpit.clock import parse_when
+
+    assert parse_when(typed, NOW) == expected
+
+
+@pytest.mark.parametrize("typed, says", [("soon", "cannot read"), ("24:10", "not a time of day"),
+                                         ("2099-01-01", "in the future"), ("", "cannot read")])
+def test_unreadable_times_say_what_to_type(typed, says):
+    from cockpit.clock import parse_when
+
+    with pytest.raises(ValueError, match=says):
+        parse_when(typed, NOW)

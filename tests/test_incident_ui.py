@@ -164,3 +164,44 @@ async def test_timeline_filter_cycles_through_kinds(calm_server, tmp_path):
         assert len(lines) == 1 and lines[0].endswith("first note")
         await pilot.press("f")  # back to all
         assert ol.option_count == everything
+
+
+async def test_M_corrects_a_milestone_with_a_time_and_a_reason(calm_server, tmp_path):
+    from cockpit.clock import ManualClock
+    from screens.prompt import MilestonePrompt
+
+    clock = ManualClock(1_795_000_000.0)
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False, clock=clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("M")  # no incident: greyed, nothing opens
+        assert not isinstance(app.screen, MilestonePrompt)
+        app.desk_do(app.desk.declare, "checkout 5xx")
+        await settle(pilot)
+        clock.advance(120)
+        await pilot.press("a")
+        await settle(pilot)
+        # impact started 10 minutes before now, i.e. before detection: allowed
+        await pilot.press("M")
+        assert isinstance(app.screen, MilestonePrompt)
+        await pilot.press("enter")  # impact_started (first), on to the time box
+        await pilot.press(*"yesterday-ish", "enter")
+        assert isinstance(app.screen, MilestonePrompt)  # unreadable time: said in the dialog, nothing written
+        assert "cannot read" in str(app.screen.query_one("#milestone-hint").render())
+        when = app.screen.query_one("#milestone-when")
+        when.value = ""
+        await pilot.press(*"-10m", "enter")
+        assert "say why" in str(app.screen.query_one("#milestone-hint").render())
+        await pilot.press(*"error budget alert fired at 03:02", "enter")
+        await settle(pilot)
+        st = app.desk.state()
+        assert st.milestones["impact_started"] == clock.now() - 600
+        ev = [e for e in journal.events(st.id) if e.kind == "milestone_set"][-1]
+        assert ev.payload["reason"] == "error budget alert fired at 03:02"
+        assert any("milestone impact started set to" in e.text for e in app.events)
+        # detection before the impact started: refused with one line, nothing written
+        await pilot.press("M", "down", "enter", *"-15m", "tab", *"typo", "enter")
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert any(m.startswith("detected") and "cannot be before impact_started" in m for m in said), said
+        assert len([e for e in journal.events(st.id) if e.kind == "milestone_set"]) == 1
