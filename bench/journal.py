@@ -2,6 +2,8 @@
 full chain verification, median of several runs. Prints figures; asserts nothing.
 
     .venv/bin/python bench/journal.py [--events 10000] [--runs 5] [--durability normal|full]
+    .venv/bin/python bench/journal.py --postgres postgresql://127.0.0.1/postgres   # the shared journal
+                                      (a scratch database is created on that server and dropped)
 
 Targets (issue 3): 10,000 durable events appended in <= 2 s; the postmortem of a
 10,000-event incident in <= 0.5 s (read, fold and render Markdown).
@@ -14,6 +16,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,9 +26,34 @@ from cockpit.journal import SQLiteJournal  # noqa: E402
 from cockpit.postmortem import to_markdown  # noqa: E402
 
 
-def one_run(n: int, durability: str) -> tuple[float, float]:
+@contextmanager
+def sqlite_journal(durability: str):
     with tempfile.TemporaryDirectory() as d:
-        j = SQLiteJournal(Path(d) / "journal.db", durability=durability)
+        yield SQLiteJournal(Path(d) / "journal.db", durability=durability)
+
+
+@contextmanager
+def postgres_journal(admin_url: str):
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from cockpit.pgjournal import PostgresJournal
+
+    name = f"cockpit_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin_url)
+    try:
+        yield PostgresJournal(urlunsplit(parts._replace(path=f"/{name}")))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def one_run(n: int, opened) -> tuple[float, float, float]:
+    with opened as j:
         t0 = time.perf_counter()
         j.append("INC-BENCH", "incident_declared", {"title": "bench", "auto": True})
         kinds = ("note", "alert_raised", "metrics_snapshot", "note")
@@ -52,12 +80,16 @@ def main() -> None:
     p.add_argument("--events", type=int, default=10_000)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--durability", choices=("normal", "full"), default="normal")
+    p.add_argument("--postgres", metavar="ADMIN_URL", help="bench the shared PostgreSQL journal on this server")
     args = p.parse_args()
-    runs = [one_run(args.events, args.durability) for _ in range(args.runs)]
+    runs = [one_run(args.events, postgres_journal(args.postgres) if args.postgres else sqlite_journal(args.durability))
+            for _ in range(args.runs)]
     app = [r[0] for r in runs]
     ver = [r[1] for r in runs]
     exp = [r[2] for r in runs]
-    print(f"journal bench: {args.events} events, {args.runs} runs, SQLite WAL, durability={args.durability}")
+    where = "PostgreSQL (shared, a commit and a NOTIFY per event)" if args.postgres else \
+        f"SQLite WAL, durability={args.durability}"
+    print(f"journal bench: {args.events} events, {args.runs} runs, {where}")
     print(f"  append (committed each)  median {statistics.median(app):.2f} s  min {min(app):.2f}  max {max(app):.2f}"
           f"  ({statistics.median(app) / args.events * 1e6:.0f} us/event)   target <= 2 s for 10,000")
     print(f"  verify chain             median {statistics.median(ver):.2f} s  min {min(ver):.2f}  max {max(ver):.2f}")

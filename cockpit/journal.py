@@ -238,12 +238,13 @@ class SQLiteJournal(Journal):
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                ev = _with_hash(_replace(ev, prev_hash=self._last_hash(incident)))
+                prev = self._last_hash(incident)
+                digest = chain_hash(prev, ev)  # the hashed body holds neither prev_hash nor hash
                 cur = self._db.execute(
                     "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ev.id, ev.incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
-                     int(ev.pinned), ev.prev_hash, ev.hash),
+                     int(ev.pinned), prev, digest),
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as e:
@@ -251,9 +252,9 @@ class SQLiteJournal(Journal):
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise JournalError(f"{self.path}: cannot write the event: {e}") from None
-            self._tail[incident] = ev.hash
+            self._tail[incident] = digest
             self._seen_version = self._data_version()
-        return _replace(ev, seq=cur.lastrowid)
+        return sealed(ev, prev, digest, cur.lastrowid)
 
     def foreign_writes(self) -> bool:
         """Whether another connection (another cockpit on this file) wrote since we last looked."""
@@ -324,14 +325,9 @@ def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: 
     return SQLiteJournal(path, clock=clock, actor=actor)
 
 
-def _with_hash(ev: Event) -> Event:
-    return _replace(ev, hash=chain_hash(ev.prev_hash, ev))
-
-
-def _replace(ev: Event, **changes) -> Event:
-    from dataclasses import replace
-
-    return replace(ev, **changes)
+def sealed(ev: Event, prev_hash: str, digest: str, seq: int) -> Event:
+    """The event as stored: chained after ``prev_hash`` with its ``digest`` and ``seq``."""
+    return Event(ev.id, ev.incident, ev.ts, ev.actor, ev.kind, ev.payload, ev.pinned, prev_hash, digest, seq)
 
 
 def _row_event(r: Iterable) -> Event:

@@ -3,8 +3,10 @@
 Same events, same hash chain and same guarantees as the embedded SQLite journal
 (an event is acknowledged once committed). What it adds:
 
-- Appends to one incident are serialized across cockpits with a transaction-level
-  advisory lock, so two responders writing at once still produce one unbroken chain.
+- The chain is enforced by the database: ``UNIQUE (incident, prev_hash)`` lets only one
+  event follow another. An append is one round trip (insert and NOTIFY in one
+  statement) against the tail this cockpit last saw; if another cockpit appended
+  first, the insert is refused, the tail is read again and the event re-chained.
 - Each append sends ``NOTIFY cockpit_journal, '<incident>'`` in its transaction; a
   listening cockpit (:meth:`PostgresJournal.listen`) reads the new events at once
   instead of waiting for its next poll.
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.journal import GENESIS, SCHEMA_VERSION, Event, Journal, JournalError, _replace, _row_event, _with_hash
+from cockpit.journal import GENESIS, SCHEMA_VERSION, Event, Journal, JournalError, _row_event, chain_hash, sealed
 
 CHANNEL = "cockpit_journal"
 CONNECT_TIMEOUT = 5  # seconds
@@ -41,7 +43,8 @@ CREATE TABLE IF NOT EXISTS cockpit_events (
     payload   TEXT NOT NULL,
     pinned    BOOLEAN NOT NULL DEFAULT FALSE,
     prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
+    hash      TEXT NOT NULL,
+    UNIQUE (incident, prev_hash)
 );
 CREATE INDEX IF NOT EXISTS cockpit_events_incident ON cockpit_events (incident, seq);
 CREATE TABLE IF NOT EXISTS cockpit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,6 +87,7 @@ class PostgresJournal(Journal):
         self.actor = actor
         self._lock = threading.Lock()
         self._conn = None
+        self._tail: dict[str, str] = {}  # incident -> the last hash this cockpit saw
 
     # ------------------------------------------------------------ connection
 
@@ -133,6 +137,7 @@ class PostgresJournal(Journal):
                 if isinstance(e, psycopg.OperationalError) or conn.closed:
                     conn.close()
                     self._conn = None
+                self._tail.clear()
                 raise JournalError(f"{self.where}: cannot {what}: {_one_line(e)}") from None
 
     # ------------------------------------------------------------ writing
@@ -143,19 +148,30 @@ class PostgresJournal(Journal):
         ev = self._new_event(incident, kind, payload, actor, ts, pinned)
 
         def write(conn) -> Event:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
-                row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
-                                   (incident,)).fetchone()
-                chained = _with_hash(_replace(ev, prev_hash=row[0] if row else GENESIS))
-                seq = conn.execute(
-                    "INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
-                    (chained.id, incident, chained.ts, chained.actor, chained.kind,
-                     json.dumps(chained.payload, sort_keys=True), chained.pinned, chained.prev_hash, chained.hash),
-                ).fetchone()[0]
-                conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, incident))
-            return _replace(chained, seq=seq)
+            import psycopg
+
+            for _ in range(50):
+                prev = self._tail.get(incident)
+                if prev is None:
+                    row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
+                                       (incident,)).fetchone()
+                    prev = row[0] if row else GENESIS
+                digest = chain_hash(prev, ev)
+                try:
+                    seq = conn.execute(
+                        "WITH ins AS (INSERT INTO cockpit_events "
+                        "(id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq) "
+                        "SELECT seq, pg_notify(%s, %s) FROM ins",
+                        (ev.id, incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
+                         ev.pinned, prev, digest, CHANNEL, incident),
+                    ).fetchone()[0]
+                except psycopg.errors.UniqueViolation:
+                    self._tail.pop(incident, None)  # another cockpit appended first: chain after its event
+                    continue
+                self._tail[incident] = digest
+                return sealed(ev, prev, digest, seq)
+            raise JournalError(f"{self.where}: the incident's chain kept moving; the event was not written")
 
         return self._run("write the event", write)
 

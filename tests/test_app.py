@@ -113,14 +113,15 @@ async def test_bad_deploy_shows_on_every_panel_and_timeline():
             await wait_for(pilot, crit_everywhere, 15, "error rate and latency to go critical")
             await wait_for(pilot, lambda: "UNHEALTHY" in _row(app, "components:component/api"), 5, "api unhealthy")
             assert app.screen.query_one("#error-rate", SignalPanelWidget).has_class("-crit")
+            await app.journal_idle()  # alerts are journaled on the journal thread, then shown
             texts = [e.text for e in app.events]
             assert any("error rate CRIT" in t for t in texts), texts
             assert any("latency CRIT" in t for t in texts), texts
             # the fast simulator clock may skip the short degraded phase
             assert any(t.startswith("component api healthy → ") for t in texts), texts
-            assert app.incident_start is not None
+            await wait_for(pilot, lambda: app.incident_start is not None, 5, "the incident to be declared")
             timeline = app.screen.query_one(TimelinePane).query_one("OptionList")
-            assert timeline.option_count == len(app.events)
+            await wait_for(pilot, lambda: timeline.option_count == len(app.events), 5, "every event on the pane")
             assert any(e.level is Level.CRIT for e in app.events)
     finally:
         server.stop()
