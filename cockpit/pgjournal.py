@@ -147,31 +147,39 @@ class PostgresJournal(Journal):
         """Append one event; when this returns, it is committed and announced."""
         ev = self._new_event(incident, kind, payload, actor, ts, pinned)
 
+        def insert(conn, prev: str) -> Event:
+            digest = chain_hash(prev, ev)
+            # every insert holds the incident's lock (taken in the statement itself), so a
+            # writer that read the tail under that lock cannot be overtaken
+            seq = conn.execute(
+                "WITH lock AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))), "
+                "ins AS (INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
+                "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s FROM lock RETURNING seq) "
+                "SELECT seq, pg_notify(%s, %s) FROM ins",
+                ("cockpit:" + incident, ev.id, incident, ev.ts, ev.actor, ev.kind,
+                 json.dumps(ev.payload, sort_keys=True), ev.pinned, prev, digest, CHANNEL, incident),
+            ).fetchone()[0]
+            self._tail[incident] = digest
+            return sealed(ev, prev, digest, seq)
+
+        def tail(conn) -> str:
+            row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
+                               (incident,)).fetchone()
+            return row[0] if row else GENESIS
+
         def write(conn) -> Event:
             import psycopg
 
-            for _ in range(50):
-                prev = self._tail.get(incident)
-                if prev is None:
-                    row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
-                                       (incident,)).fetchone()
-                    prev = row[0] if row else GENESIS
-                digest = chain_hash(prev, ev)
+            prev = self._tail.get(incident)
+            if prev is not None:
                 try:
-                    seq = conn.execute(
-                        "WITH ins AS (INSERT INTO cockpit_events "
-                        "(id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
-                        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq) "
-                        "SELECT seq, pg_notify(%s, %s) FROM ins",
-                        (ev.id, incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
-                         ev.pinned, prev, digest, CHANNEL, incident),
-                    ).fetchone()[0]
+                    return insert(conn, prev)  # the usual case: one round trip
                 except psycopg.errors.UniqueViolation:
-                    self._tail.pop(incident, None)  # another cockpit appended first: chain after its event
-                    continue
-                self._tail[incident] = digest
-                return sealed(ev, prev, digest, seq)
-            raise JournalError(f"{self.where}: the incident's chain kept moving; the event was not written")
+                    self._tail.pop(incident, None)  # another cockpit appended first
+            # first write here, or another cockpit wrote: read the tail under the incident's lock
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
+                return insert(conn, tail(conn))
 
         return self._run("write the event", write)
 

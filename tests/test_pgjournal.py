@@ -66,15 +66,21 @@ def test_two_writers_at_once_keep_one_unbroken_chain(pg_url):
     journals = [PostgresJournal(pg_url, actor=f"r{i}") for i in range(3)]
     journals[0].append("INC-1", "incident_declared", {"title": "x"})  # creates the tables once
 
+    failures: list[Exception] = []
+
     def write(j: PostgresJournal) -> None:
-        for i in range(60):
-            j.append("INC-1", "note", {"text": f"{j.actor} {i}"})
+        try:
+            for i in range(60):
+                j.append("INC-1", "note", {"text": f"{j.actor} {i}"})
+        except Exception as e:  # noqa: BLE001 - collected, then asserted on
+            failures.append(e)
 
     threads = [threading.Thread(target=write, args=(j,)) for j in journals]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failures == []
     evs = journals[0].events("INC-1")
     assert len(evs) == 1 + 3 * 60
     assert journals[0].verify() == []
