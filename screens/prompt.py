@@ -152,7 +152,8 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
             yield OptionList(*options, id="milestone-options")
             yield Input(placeholder="when: -15m · 1h ago · 03:12 · 2026-11-23T03:12Z", id="milestone-when")
             yield Input(placeholder="why (it moves the incident's durations)", id="milestone-reason")
-            yield Static(Text("↑↓ choose · tab to the boxes · enter saves · esc cancels", style="dim"),
+            yield Static(Text("↑↓ choose, enter · type when, enter · type why, enter saves · esc cancels",
+                              style="dim"),
                          id="milestone-hint")
 
     def on_mount(self) -> None:
@@ -166,7 +167,7 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
         self.query_one("#milestone-when", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        from cockpit.clock import parse_when
+        from cockpit.clock import hms, parse_when
         from cockpit.journal import MILESTONES
 
         event.stop()
@@ -184,7 +185,10 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
             when.focus()
             return
         if not reason.value.strip():
-            self._hint("say why: the postmortem shows it next to the change")
+            if event.input is when:  # enter in the time box moves on to the reason
+                self._hint(f"{MILESTONES[ol.highlighted].replace('_', ' ')} at {hms(at)} UTC: now say why, then enter")
+            else:
+                self._hint("say why: the postmortem shows it next to the change")
             reason.focus()
             return
         self.dismiss((MILESTONES[ol.highlighted], at, reason.value.strip()))

@@ -190,8 +190,9 @@ async def test_M_corrects_a_milestone_with_a_time_and_a_reason(calm_server, tmp_
         assert "cannot read" in str(app.screen.query_one("#milestone-hint").render())
         when = app.screen.query_one("#milestone-when")
         when.value = ""
-        await pilot.press(*"-10m", "enter")
-        assert "say why" in str(app.screen.query_one("#milestone-hint").render())
+        await pilot.press(*"-10m", "enter")  # a readable time: on to the reason
+        assert "now say why" in str(app.screen.query_one("#milestone-hint").render())
+        assert app.screen.focused.id == "milestone-reason"
         await pilot.press(*"error budget alert fired at 03:02", "enter")
         await settle(pilot)
         st = app.desk.state()
