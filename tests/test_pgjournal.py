@@ -181,16 +181,18 @@ async def test_two_cockpits_see_each_others_notes_and_status_within_a_second(pg_
         await settle(pa)
         await settle(pb)
         # alice declares; bob's cockpit picks the incident up by itself
-        await pa.press("D", *"checkout 5xx", "enter")
+        await pa.press("D", *"checkout 5xx")
+        t0 = time.monotonic()
+        await pa.press("enter")
         await settle(pa)
         inc = alice.desk.current
         assert inc
-        t0 = time.monotonic()
         await wait_for(pb, lambda: bob.desk.current == inc, 5, "bob's cockpit to adopt the incident")
         adopt = time.monotonic() - t0
         # bob writes a note; alice sees it on her timeline
-        await pb.press("n", *"bob here: db pool exhausted", "enter")
+        await pb.press("n", *"bob here: db pool exhausted")
         t0 = time.monotonic()
+        await pb.press("enter")
         await wait_for(pa, lambda: any("bob here: db pool exhausted" in e.text for e in alice.events), 5,
                        "alice to see bob's note")
         note = time.monotonic() - t0
@@ -199,8 +201,8 @@ async def test_two_cockpits_see_each_others_notes_and_status_within_a_second(pg_
                                        for i in range(alice.screen.query_one("#timeline-list").option_count)),
                        2, "the note on alice's timeline pane")
         # alice acknowledges; bob's header follows
-        await pa.press("a")
         t0 = time.monotonic()
+        await pa.press("a")
         await wait_for(pb, lambda: bob.desk.state() is not None and bob.desk.state().status == "acknowledged", 5,
                        "bob to see the acknowledgement")
         ack = time.monotonic() - t0
