@@ -1,4 +1,28 @@
 """Remediation actions as UI-free command objects (plan -> confirm -> execute -> verify).
 
-Never imports textual. The action kinds arrive with the actions issue.
+Never imports textual. :func:`real_executors` for `cockpit run` and `cockpit demo`;
+:func:`sandbox_executors` for drills (which are never given the real ones).
 """
+
+from __future__ import annotations
+
+from actions.model import ActionError, Outcome, Plan, Step, Verification, guard_for
+from actions.runner import ActionRunner, Report
+
+__all__ = ["ActionError", "ActionRunner", "Outcome", "Plan", "Report", "Step", "Verification", "guard_for",
+           "real_executors", "sandbox_executors"]
+
+
+def real_executors() -> dict:
+    from actions.kinds.command import CommandExecutor
+    from actions.kinds.http import HttpExecutor
+    from actions.kinds.sql import SqlExecutor
+
+    return {e.kind: e for e in (HttpExecutor(), CommandExecutor(), SqlExecutor())}
+
+
+def sandbox_executors() -> dict:
+    from actions.sandbox import SandboxExecutor
+    from cockpit.config import ACTION_KINDS
+
+    return {k: SandboxExecutor(k) for k in ACTION_KINDS}

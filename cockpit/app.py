@@ -66,6 +66,7 @@ class CockpitApp(App):
         simulator=None,
         theme: str | None = None,
         journal=None,
+        executors: dict | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -100,6 +101,7 @@ class CockpitApp(App):
         self._follow_queued = False
         self._stop_listening: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._build_runner(executors)
         self.rescued = None  # the file unsaved changes went to at exit, if any
 
     # ------------------------------------------------------------ lifecycle
@@ -153,6 +155,36 @@ class CockpitApp(App):
             except OSError:
                 continue
         return None
+
+    # ------------------------------------------------------------ actions
+
+    def _build_runner(self, executors: dict | None) -> None:
+        """Drills are built with the sandbox executors only; nothing else decides that later."""
+        from actions import ActionRunner, real_executors, sandbox_executors
+
+        if executors is None:
+            executors = sandbox_executors() if self.mode == "DRILL" else real_executors()
+        self.runner = ActionRunner(executors, _JournalRecorder(self), self._signals_now)
+
+    def action_guard(self, cfg) -> str:
+        from actions import guard_for
+
+        service = self.config.service
+        return guard_for(cfg, service.environment, service.is_production, self.config.guards.environments)
+
+    def _signals_now(self) -> dict[str, float]:
+        """The key signals, read on the UI thread (the runner asks from its worker thread)."""
+        if self._loop is None:
+            return self._signal_values()
+        return self.call_from_thread(self._signal_values)
+
+    def from_thread(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Schedule ``fn(*args)`` on the UI thread without waiting (safe while shutting down)."""
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(partial(fn, *args), context=self._app_context)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
 
     # ------------------------------------------------------------ the journal thread
 
@@ -391,6 +423,35 @@ class CockpitApp(App):
             server.start()
             msg = f"Simulated service back on {server.url}."
         self.call_from_thread(self.notify, msg, timeout=4)
+
+
+class _JournalRecorder:
+    """The runner's journal: each write runs on the journal thread, in order with
+    everything else, and the runner's thread waits for it."""
+
+    def __init__(self, app: CockpitApp) -> None:
+        self.app = app
+
+    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+        app = self.app
+        try:
+            return app._journal_thread.submit(fn, *args).result()
+        finally:
+            app.from_thread(app.desk_changed)
+
+    def intent(self, plan) -> Any:
+        return self._write(self.app.desk.action_intent, plan.to_dict())
+
+    def outcome(self, intent, plan, outcome) -> None:
+        extra = {"duration": round(outcome.duration, 3), "changed": outcome.changed, "undo": plan.undo,
+                 "target": plan.target, "key": plan.key, "sandbox": plan.sandbox}
+        problem = self._write(self.app.desk.action_outcome, intent, outcome.result, outcome.details, extra)
+        self.app.from_thread(self.app.say, problem)
+
+    def verified(self, intent, plan, verification, before, after) -> None:
+        problem = self._write(self.app.desk.action_verified, intent, verification.ok, verification.details,
+                              before, after)
+        self.app.from_thread(self.app.say, problem)
 
 
 def _os_user() -> str:

@@ -438,6 +438,108 @@ class IncidentSettings(Model):
 # ---------------------------------------------------------------- root
 
 
+# ---------------------------------------------------------------- actions
+
+GUARD_RULES = ("confirm", "type_to_confirm", "deny")  # in order of strictness
+#: keys the dashboard uses itself; an action may not take one of these
+RESERVED_KEYS = set("naRmSDMxupfKqz?")
+
+
+class ActionBase(Model):
+    key: str = Field(description="The key that starts it on the dashboard (one character).")
+    name: str = Field(description="What it is called in the dialog, the timeline and the postmortem.")
+    target: str = Field(description="What it acts on (a service, function, database); typed to confirm "
+                        "destructive actions, and only one action per target runs at a time.")
+    description: str = Field("", description="One line on what it does and when to use it.")
+    components: list[str] = Field(default_factory=list, description="Components affected (the blast radius).")
+    expected: str = Field("", description="The effect expected, shown in the dialog, e.g. 'error rate back "
+                          "under 1% within 2 minutes'.")
+    destructive: bool | None = Field(None, description="Whether it destroys or overwrites state. Default: by kind "
+                                     "(restores and rollbacks are).")
+    guard: Literal["confirm", "type_to_confirm", "deny"] | None = Field(
+        None, description="Confirmation for this action; the stricter of this and the environment's rule applies.")
+    timeout: float = Field(60.0, gt=0, le=3600, description="Seconds the execution may take before it is "
+                           "abandoned (outcome unknown).")
+    verify_timeout: float = Field(60.0, ge=0, le=3600, description="Seconds to wait for the intended state.")
+    effect_after: float = Field(30.0, ge=0, le=3600, description="Seconds after execution when the key signals "
+                                "are read again, so the timeline shows whether it helped.")
+
+    @field_validator("key")
+    @classmethod
+    def _one_key(cls, v: str) -> str:
+        if len(v) != 1 or not v.isascii() or not v.isalnum():
+            raise ValueError("one letter or digit, e.g. \"r\"")
+        if v in RESERVED_KEYS:
+            raise ValueError(f"{v!r} is a dashboard key; the taken ones are {''.join(sorted(RESERVED_KEYS))}")
+        return v
+
+
+class HttpAction(ActionBase):
+    """An HTTP call: a feature flag, an admin endpoint, a circuit-breaker reset (seeds 002, 003)."""
+
+    kind: Literal["http"]
+    url: str = Field(description="The URL to call.")
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = Field("POST", description="HTTP method.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    body: dict[str, Any] | None = Field(None, description="JSON body.")
+    undo_body: dict[str, Any] | None = Field(None, description="JSON body that undoes it (same URL and method); "
+                                             "none: not undoable.")
+    state_url: str | None = Field(None, description="GET this before and after to show (and undo to) the current "
+                                  "state.")
+    verify_url: str | None = Field(None, description="GET this after; 2xx with a healthy status verifies it.")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _opt_urls = field_validator("state_url", "verify_url")(
+        classmethod(lambda cls, v: v if v is None else _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+
+class CommandAction(ActionBase):
+    """A program run with arguments, no shell: kubectl, terraform, a runbook script."""
+
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1, description="Program and arguments, e.g. [\"kubectl\", \"rollout\", "
+                            "\"undo\", \"deployment/api\"].")
+    undo_argv: list[str] | None = Field(None, description="The command that undoes it; none: not undoable.")
+    verify_argv: list[str] | None = Field(None, description="A command whose exit 0 verifies the result.")
+    cwd: str | None = Field(None, description="Working directory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment; secret values as env:NAME.")
+
+
+class SqlAction(ActionBase):
+    """A configured SQL statement run with a statement timeout (seed 004's recovery steps)."""
+
+    kind: Literal["sql"]
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    statement: str = Field(min_length=1, description="The statement to run, in one transaction.")
+    verify_sql: str | None = Field(None, description="A query returning one number; verified when it is > 0.")
+    statement_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds before the database cancels it.")
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, v: str) -> str:
+        if is_secret_ref(v):
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("a postgresql:// URL or env:NAME")
+        if parts.password:
+            raise ValueError('this URL carries a password: write "env:NAME" and export NAME with the URL')
+        return v
+
+
+ActionConfig = Annotated[Union[HttpAction, CommandAction, SqlAction], Field(discriminator="kind")]
+ACTION_KINDS = ("http", "command", "sql")
+
+
+class Guards(Model):
+    """How actions are confirmed, per environment."""
+
+    environments: dict[str, Literal["confirm", "type_to_confirm", "deny"]] = Field(
+        default_factory=dict, description="Rule per environment name, e.g. {production = \"type_to_confirm\", "
+        "dr = \"deny\"}. Without one: destructive actions in production need the target typed, others y.")
+
+
 class CockpitConfig(Model):
     """A cockpit configuration file."""
 
@@ -446,6 +548,9 @@ class CockpitConfig(Model):
     incident: IncidentSettings = Field(default_factory=IncidentSettings, description="Incident handling.")
     sources: list[SourceConfig] = Field(min_length=1, description="Where readings come from.")
     panels: Panels = Field(description="What each panel shows.")
+    actions: list[ActionConfig] = Field(default_factory=list, description="Remediations, each on a key, run "
+                                        "after a confirmation (only when armed).")
+    guards: Guards = Field(default_factory=Guards, description="How actions are confirmed per environment.")
 
     @model_validator(mode="after")
     def _references(self):
@@ -474,9 +579,23 @@ class CockpitConfig(Model):
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
                 elif by_name[src].kind != kind:
                     problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected a {kind} source")
+        keys = [a.key for a in self.actions]
+        for key in sorted({k for k in keys if keys.count(k) > 1}):
+            problems.append(f"actions: key {key!r} is used by more than one action")
+        known = {c for s in self.sources if s.kind == "http_components" for c in s.components}
+        for i, a in enumerate(self.actions):
+            for c in a.components:
+                if known and c not in known:
+                    problems.append(f"actions[{i}].components: no component {c!r} (known: {', '.join(sorted(known))})")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def action(self, key: str):
+        for a in self.actions:
+            if a.key == key:
+                return a
+        raise KeyError(key)
 
     def source(self, name: str):
         for s in self.sources:

@@ -40,7 +40,34 @@ def demo_raw(base_url: str) -> dict:
                      "threshold": {"warn": 80.0, "critical": 100.0}},
             "components": {"sources": ["components"]},
         },
+        "actions": demo_actions(base),
     }
+
+
+def demo_actions(base: str) -> list[dict]:
+    """The four card actions, against the simulator's admin endpoints: each really
+    changes the simulated service, so the panels show whether it helped."""
+    common = {"kind": "http", "method": "POST", "state_url": f"{base}/admin/state", "effect_after": 10.0,
+              "verify_timeout": 10.0}
+    return [
+        {**common, "key": "e", "name": "Emergency mode", "target": "ai-gateway", "url": f"{base}/admin/emergency",
+         "body": {"on": True}, "undo_body": {"on": False}, "components": ["ai-gateway"],
+         "description": "Fallback responses instead of model calls (seed 000: EMERGENCY_MODE, FALLBACK_RESPONSES)",
+         "expected": "cost burn falls to about a tenth; ai-gateway degraded (fallback responses)"},
+        {**common, "key": "r", "name": "Rollback", "target": "checkout-api", "url": f"{base}/admin/rollback",
+         "destructive": True, "components": ["api"], "verify_url": f"{base}/health/component/api",
+         "description": "Back to the previous release (seed 001)",
+         "expected": "error rate back under 1% and api healthy within a minute"},
+        {**common, "key": "s", "name": "Scale out", "target": "checkout-api replicas", "url": f"{base}/admin/scale",
+         "body": {"replicas": 6}, "undo_body": {"replicas": 3}, "components": ["api", "worker"],
+         "description": "3 -> 6 replicas (seed 001: ecs update-service --desired-count)",
+         "expected": "p95 latency down by about a fifth; database pool pressure relieved"},
+        {**common, "key": "b", "name": "Restore backup", "target": "checkout-db", "url": f"{base}/admin/restore",
+         "destructive": True, "guard": "type_to_confirm", "components": ["database"],
+         "verify_url": f"{base}/health/component/database",
+         "description": "Restore the latest backup (seed 000: verify data integrity)",
+         "expected": "database healthy; the corrupted rows replaced"},
+    ]
 
 
 def demo_config(base_url: str) -> CockpitConfig:

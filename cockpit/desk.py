@@ -74,12 +74,34 @@ def timeline_line(ev: Event) -> TimelineEvent:
         how = p.get("channel", "?") if p.get("ok") else f"{p.get('channel', '?')} FAILED ({p.get('detail', '')})"
         return TimelineEvent(ev.ts, "status", f"update sent to {how} by {who}: {p.get('summary', '')}",
                              Level.OK if p.get("ok") else Level.WARN, payload={"id": ev.id})
+    if kind == "action_intent":
+        plan = p.get("plan", {})
+        return TimelineEvent(ev.ts, "action", f"▶ {p.get('action')} on {plan.get('target', '?')} by {who}",
+                             Level.WARN, payload={"id": ev.id})
+    if kind == "action_outcome":
+        took = f" in {p['duration']:.1f}s" if isinstance(p.get("duration"), (int, float)) else ""
+        level = {"ok": Level.OK, "failed": Level.CRIT}.get(p.get("result"), Level.WARN)
+        return TimelineEvent(ev.ts, "action", f"{p.get('action')}: {str(p.get('result')).upper()}{took}: "
+                             f"{p.get('details', '')}", level, payload={"id": ev.id, "intent": p.get("intent")})
+    if kind == "action_verified":
+        ok = p.get("ok")
+        verdict = "verified" if ok else "NOT verified" if ok is False else "not verifiable"
+        effect = ", ".join(f"{k.replace('_', ' ')} {_num(b)} → {_num(p.get('after', {}).get(k))}"
+                           for k, b in p.get("before", {}).items())
+        return TimelineEvent(ev.ts, "action", f"{p.get('action')} {verdict}: {p.get('details', '')}"
+                             + (f"; {effect}" if effect else ""),
+                             Level.OK if ok else Level.CRIT if ok is False else Level.WARN,
+                             payload={"id": ev.id, "intent": p.get("intent")})
     if kind == "metrics_snapshot":
         return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={"id": ev.id, "quiet": True})
     if kind == "pin":
         return TimelineEvent(ev.ts, "note", f"{who} {'pinned' if p.get('pinned', True) else 'unpinned'} an event",
                              Level.OK, payload={"id": ev.id, "quiet": True})
     return TimelineEvent(ev.ts, kind, f"{kind.replace('_', ' ')} by {who}", Level.OK, payload={"id": ev.id})
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, (int, float)) else "?"
 
 
 class IncidentDesk:
@@ -128,7 +150,13 @@ class IncidentDesk:
                 return None  # this service's newest incident is over: start clean, read no further back
             if inc != self._current:
                 self._follow(inc)
-            self.sync()
+                self.sync()
+                for intent in self.unresolved_actions():  # the cockpit stopped while these ran
+                    self.on_event(TimelineEvent(
+                        intent.ts, "action", f"{intent.payload.get('action')}: OUTCOME UNKNOWN (the cockpit stopped "
+                        "while it ran; check the target)", Level.WARN, payload={"id": intent.id}))
+            else:
+                self.sync()
             return inc
         return None
 
@@ -273,6 +301,54 @@ class IncidentDesk:
             return "no incident"
         return self._guard("milestone_set", {"name": name, "at": at, "reason": reason},
                            lambda: self.incidents.set_milestone(self._current, name, at, reason))
+
+    # ------------------------------------------------------------ actions
+
+    def action_intent(self, plan: dict) -> Event:
+        """Journal that an action is about to run. Raises when the journal refuses: an
+        action whose intent was not recorded must not run."""
+        if not self._current:
+            problem = self.declare(f"declared to record an action: {plan.get('action')}")
+            if problem:
+                self.unsaved.pop()  # nothing ran, nothing to keep
+                raise JournalError(problem)
+        ev = self.journal.intent(self._current, plan.get("action", "?"), plan, actor=self.incidents.actor)
+        self.sync()
+        return ev
+
+    def action_outcome(self, intent: Event, result: str, details: str, extra: dict) -> str | None:
+        """Journal what an action did; kept and retried if the journal refuses (it ran)."""
+        inc = intent.incident
+        return self._guard("action_outcome", {"intent": intent.id, "result": result, "details": details},
+                           lambda: self.journal.outcome(inc, intent, result, details, extra=extra,
+                                                        actor=self.incidents.actor))
+
+    def action_verified(self, intent: Event, ok: bool | None, details: str, before: dict, after: dict) -> str | None:
+        payload = {"intent": intent.id, "action": intent.payload.get("action"), "ok": ok, "details": details,
+                   "before": before, "after": after}
+        return self._guard("action_verified", payload, lambda: self.journal.append(
+            intent.incident, "action_verified", payload, actor=MACHINE_ACTOR))
+
+    def action_of(self, event_id: str) -> Event | None:
+        """The action intent a timeline entry belongs to (the intent, its outcome or verification)."""
+        by_id = {e.id: e for e in self._events}
+        ev = by_id.get(event_id)
+        if ev is None:
+            return None
+        if ev.kind in ("action_outcome", "action_verified"):
+            ev = by_id.get(ev.payload.get("intent"))
+        return ev if ev is not None and ev.kind == "action_intent" else None
+
+    def outcome_of(self, intent_id: str) -> str | None:
+        for e in self._events:
+            if e.kind == "action_outcome" and e.payload.get("intent") == intent_id:
+                return e.payload.get("result")
+        return None
+
+    def unresolved_actions(self) -> list[Event]:
+        """Intents of the current incident with no outcome: shown as "outcome unknown"."""
+        done = {e.payload.get("intent") for e in self._events if e.kind == "action_outcome"}
+        return [e for e in self._events if e.kind == "action_intent" and e.id not in done]
 
     def _late_note(self, text: str) -> None:
         """A note whose incident could not be declared: declare, then note (on retry)."""

@@ -41,6 +41,7 @@ KINDS = (
     "pin",
     "action_intent",
     "action_outcome",
+    "action_verified",
     "communication_sent",
     "drill_marker",
     "metrics_snapshot",
@@ -190,11 +191,13 @@ class Journal:
         """Record that an action is about to run (before it runs)."""
         return self.append(incident, "action_intent", {"action": action, "plan": plan}, **kw)
 
-    def outcome(self, incident: str, intent: Event, result: str, details: str = "", **kw) -> Event:
+    def outcome(self, incident: str, intent: Event, result: str, details: str = "", *,
+                extra: dict[str, Any] | None = None, **kw) -> Event:
         """Record what an action did (after it ran)."""
         if result not in OUTCOMES:
             raise JournalError(f"outcome must be one of {', '.join(OUTCOMES)}")
-        payload = {"intent": intent.id, "action": intent.payload.get("action"), "result": result, "details": details}
+        payload = {**(extra or {}), "intent": intent.id, "action": intent.payload.get("action"), "result": result,
+                   "details": details}
         return self.append(incident, "action_outcome", payload, **kw)
 
 

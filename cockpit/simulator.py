@@ -29,7 +29,9 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STEP = 0.1
 SIGMA = 0.55  # spread of the log-normal latency
 USD_PER_TOKEN = 0.00002  # seed 000's cost query
-FAULT_KINDS = ("bad_deploy", "db_exhaustion", "cost_runaway", "throttling", "component_failure", "outage")
+FAULT_KINDS = ("bad_deploy", "db_exhaustion", "cost_runaway", "throttling", "component_failure", "outage",
+               "data_corruption")
+MAX_REPLICAS = 20
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,11 @@ class Simulator:
         wobble = 1.0 + 0.08 * math.sin(2 * math.pi * t / 90.0)
         rate = 120.0 * wobble * rng.uniform(0.93, 1.07)
         load = rate / (self.replicas * 45.0)  # above 1 means saturated replicas
-        err = 0.004 * rng.uniform(0.6, 1.4) + 0.21 * deploy + 0.12 * db + 0.06 * throttle
-        median = 0.075 * (1 + max(0.0, load - 1.0) * 3) * (1 + 7.0 * deploy + 5.0 * db + 3.0 * throttle)
+        corrupt = 1.0 if self.active("data_corruption", t) else 0.0
+        err = 0.004 * rng.uniform(0.6, 1.4) + 0.21 * deploy + 0.12 * db + 0.06 * throttle + 0.08 * corrupt
+        # more replicas, less queueing: latency falls as load per replica does (the demo's `s`)
+        median = 0.075 * (1 + max(0.0, load - 0.5) * 0.6 + max(0.0, load - 1.0) * 3)
+        median *= 1 + 7.0 * deploy + 5.0 * db + 3.0 * throttle
         median *= rng.uniform(0.95, 1.05)
         if outage:
             err = 1.0
@@ -161,6 +166,8 @@ class Simulator:
                 return "unhealthy", "too many connections"
             if d > 0:
                 return "degraded", "connection pool near limit"
+        if name == "database" and self.active("data_corruption", t):
+            return "unhealthy", "checksum mismatch in ai_action_logs"
         if name == "ai-gateway":
             if self.emergency:
                 return "degraded", "emergency mode: fallback responses"
@@ -172,6 +179,55 @@ class Simulator:
         f = self.active("bad_deploy")
         if f and self.version != (f.version or "v1.5.0"):
             self.previous_version, self.version = self.version, f.version or "v1.5.0"
+
+    # ------------------------------------------------------------ remediation (the demo's actions)
+
+    def _clear(self, kind: str) -> bool:
+        f = self.active(kind)
+        if f is None:
+            return False
+        self.cleared.add(f)
+        return True
+
+    def admin(self, what: str, doc: dict) -> tuple[int, dict]:
+        """POST /admin/<what>: the demo's remediations, really changing the model."""
+        with self._lock:
+            self.advance_to(self.clock.now())
+            self._on_fault_start()
+            if what == "rollback":
+                if self._clear("bad_deploy"):
+                    self.version, self.previous_version = self.previous_version, self.version
+                    note = f"rolled back to {self.version}"
+                else:
+                    note = f"nothing to roll back: {self.version} is healthy"
+            elif what == "scale":
+                n = doc.get("replicas")
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_REPLICAS:
+                    return 400, {"error": f"replicas must be a whole number from 1 to {MAX_REPLICAS}"}
+                note = f"replicas {self.replicas} -> {n}"
+                self.replicas = n
+                self._clear("db_exhaustion")  # more capacity: the pool drains
+            elif what == "emergency":
+                on = doc.get("on")
+                if not isinstance(on, bool):
+                    return 400, {"error": "on must be true or false"}
+                self.emergency = on
+                self._clear("cost_runaway") if on else None
+                note = f"emergency mode {'on' if on else 'off'}"
+            elif what == "restore":
+                note = "restored the latest backup" + (" (corruption cleared)" if self._clear("data_corruption")
+                                                        else "")
+            else:
+                return 404, {"error": f"no admin action {what!r}"}
+            return 200, {"ok": True, "note": note, **self.admin_state()}
+
+    def admin_state(self) -> dict:
+        with self._lock:
+            self.advance_to(self.clock.now())
+            self._on_fault_start()
+            active = sorted({f.kind for f in self.faults if f.at <= self.elapsed() and f not in self.cleared})
+            return {"version": self.version, "replicas": self.replicas, "emergency": self.emergency,
+                    "faults": active}
 
     # ------------------------------------------------------------ views
 
@@ -258,8 +314,26 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/health/component/"):
             code, doc = sim.component(unquote(path.rsplit("/", 1)[1]))
             self._json(code, doc)
+        elif path == "/admin/state":
+            self._json(200, sim.admin_state())
         else:
             self._json(404, {"error": f"no such endpoint {path}"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        sim = self.server.sim
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            self._json(400, {"error": "body is not JSON"})
+            return
+        if not path.startswith("/admin/") or not isinstance(doc, dict):
+            self._json(404, {"error": f"no such endpoint {path}"})
+            return
+        code, answer = sim.admin(path.removeprefix("/admin/"), doc)
+        self._json(code, answer)
 
     def _json(self, code: int, doc: dict) -> None:
         self._send(code, json.dumps(doc).encode(), "application/json")

@@ -48,6 +48,7 @@ class DashboardScreen(Screen):
         Binding("f", "filter", "Filter timeline", show=False, id="dashboard.filter"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
         Binding("K", "toggle_service", "Kill/revive svc", id="dashboard.toggle_service"),
+        Binding("z", "undo", "Undo action", show=False, tooltip="Undo the highlighted action", id="dashboard.undo"),
     ]
 
     app: "CockpitApp"
@@ -61,6 +62,8 @@ class DashboardScreen(Screen):
         self._sample_cache: dict = {}
         self._row_views: dict[str, CheckView] = {}
         self._send_lock = None  # asyncio.Lock, made on first use (inside the running loop)
+        for cfg in self.app.config.actions:  # the configured actions, each on its key
+            self._bindings.bind(cfg.key, f"run_action('{cfg.key}')", cfg.name)
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
@@ -167,6 +170,8 @@ class DashboardScreen(Screen):
         desk = self.app.desk
         if action == "toggle_service":
             return self.app.simulator is not None
+        if action in ("run_action", "undo"):
+            return True if self.app.armed else None  # greyed while READ-ONLY
         if action == "status":
             return True if desk.can(str(parameters[0])) else None
         if action == "export":
@@ -343,6 +348,96 @@ class DashboardScreen(Screen):
         if self.app.poller is not None:
             self.app.poller.poll_now()
             self.notify("Polling every source now.", timeout=2)
+
+    # ------------------------------------------------------------ remediation
+
+    def action_run_action(self, key: str) -> None:
+        app = self.app
+        cfg = app.config.action(key)
+        self._start_action(cfg, app.action_guard(cfg), undo_of=None)
+
+    def _start_action(self, cfg, guard: str, undo_of) -> None:
+        app = self.app
+        if not app.armed:
+            app.say("READ-ONLY: actions are off; start the cockpit with --armed to run them")
+            return
+        if guard == "deny":
+            app.say(f"{cfg.name} is denied in {app.config.service.environment} (guards in the config)")
+            return
+        problem = app.runner.claim(cfg.target, cfg.name)
+        if problem:
+            app.say(problem)
+            return
+        self._plan_action(cfg, guard, undo_of)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _plan_action(self, cfg, guard: str, undo_of) -> None:
+        """Read the target's current state off the UI thread, then show the plan."""
+        from actions import ActionError
+
+        app = self.app
+        try:
+            plan = app.runner.plan(cfg, guard) if undo_of is None else app.runner.undo_plan(cfg, undo_of, guard)
+        except ActionError as e:
+            plan, problem = None, str(e)
+        else:
+            problem = None if plan is not None else f"{undo_of.action} cannot be undone from the cockpit"
+        if plan is None:
+            app.runner.release(cfg.target)
+            app.from_thread(app.say, problem)
+            return
+        app.from_thread(self._confirm, cfg, plan)
+
+    def _confirm(self, cfg, plan) -> None:
+        from screens.confirm import ActionConfirm
+
+        def answered(run: bool | None) -> None:
+            if run:
+                self._execute(cfg, plan)
+            else:
+                self.app.runner.release(cfg.target)
+                self.app.notify(f"{plan.action}: cancelled, nothing was run.", timeout=4)
+
+        self.app.push_screen(ActionConfirm(plan), answered)
+
+    @work(thread=True, group="actions", exit_on_error=False)
+    def _execute(self, cfg, plan) -> None:
+        from actions import ActionError
+
+        app = self.app
+        app.from_thread(app.notify, f"{plan.action} on {plan.target}: running…", timeout=3)
+        try:
+            report = app.runner.run(cfg, plan)
+        except ActionError as e:
+            app.from_thread(app.say, str(e))
+            return
+        except Exception as e:  # noqa: BLE001 - reported, never a crash
+            app.runner.release(plan.target)
+            app.from_thread(app.report_once, "action", e)
+            return
+        o = report.outcome
+        app.from_thread(app.notify, f"{plan.action}: {o.result.upper()}: {o.details}",
+                        severity="information" if o.result == "ok" else "error", markup=False, timeout=8)
+
+    def action_undo(self) -> None:
+        from actions import Plan
+
+        app = self.app
+        event_id = self.query_one(TimelinePane).highlighted_event_id()
+        intent = app.desk.action_of(event_id) if event_id else None
+        if intent is None:
+            app.say("highlight an action's entry on the timeline first (click it or use the arrows)")
+            return
+        plan = Plan.from_dict(intent.payload["plan"])
+        try:
+            cfg = app.config.action(plan.key)
+        except KeyError:
+            app.say(f"{plan.action} is no longer configured; undo it by hand")
+            return
+        if app.desk.outcome_of(intent.id) != "ok":
+            app.say(f"{plan.action} did not finish ok; check the target before undoing anything")
+            return
+        self._start_action(cfg, app.action_guard(cfg), undo_of=plan)
 
     def action_toggle_service(self) -> None:
         self.app.toggle_simulator()

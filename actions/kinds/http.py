@@ -1,0 +1,113 @@
+"""`http`: call an admin or feature-flag endpoint (seed 002's support mode, seed 003's
+circuit-breaker reset). The body is what is sent; ``undo_body`` what reverses it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive, one_line
+
+UNHEALTHY = {"unhealthy", "down", "degraded", "error", "failed"}
+
+
+def _headers(cfg) -> dict[str, str]:
+    from cockpit.config import SecretError, resolve_secret
+
+    try:
+        return {k: resolve_secret(v, f"header {k}") for k, v in cfg.headers.items()}
+    except SecretError as e:
+        raise ActionError(str(e)) from None
+
+
+def _get_json(client, url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    resp = client.get(url, headers=headers)
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        return resp.status_code, resp.text[:200]
+
+
+class HttpExecutor:
+    kind = "http"
+
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+
+    def _client(self, cfg):
+        import httpx
+
+        return httpx.Client(timeout=min(self.timeout, cfg.timeout), follow_redirects=False)
+
+    def _plan(self, cfg, guard: str, body: Any, undo_body: Any, before: dict, name: str) -> Plan:
+        return Plan(action=name, key=cfg.key, kind=self.kind, target=cfg.target,
+                    steps=(Step(f"{cfg.method} {cfg.url}", {"headers": dict(cfg.headers), "body": body}),),
+                    before=before, after={"body": body} if body is not None else {}, destructive=is_destructive(cfg),
+                    blast_radius=tuple(cfg.components), expected=cfg.expected, guard=guard,
+                    undo={"body": undo_body} if undo_body is not None else None)
+
+    def _state(self, cfg) -> dict:
+        if not cfg.state_url:
+            return {}
+        try:
+            with self._client(cfg) as client:
+                status, doc = _get_json(client, cfg.state_url, _headers(cfg))
+        except ActionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the plan says it could not read the state
+            return {"state": f"could not read {cfg.state_url}: {one_line(e)}"}
+        return {"state": doc} if status < 400 else {"state": f"HTTP {status} from {cfg.state_url}"}
+
+    def plan(self, cfg, guard: str) -> Plan:
+        return self._plan(cfg, guard, cfg.body, cfg.undo_body, self._state(cfg), cfg.name)
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        t0 = time.monotonic()
+        body = plan.after.get("body")
+        try:
+            headers = _headers(cfg)
+            if body is not None:
+                headers["Content-Type"] = "application/json"
+            with self._client(cfg) as client:
+                resp = client.request(cfg.method, cfg.url, headers=headers,
+                                      content=json.dumps(body) if body is not None else None)
+        except ActionError as e:
+            return Outcome("failed", str(e), time.monotonic() - t0)
+        except Exception as e:  # noqa: BLE001
+            import httpx
+
+            # a timeout after the request went out may or may not have changed the target
+            result = "unknown" if isinstance(e, httpx.ReadTimeout) else "failed"
+            from cockpit.sources.base import describe_error
+
+            return Outcome(result, describe_error(e, cfg.timeout), time.monotonic() - t0)
+        took = time.monotonic() - t0
+        text = resp.text[:160].strip().replace("\n", " ")
+        if 200 <= resp.status_code < 300:
+            return Outcome("ok", f"HTTP {resp.status_code}" + (f": {text}" if text else ""), took, self._state(cfg))
+        return Outcome("failed", f"HTTP {resp.status_code}" + (f": {text}" if text else ""), took)
+
+    def verify(self, cfg, plan: Plan) -> Verification:
+        if not cfg.verify_url:
+            return Verification(None, "nothing to verify with (no verify_url)")
+        deadline = time.monotonic() + cfg.verify_timeout
+        last = ""
+        with self._client(cfg) as client:
+            while True:
+                try:
+                    status, doc = _get_json(client, cfg.verify_url, _headers(cfg))
+                    verdict = str(doc.get("status", "")).lower() if isinstance(doc, dict) else ""
+                    if 200 <= status < 300 and verdict not in UNHEALTHY:
+                        return Verification(True, f"{cfg.verify_url}: HTTP {status}" + (f", {verdict}" if verdict else ""))
+                    last = f"HTTP {status}" + (f", {verdict}" if verdict else "")
+                except Exception as e:  # noqa: BLE001
+                    last = one_line(e)
+                if time.monotonic() >= deadline:
+                    return Verification(False, f"{cfg.verify_url} still {last} after {cfg.verify_timeout:g}s")
+                time.sleep(min(1.0, max(0.05, cfg.verify_timeout / 20)))
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        if plan.undo is None:
+            return None
+        return self._plan(cfg, guard, plan.undo["body"], plan.after.get("body"), self._state(cfg), f"undo {plan.action}")

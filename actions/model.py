@@ -1,0 +1,105 @@
+"""What an action is, before and after it runs. No textual, no I/O.
+
+- :class:`Plan`: what will be done, read from the target before anything changes:
+  each call or command with its parameters (secrets only as ``env:NAME``), the
+  current values it will change, whether it is destructive, the blast radius, the
+  expected effect, how to undo it, and the confirmation it needs.
+- :class:`Outcome`: ok / failed / unknown, details, duration, what it changed.
+- :class:`Verification`: whether the intended state was reached.
+- :class:`Executor`: the protocol each kind implements (``plan``, ``execute``,
+  ``verify``, ``undo``). Executors are blocking; the runner calls them in a thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+GUARD_ORDER = ("confirm", "type_to_confirm", "deny")
+DESTRUCTIVE_KINDS = {"pg_restore", "rds_restore", "ecs_rollback", "lambda_rollback"}
+
+
+class ActionError(Exception):
+    """An action that cannot be planned or run; the message is one line for the dialog."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One API call or command the action makes."""
+
+    call: str  # "POST http://host/admin/rollback", "lambda:UpdateFunctionConfiguration", "argv"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str  # the configured name
+    key: str
+    kind: str
+    target: str
+    steps: tuple[Step, ...]
+    before: dict[str, Any]  # current values it will change, read before
+    after: dict[str, Any]  # the values it will set
+    destructive: bool
+    blast_radius: tuple[str, ...]
+    expected: str
+    guard: str  # confirm | type_to_confirm | deny
+    undo: dict[str, Any] | None = None  # how to undo it (kind-specific); None: not undoable
+    notes: tuple[str, ...] = ()  # what the planner noticed (e.g. "already in emergency mode")
+    sandbox: bool = False  # planned for a drill: nothing real will be called
+
+    def to_dict(self) -> dict[str, Any]:
+        """For the journal: JSON-safe, secrets already only references."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "Plan":
+        steps = tuple(Step(s["call"], s.get("params", {})) for s in doc.get("steps", ()))
+        return cls(**{**doc, "steps": steps, "blast_radius": tuple(doc.get("blast_radius", ())),
+                      "notes": tuple(doc.get("notes", ()))})
+
+
+@dataclass
+class Outcome:
+    result: str  # ok | failed | unknown
+    details: str
+    duration: float = 0.0
+    changed: dict[str, Any] = field(default_factory=dict)  # values read back after
+
+
+@dataclass
+class Verification:
+    ok: bool | None  # None: nothing to verify with
+    details: str
+
+
+class Executor(Protocol):
+    kind: str
+
+    def plan(self, cfg: Any, guard: str) -> Plan: ...
+
+    def execute(self, cfg: Any, plan: Plan) -> Outcome: ...
+
+    def verify(self, cfg: Any, plan: Plan) -> Verification: ...
+
+    def undo(self, cfg: Any, plan: Plan, guard: str) -> Plan | None:
+        """The plan that reverses ``plan`` (from what it recorded), or None."""
+        ...
+
+
+def guard_for(cfg: Any, environment: str, production: bool, rules: dict[str, str]) -> str:
+    """The confirmation an action needs: the strictest of its own guard, the
+    environment's rule and the default (destructive in production: type the target)."""
+    destructive = cfg.destructive if cfg.destructive is not None else cfg.kind in DESTRUCTIVE_KINDS
+    default = "type_to_confirm" if destructive and (production or cfg.kind.endswith("restore")) else "confirm"
+    candidates = [default, rules.get(environment) or "confirm", cfg.guard or "confirm"]
+    return max(candidates, key=GUARD_ORDER.index)
+
+
+def is_destructive(cfg: Any) -> bool:
+    return cfg.destructive if cfg.destructive is not None else cfg.kind in DESTRUCTIVE_KINDS
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

@@ -1,0 +1,124 @@
+"""Running an action: claim its target, journal the intent, execute, journal the
+outcome, verify, and after ``effect_after`` seconds journal the key signals before
+and after, so the timeline shows whether it helped.
+
+The rules it keeps:
+- nothing runs unless its intent was journaled first (a refused intent: not run);
+- once it ran, its outcome is journaled (the recorder keeps what the journal refuses);
+- one action per target at a time (:meth:`ActionRunner.claim`).
+
+Blocking; the app calls it from a worker thread. No textual.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from actions.model import ActionError, Executor, Outcome, Plan, Verification, one_line
+
+
+class Recorder(Protocol):
+    def intent(self, plan: Plan) -> Any: ...
+
+    def outcome(self, intent: Any, plan: Plan, outcome: Outcome) -> None: ...
+
+    def verified(self, intent: Any, plan: Plan, verification: Verification, before: dict, after: dict) -> None: ...
+
+
+@dataclass
+class Report:
+    plan: Plan
+    outcome: Outcome
+    verification: Verification
+    before: dict[str, float]
+    after: dict[str, float]
+
+
+class ActionRunner:
+    def __init__(self, executors: Mapping[str, Executor], recorder: Recorder,
+                 signals: Callable[[], dict[str, float]], sleep: Callable[[float], None] = time.sleep) -> None:
+        self.executors = dict(executors)
+        self.recorder = recorder
+        self.signals = signals
+        self.sleep = sleep
+        self._busy: dict[str, str] = {}  # target -> action name
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ one per target
+
+    def claim(self, target: str, action: str) -> str | None:
+        """Reserve ``target``; the problem line if something already holds it."""
+        with self._lock:
+            if target in self._busy:
+                return f"{self._busy[target]} is already running on {target}; wait for its outcome"
+            self._busy[target] = action
+            return None
+
+    def release(self, target: str) -> None:
+        with self._lock:
+            self._busy.pop(target, None)
+
+    def busy(self, target: str) -> bool:
+        with self._lock:
+            return target in self._busy
+
+    # ------------------------------------------------------------ planning
+
+    def executor(self, kind: str) -> Executor:
+        try:
+            return self.executors[kind]
+        except KeyError:
+            raise ActionError(f"no executor for {kind!r} actions here") from None
+
+    def plan(self, cfg, guard: str) -> Plan:
+        try:
+            return self.executor(cfg.kind).plan(cfg, guard)
+        except ActionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - credentials, permissions, unreachable: one line in the dialog
+            raise ActionError(f"cannot plan {cfg.name}: {one_line(e)}") from None
+
+    def undo_plan(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        try:
+            return self.executor(cfg.kind).undo(cfg, plan, guard)
+        except ActionError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise ActionError(f"cannot plan the undo of {plan.action}: {one_line(e)}") from None
+
+    # ------------------------------------------------------------ running
+
+    def run(self, cfg, plan: Plan) -> Report:
+        """Run a confirmed plan whose target the caller claimed; releases it when verified."""
+        executor = self.executor(plan.kind)
+        try:
+            try:
+                intent = self.recorder.intent(plan)
+            except Exception as e:  # noqa: BLE001
+                raise ActionError(f"NOT RUN: the journal did not take the intent ({e})") from None
+            before = self.signals()
+            try:
+                outcome = executor.execute(cfg, plan)
+            except Exception as e:  # noqa: BLE001 - it may have changed something before failing
+                outcome = Outcome("unknown", f"the executor failed midway: {one_line(e)}")
+            self.recorder.outcome(intent, plan, outcome)
+            done = time.monotonic()
+            if outcome.result == "ok":
+                try:
+                    verification = executor.verify(cfg, plan)
+                except Exception as e:  # noqa: BLE001
+                    verification = Verification(False, f"verification failed: {one_line(e)}")
+            else:
+                verification = Verification(None, f"not verified: the outcome was {outcome.result}")
+        finally:
+            self.release(plan.target)
+        wait = cfg.effect_after - (time.monotonic() - done)
+        if wait > 0:
+            self.sleep(wait)
+        after = self.signals()
+        self.recorder.verified(intent, plan, verification, before, after)
+        return Report(plan, outcome, verification, before, after)

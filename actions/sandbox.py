@@ -1,0 +1,29 @@
+"""The drill's executors: they plan from the config alone and record what would have
+been done. A drill app is built with these and no others, so no key in a drill can
+reach a real target (there is no flag to forget)."""
+
+from __future__ import annotations
+
+from actions.model import Outcome, Plan, Step, Verification, is_destructive
+
+
+class SandboxExecutor:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.calls: list[Plan] = []
+
+    def plan(self, cfg, guard: str) -> Plan:
+        return Plan(action=cfg.name, key=cfg.key, kind=self.kind, target=cfg.target,
+                    steps=(Step("sandbox", {"would_run": f"{self.kind} on {cfg.target}"}),), before={}, after={},
+                    destructive=is_destructive(cfg), blast_radius=tuple(cfg.components), expected=cfg.expected,
+                    guard=guard, notes=("drill: recorded, nothing real is called",), sandbox=True)
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        self.calls.append(plan)
+        return Outcome("ok", "drill: recorded, nothing real was called")
+
+    def verify(self, cfg, plan: Plan) -> Verification:
+        return Verification(None, "drill: nothing to verify")
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        return None
