@@ -51,7 +51,7 @@ class CockpitApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("question_mark", "help", "Help", priority=True, id="app.help"),
-        Binding("ctrl+p", "command_palette", "Commands", id="app.palette"),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.palette"),  # the footer docks its own
     ]
 
     def __init__(
@@ -178,11 +178,11 @@ class CockpitApp(App):
             return self._signal_values()
         return self.call_from_thread(self._signal_values)
 
-    def from_thread(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Schedule ``fn(*args)`` on the UI thread without waiting (safe while shutting down)."""
+    def from_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Schedule ``fn(*args, **kwargs)`` on the UI thread without waiting (safe while shutting down)."""
         if self._loop is not None and not self._loop.is_closed():
             try:
-                self._loop.call_soon_threadsafe(partial(fn, *args), context=self._app_context)
+                self._loop.call_soon_threadsafe(partial(fn, *args, **kwargs), context=self._app_context)
             except RuntimeError:
                 pass  # the loop closed meanwhile
 

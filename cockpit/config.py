@@ -442,7 +442,7 @@ class IncidentSettings(Model):
 
 GUARD_RULES = ("confirm", "type_to_confirm", "deny")  # in order of strictness
 #: keys the dashboard uses itself; an action may not take one of these
-RESERVED_KEYS = set("naRmSDMxupfKqz?")
+RESERVED_KEYS = set("naRmSDMxupfKqzA")
 
 
 class ActionBase(Model):

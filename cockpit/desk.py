@@ -154,7 +154,7 @@ class IncidentDesk:
                 for intent in self.unresolved_actions():  # the cockpit stopped while these ran
                     self.on_event(TimelineEvent(
                         intent.ts, "action", f"{intent.payload.get('action')}: OUTCOME UNKNOWN (the cockpit stopped "
-                        "while it ran; check the target)", Level.WARN, payload={"id": intent.id}))
+                        "while it ran; check the target)", Level.WARN, payload={"intent": intent.id}))
             else:
                 self.sync()
             return inc

@@ -47,7 +47,10 @@ class DashboardScreen(Screen):
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
         Binding("f", "filter", "Filter timeline", show=False, id="dashboard.filter"),
         Binding("ctrl+r", "poll_now", "Poll now", show=False, id="dashboard.poll_now"),
-        Binding("K", "toggle_service", "Kill/revive svc", id="dashboard.toggle_service"),
+        Binding("A", "actions_menu", "Actions", tooltip="The configured remediations, with their keys",
+                id="dashboard.actions"),
+        Binding("K", "toggle_service", "Kill svc", tooltip="Kill or revive the simulated service",
+                id="dashboard.toggle_service"),
         Binding("z", "undo", "Undo action", show=False, tooltip="Undo the highlighted action", id="dashboard.undo"),
     ]
 
@@ -63,7 +66,7 @@ class DashboardScreen(Screen):
         self._row_views: dict[str, CheckView] = {}
         self._send_lock = None  # asyncio.Lock, made on first use (inside the running loop)
         for cfg in self.app.config.actions:  # the configured actions, each on its key
-            self._bindings.bind(cfg.key, f"run_action('{cfg.key}')", cfg.name)
+            self._bindings.bind(cfg.key, f"run_action('{cfg.key}')", cfg.name, show=False)
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
@@ -170,6 +173,8 @@ class DashboardScreen(Screen):
         desk = self.app.desk
         if action == "toggle_service":
             return self.app.simulator is not None
+        if action == "actions_menu":
+            return bool(self.app.config.actions)
         if action in ("run_action", "undo"):
             return True if self.app.armed else None  # greyed while READ-ONLY
         if action == "status":
@@ -351,6 +356,24 @@ class DashboardScreen(Screen):
 
     # ------------------------------------------------------------ remediation
 
+    def on_worker_state_changed(self, event) -> None:
+        """A failed worker of this screen (planning, running, sending) is reported, never silent."""
+        from textual.worker import WorkerState
+
+        if event.state is WorkerState.ERROR:
+            self.app.report_once(event.worker.name or "worker", event.worker.error)
+
+    def action_actions_menu(self) -> None:
+        from screens.prompt import ActionsMenu
+
+        app = self.app
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                self.action_run_action(key)
+
+        app.push_screen(ActionsMenu(list(app.config.actions), app.armed), chosen)
+
     def action_run_action(self, key: str) -> None:
         app = self.app
         cfg = app.config.action(key)
@@ -403,7 +426,6 @@ class DashboardScreen(Screen):
     @work(thread=True, group="actions", exit_on_error=False)
     def _execute(self, cfg, plan) -> None:
         from actions import ActionError
-
         app = self.app
         app.from_thread(app.notify, f"{plan.action} on {plan.target}: running…", timeout=3)
         try:

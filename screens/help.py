@@ -65,7 +65,7 @@ COCKPIT, NAVIGATION = "Cockpit", "In the focused list or table"
 
 
 def describe_bindings(active_bindings) -> list[tuple[str, str, bool, str]]:
-    """(key, description, enabled, section) from an App.active_bindings mapping, one
+    """(key, what it does, enabled, section) from an App.active_bindings mapping, one
     line per action; the cockpit's own keys (app and screen) first, then the focused
     widget's navigation keys.
 
@@ -81,9 +81,10 @@ def describe_bindings(active_bindings) -> list[tuple[str, str, bool, str]]:
         if not b.description:
             continue
         section = COCKPIT if isinstance(active.node, (App, Screen)) else NAVIGATION
+        words = b.tooltip or b.description  # the footer's label is short; help has room for the tooltip
         entry = seen.get((section, b.action))
         if entry is None:
-            seen[(section, b.action)] = (key, b.description, active.enabled, section)
+            seen[(section, b.action)] = (key, words, active.enabled, section)
         else:
-            seen[(section, b.action)] = (f"{entry[0]},{key}", b.description, entry[2] or active.enabled, section)
+            seen[(section, b.action)] = (f"{entry[0]},{key}", words, entry[2] or active.enabled, section)
     return sorted(seen.values(), key=lambda e: e[3] != COCKPIT)

@@ -195,3 +195,39 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ActionsMenu(ModalScreen[str | None]):
+    """The configured actions, each with its key; enter starts the highlighted one."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="actions.cancel")]
+
+    def __init__(self, actions: list, armed: bool) -> None:
+        super().__init__()
+        self.actions, self.armed = actions, armed
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text("Actions", style="bold"), classes="dialog-title")
+            options = []
+            for a in self.actions:
+                label = Text(f"{a.key}  ", style="bold")
+                label.append(a.name, "bold")
+                label.append(f"  on {a.target}")
+                if a.description:
+                    label.append(f"\n   {a.description}", "dim")
+                options.append(Option(label, id=a.key))
+            yield OptionList(*options, id="actions-options")
+            hint = ("↑↓ choose · enter shows its plan (nothing runs yet) · esc closes" if self.armed else
+                    "READ-ONLY: start with --armed to run actions · esc closes")
+            yield Static(Text(hint, style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
