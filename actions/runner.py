@@ -40,13 +40,17 @@ class Report:
 
 class ActionRunner:
     def __init__(self, executors: Mapping[str, Executor], recorder: Recorder,
-                 signals: Callable[[], dict[str, float]], sleep: Callable[[float], None] = time.sleep) -> None:
+                 signals: Callable[[], dict[str, float]], sleep: Callable[[float], None] | None = None) -> None:
         self.executors = dict(executors)
         self.recorder = recorder
         self.signals = signals
-        self.sleep = sleep
+        #: set when the cockpit closes: the wait for an action's effect ends at once
+        self.stopping = threading.Event()
+        self.sleep = sleep or self.stopping.wait
         self._busy: dict[str, str] = {}  # target -> action name
         self._lock = threading.Lock()
+        self._running = 0
+        self._idle = threading.Condition(self._lock)
 
     # ------------------------------------------------------------ one per target
 
@@ -92,8 +96,23 @@ class ActionRunner:
 
     # ------------------------------------------------------------ running
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no action is running (each has journaled its outcome); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
+
     def run(self, cfg, plan: Plan) -> Report:
         """Run a confirmed plan whose target the caller claimed; releases it when verified."""
+        with self._lock:
+            self._running += 1
+        try:
+            return self._run(cfg, plan)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
+
+    def _run(self, cfg, plan: Plan) -> Report:
         executor = self.executor(plan.kind)
         try:
             try:
@@ -117,8 +136,8 @@ class ActionRunner:
         finally:
             self.release(plan.target)
         wait = cfg.effect_after - (time.monotonic() - done)
-        if wait > 0:
+        if wait > 0 and not self.stopping.is_set():
             self.sleep(wait)
-        after = self.signals()
+        after = {} if self.stopping.is_set() else self.signals()  # closing: the effect was not seen
         self.recorder.verified(intent, plan, verification, before, after)
         return Report(plan, outcome, verification, before, after)

@@ -28,6 +28,7 @@ from cockpit.units import formatter
 from themes import DEFAULT_THEME, STYLESHEET, THEMES
 
 MODES = ("LIVE", "DEMO", "DRILL")
+ACTION_EXIT_WAIT = 30.0  # seconds quitting waits for a running action's outcome
 MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
 
 
@@ -135,6 +136,8 @@ class CockpitApp(App):
         await self.context.aclose()
         if self._stop_listening is not None:
             await asyncio.to_thread(self._stop_listening)
+        self.runner.stopping.set()  # an action running now journals its outcome before the cockpit goes
+        await asyncio.to_thread(self.runner.wait_idle, ACTION_EXIT_WAIT)
         await self.journal_idle()  # what the responder did is written before the cockpit goes
         self._journal_thread.shutdown(wait=False)
         self.rescued = self._rescue()

@@ -31,8 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--theme", default=None, help="theme name (cockpit-dark, cockpit-high-contrast, ...)")
 
     run = sub.add_parser("run", help="watch the service described by a config file",
-                         description="Watch a live service. Starts READ-ONLY.")
+                         description="Watch a live service. Starts READ-ONLY: the configured actions are "
+                         "shown but greyed out; --armed lets them run (each still behind its confirmation).")
     run.add_argument("-c", "--config", required=True, type=Path, help="TOML config file")
+    run.add_argument("--armed", action="store_true", help="allow the configured actions to run")
     run.add_argument("--theme", default=None, help="theme name")
 
     check = sub.add_parser("check", help="validate a config file and reach every source once",
@@ -184,7 +186,7 @@ def cmd_run(args) -> int:
         return EXIT_CONFIG
     from cockpit.app import CockpitApp
 
-    app = CockpitApp(config, mode="LIVE", armed=False, theme=args.theme, journal=journal)
+    app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal)
     app.run()
     _told_rescue(app)
     return app.return_code or EXIT_OK

@@ -665,8 +665,9 @@ def apply_overrides(raw: dict, environ: Mapping[str, str], applied: dict[str, st
         shown = ""
         for depth, seg in enumerate(path[:-1]):
             if isinstance(node, list):
-                match = [i for i, item in enumerate(node)
-                         if isinstance(item, dict) and str(item.get("name", "")).lower() == seg]
+                # sources by name, actions by key (COCKPIT_ACTIONS__R__URL)
+                match = [i for i, item in enumerate(node) if isinstance(item, dict)
+                         and seg in (str(item.get("name", "")).lower(), str(item.get("key", "")).lower())]
                 if not match:
                     problems.append(f"environment {var}: no entry named {seg!r} under {'.'.join(path[:depth])}")
                     break

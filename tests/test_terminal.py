@@ -84,15 +84,21 @@ def test_demo_in_tmux_shows_five_panels_with_values_and_quits(session):
     assert "Traceback" not in screen
 
 
+def overrides(base: str) -> str:
+    """COCKPIT_ variables pointing examples/demo.toml's sources and rollback at ``base``."""
+    pairs = [(f"SOURCES__{src.upper()}__URL", f"{base}{path}")
+             for src, path in (("health", "/health"), ("components", "/health/component/{name}"),
+                               ("metrics", "/metrics"))]
+    pairs += [("ACTIONS__R__URL", f"{base}/admin/rollback"), ("ACTIONS__R__STATE_URL", f"{base}/admin/state"),
+              ("ACTIONS__R__VERIFY_URL", f"{base}/health/component/api")]
+    return " ".join(f"COCKPIT_{k}={v}" for k, v in pairs)
+
+
 def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
     """`cockpit run -c examples/demo.toml`, its URLs pointed at a live simulator by
     COCKPIT_ overrides: starts READ-ONLY and shows live values."""
     name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
-    env = " ".join(
-        f"COCKPIT_SOURCES__{src.upper()}__URL={sim_server_url}{path}"
-        for src, path in (("health", "/health"), ("components", "/health/component/{name}"),
-                          ("metrics", "/metrics"))
-    )
+    env = overrides(sim_server_url)
     root = Path(__file__).resolve().parent.parent
     _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(root),
           f"{unset()} {env} {COCKPIT} run -c examples/demo.toml; echo COCKPIT-EXITED=$?; sleep 30")
@@ -100,7 +106,10 @@ def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
         screen = wait_screen(name, lambda s: "READ-ONLY" in s and "● OK" in s and "4/4 healthy" in s, 15,
                              "live values in READ-ONLY mode")
         assert "LIVE" in screen and "ARMED" not in screen
-        assert "Kill/revive" not in screen  # no simulator key outside the demo
+        assert "Kill svc" not in screen  # no simulator key outside the demo
+        _tmux("send-keys", "-t", name, "r")  # READ-ONLY: greyed, nothing opens
+        time.sleep(0.5)
+        assert "Run Rollback" not in capture(name)
         _tmux("send-keys", "-t", name, "q")
         assert "COCKPIT-EXITED=0" in wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 8, "exit")
     finally:
@@ -114,3 +123,23 @@ def sim_server_url():
     server = SimulatorServer(Simulator(seed=1, faults=())).start()
     yield server.url
     server.stop()
+
+
+def test_run_armed_rolls_back_in_tmux(sim_server_url):
+    """`cockpit run --armed`: r shows the plan, y runs it, the timeline shows the outcome."""
+    name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
+    root = Path(__file__).resolve().parent.parent
+    _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", "-c", str(root),
+          f"{unset()} {overrides(sim_server_url)} {COCKPIT} run -c examples/demo.toml --armed; "
+          "echo COCKPIT-EXITED=$?; sleep 30")
+    try:
+        wait_screen(name, lambda s: "ARMED" in s and "● OK" in s, 15, "live values, ARMED")
+        _tmux("send-keys", "-t", name, "r")
+        screen = wait_screen(name, lambda s: "Run Rollback on checkout-api?" in s, 8, "the plan dialog")
+        assert "/admin/rollback" in screen and "y runs it" in screen
+        _tmux("send-keys", "-t", name, "y")
+        wait_screen(name, lambda s: "Rollback: OK" in s, 10, "the outcome on the timeline")
+        _tmux("send-keys", "-t", name, "q")
+        assert "COCKPIT-EXITED=0" in wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 8, "exit")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
