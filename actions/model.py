@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 GUARD_ORDER = ("confirm", "type_to_confirm", "deny")
 DESTRUCTIVE_KINDS = {"pg_restore", "rds_restore", "ecs_rollback", "lambda_rollback"}
+MASK = "***"
 
 
 class ActionError(Exception):
@@ -47,6 +48,20 @@ class Plan:
     undo: dict[str, Any] | None = None  # how to undo it (kind-specific); None: not undoable
     notes: tuple[str, ...] = ()  # what the planner noticed (e.g. "already in emergency mode")
     sandbox: bool = False  # planned for a drill: nothing real will be called
+    #: a number the responder gives in the dialog: {"name", "now", "min", "max", "default"}
+    ask: dict[str, Any] | None = None
+
+    def with_value(self, n: int) -> "Plan":
+        """The plan with the asked-for number filled in (and undo back to the current one)."""
+        from dataclasses import replace
+
+        if self.ask is None:
+            return self
+        lo, hi = self.ask["min"], self.ask["max"]
+        if not lo <= n <= hi:
+            raise ActionError(f"{self.ask['name']} must be from {lo} to {hi}")
+        return replace(self, after={**self.after, self.ask["name"]: n},
+                       undo={self.ask["name"]: self.ask["now"]} if self.ask.get("now") is not None else None)
 
     def to_dict(self) -> dict[str, Any]:
         """For the journal: JSON-safe, secrets already only references."""

@@ -438,6 +438,21 @@ class IncidentSettings(Model):
 # ---------------------------------------------------------------- root
 
 
+# ---------------------------------------------------------------- AWS
+
+
+class AwsSettings(Model):
+    """Where AWS calls go: the standard credential chain, optionally a named profile."""
+
+    profile: str | None = Field(None, description="Named profile from ~/.aws (default: the standard chain).")
+    region: str | None = Field(None, description="Region (default: the profile's or AWS_DEFAULT_REGION).")
+    endpoint_url: str | None = Field(None, description="Another endpoint (LocalStack, moto) instead of AWS.")
+    timeout: float = Field(10.0, gt=0, le=300, description="Seconds to connect and to read each answer.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per call (botocore adaptive retries).")
+
+    _endpoint = field_validator("endpoint_url")(classmethod(lambda cls, v: v if v is None else _check_url(v)))
+
+
 # ---------------------------------------------------------------- actions
 
 GUARD_RULES = ("confirm", "type_to_confirm", "deny")  # in order of strictness
@@ -515,21 +530,92 @@ class SqlAction(ActionBase):
     verify_sql: str | None = Field(None, description="A query returning one number; verified when it is > 0.")
     statement_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds before the database cancels it.")
 
-    @field_validator("database")
-    @classmethod
-    def _database(cls, v: str) -> str:
-        if is_secret_ref(v):
-            return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError("a postgresql:// URL or env:NAME")
-        if parts.password:
-            raise ValueError('this URL carries a password: write "env:NAME" and export NAME with the URL')
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
+
+
+def _check_database(v: str) -> str:
+    if is_secret_ref(v):
         return v
+    parts = urlsplit(v)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("a postgresql:// URL or env:NAME")
+    if parts.password:
+        raise ValueError('this URL carries a password: write "env:NAME" and export NAME with the URL')
+    return v
 
 
-ActionConfig = Annotated[Union[HttpAction, CommandAction, SqlAction], Field(discriminator="kind")]
-ACTION_KINDS = ("http", "command", "sql")
+class AwsAction(ActionBase):
+    aws: AwsSettings | None = Field(None, description="AWS settings for this action (default: the top-level [aws]).")
+
+
+class LambdaEnvAction(AwsAction):
+    """Merge variables into a Lambda function's environment, keeping all the others
+    (seed 000's emergency mode: EMERGENCY_MODE, FALLBACK_RESPONSES, DISABLE_AI_PROCESSING).
+    Undo puts back the values it found."""
+
+    kind: Literal["lambda_env"]
+    function: str = Field(description="Function name or ARN.")
+    variables: dict[str, str] = Field(min_length=1, description="Variables to set; secret values as env:NAME.")
+
+
+class LambdaConcurrencyAction(AwsAction):
+    """Set a function's reserved concurrency to the number asked for in the dialog."""
+
+    kind: Literal["lambda_concurrency"]
+    function: str = Field(description="Function name or ARN.")
+    min: int = Field(0, ge=0, description="Lowest number the dialog accepts.")
+    max: int = Field(1000, ge=1, description="Highest number the dialog accepts.")
+    default: int | None = Field(None, description="Number the dialog offers first (default: the current one).")
+
+
+class EcsRollbackAction(AwsAction):
+    """Point an ECS service back at the previous task-definition revision (or a named one) and force a new
+    deployment (seed 001). Undo points it at the revision it replaced."""
+
+    kind: Literal["ecs_rollback"]
+    cluster: str = Field(description="Cluster name or ARN.")
+    service: str = Field(description="Service name.")
+    task_definition: str | None = Field(None, description="family:revision to roll back to (default: the "
+                                        "revision before the current one).")
+
+
+class EcsScaleAction(AwsAction):
+    """Set an ECS service's desiredCount to the number asked for in the dialog."""
+
+    kind: Literal["ecs_scale"]
+    cluster: str = Field(description="Cluster name or ARN.")
+    service: str = Field(description="Service name.")
+    min: int = Field(1, ge=0, description="Lowest count the dialog accepts.")
+    max: int = Field(ge=1, description="Highest count the dialog accepts.")
+    default: int | None = Field(None, description="Count the dialog offers first (default: twice the current).")
+
+
+class PgRestoreAction(ActionBase):
+    """Restore the latest backup into a PostgreSQL database (seed 000: restore, then verify data integrity):
+    the newest object under an s3:// prefix or a local file; .sql files through psql, custom-format dumps
+    through pg_restore --clean."""
+
+    kind: Literal["pg_restore"]
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    source: str = Field(description="s3://bucket/prefix/ (the newest object under it) or a local file path.")
+    verify_counts: dict[str, int] = Field(default_factory=dict, description="Table -> fewest rows it must have "
+                                          "after the restore.")
+    aws: AwsSettings | None = Field(None, description="AWS settings for an s3:// source (default: [aws]).")
+    timeout: float = Field(900.0, gt=0, le=86400, description="Seconds the restore may take.")
+
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
+
+
+ActionConfig = Annotated[
+    Union[HttpAction, CommandAction, SqlAction, LambdaEnvAction, LambdaConcurrencyAction, EcsRollbackAction,
+          EcsScaleAction, PgRestoreAction],
+    Field(discriminator="kind"),
+]
+ACTION_KINDS = ("http", "command", "sql", "lambda_env", "lambda_concurrency", "ecs_rollback", "ecs_scale",
+                "pg_restore")
+
+
+AWS_ACTION_KINDS = ("lambda_env", "lambda_concurrency", "ecs_rollback", "ecs_scale", "pg_restore")
 
 
 class Guards(Model):
@@ -551,6 +637,17 @@ class CockpitConfig(Model):
     actions: list[ActionConfig] = Field(default_factory=list, description="Remediations, each on a key, run "
                                         "after a confirmation (only when armed).")
     guards: Guards = Field(default_factory=Guards, description="How actions are confirmed per environment.")
+    aws: AwsSettings = Field(default_factory=AwsSettings, description="Default AWS settings for AWS actions.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aws_defaults(cls, raw: Any) -> Any:
+        """Actions without their own [aws] use the top-level one."""
+        if isinstance(raw, dict) and isinstance(raw.get("aws"), dict) and isinstance(raw.get("actions"), list):
+            raw = {**raw, "actions": [
+                {**a, "aws": raw["aws"]} if isinstance(a, dict) and "aws" not in a and
+                a.get("kind") in AWS_ACTION_KINDS else a for a in raw["actions"]]}
+        return raw
 
     @model_validator(mode="after")
     def _references(self):

@@ -53,7 +53,7 @@ def describe_plan(plan: Plan) -> Text:
     return out
 
 
-class ActionConfirm(ModalScreen[bool]):
+class ActionConfirm(ModalScreen["Plan | None"]):
     BINDINGS = [
         Binding("y", "confirm", "Run", id="action.confirm"),
         Binding("escape", "cancel", "Cancel", id="action.cancel"),
@@ -72,38 +72,74 @@ class ActionConfirm(ModalScreen[bool]):
                          classes="dialog-title")
             with VerticalScroll(id="action-plan"):
                 yield Static(describe_plan(plan))
+            if plan.ask is not None:
+                ask = plan.ask
+                now = f", now {ask['now']}" if ask.get("now") is not None else ""
+                yield Static(Text(f"{ask['name']} ({ask['min']}–{ask['max']}{now}):", style="bold"))
+                yield Input(str(ask.get("default", "")), id="action-number", type="integer")
             if plan.guard == "type_to_confirm":
                 yield Input(placeholder=f"type {plan.target} to run it", id="action-typed")
-                hint = f"type the target's name, then enter · esc cancels (nothing runs)"
+                hint = "type the target's name, then enter · esc cancels (nothing runs)"
+            elif plan.ask is not None:
+                hint = "enter runs it with this number · esc cancels (nothing runs)"
             else:
                 hint = "y runs it · esc cancels (nothing runs)"
             yield Static(Text(hint, style="dim"), id="action-hint")
 
     def on_mount(self) -> None:
-        if self.plan.guard == "type_to_confirm":
-            self.query_one(Input).focus()
+        if self.plan.ask is not None:
+            self.query_one("#action-number", Input).focus()
+        elif self.plan.guard == "type_to_confirm":
+            self.query_one("#action-typed", Input).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "confirm":  # y is a letter in the name box
-            return self.plan.guard == "confirm"
+        if action == "confirm":  # y would be typed into a box otherwise
+            return self.plan.guard == "confirm" and self.plan.ask is None
         return True
 
-    def _done(self, run: bool) -> None:
+    def _hint(self, text: str) -> None:
+        self.query_one("#action-hint", Static).update(Text(text, style="bold"))
+
+    def _done(self, plan: Plan | None) -> None:
         if self._answered:
             return  # confirmed (or cancelled) once: a second press does nothing
         self._answered = True
-        self.dismiss(run)
+        self.dismiss(plan)
+
+    def _confirmed_plan(self) -> Plan | None:
+        """The plan to run, with the number filled in; None (and a hint) if it is not valid."""
+        from actions.model import ActionError
+
+        if self.plan.ask is None:
+            return self.plan
+        text = self.query_one("#action-number", Input).value.strip()
+        try:
+            return self.plan.with_value(int(text))
+        except ValueError:
+            self._hint(f"{self.plan.ask['name']} must be a whole number")
+        except ActionError as e:
+            self._hint(str(e))
+        return None
 
     def action_confirm(self) -> None:
-        self._done(True)
+        self._done(self.plan)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip() == self.plan.target:
-            self._done(True)
-        else:
-            self.query_one("#action-hint", Static).update(
-                Text(f"that is not {self.plan.target!r}: type it exactly, or esc to cancel", style="bold"))
+        plan = self._confirmed_plan()
+        if plan is None:
+            self.query_one("#action-number", Input).focus()
+            return
+        if self.plan.guard == "type_to_confirm":
+            typed = self.query_one("#action-typed", Input)
+            if event.input is not typed:
+                typed.focus()
+                self._hint(f"now type {self.plan.target} to run it")
+                return
+            if typed.value.strip() != self.plan.target:
+                self._hint(f"that is not {self.plan.target!r}: type it exactly, or esc to cancel")
+                return
+        self._done(plan)
 
     def action_cancel(self) -> None:
-        self._done(False)
+        self._done(None)

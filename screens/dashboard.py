@@ -414,9 +414,9 @@ class DashboardScreen(Screen):
     def _confirm(self, cfg, plan) -> None:
         from screens.confirm import ActionConfirm
 
-        def answered(run: bool | None) -> None:
-            if run:
-                self._execute(cfg, plan)
+        def answered(confirmed) -> None:
+            if confirmed is not None:
+                self._execute(cfg, confirmed)  # the plan as confirmed (with any number given)
             else:
                 self.app.runner.release(cfg.target)
                 self.app.notify(f"{plan.action}: cancelled, nothing was run.", timeout=4)

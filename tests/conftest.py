@@ -279,6 +279,29 @@ class _FaultHandler(BaseHTTPRequestHandler):
         return
 
 
+@pytest.fixture
+def moto_url(monkeypatch):
+    """moto's real HTTP server on 127.0.0.1 (a fresh one per test: no state leaks between
+    tests), with dummy credentials in the environment."""
+    from moto.server import ThreadedMotoServer
+
+    for k, v in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                 ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
+    server.start()
+    url = f"http://{LOOPBACK}:{server._server.server_address[1]}"
+    import urllib.request
+
+    # moto keeps its state per process, not per server: start each test from nothing
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
 PG_ADMIN = "postgresql://127.0.0.1:5432/postgres"
 
 

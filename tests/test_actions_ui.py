@@ -240,3 +240,35 @@ async def test_the_actions_menu_lists_every_action_and_opens_its_plan(sim, tmp_p
         await pilot.press("escape")
         await settle(pilot)
         assert kinds(app) == []
+
+
+async def test_scale_asks_for_the_count_in_the_dialog(sim, tmp_path, moto_url):
+    import boto3
+
+    from cockpit.config import config_from_dict
+    from cockpit.demo import demo_raw
+
+    ecs = boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1")
+    ecs.create_cluster(clusterName="prod")
+    ecs.register_task_definition(family="api", containerDefinitions=[{"name": "a", "image": "x", "memory": 64}])
+    ecs.create_service(cluster="prod", serviceName="api", taskDefinition="api:1", desiredCount=3)
+    raw = demo_raw(sim.url)
+    raw["aws"] = {"endpoint_url": moto_url, "region": "us-east-1"}
+    raw["actions"] = [{"key": "s", "kind": "ecs_scale", "name": "Scale api", "target": "prod/api", "cluster": "prod",
+                       "service": "api", "min": 2, "max": 8, "effect_after": 0, "verify_timeout": 5}]
+    app = CockpitApp(config_from_dict(raw, "<t>", {}), mode="LIVE", armed=True, poll=False,
+                     journal=SQLiteJournal(tmp_path / "j.db"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        dialog = await open_dialog(pilot, "s")
+        number = dialog.query_one("#action-number")
+        assert number.value == "6" and app.screen.focused is number  # twice the current 3
+        await pilot.press("y")  # typed into the box (not a letter it takes), never a confirmation
+        number.value = "9"
+        await pilot.press("enter")
+        assert isinstance(app.screen, ActionConfirm) and "from 2 to 8" in str(dialog.query_one("#action-hint").render())
+        number.value = "5"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the scale to be verified")
+        assert ecs.describe_services(cluster="prod", services=["api"])["services"][0]["desiredCount"] == 5
+        outcome = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_outcome").payload
+        assert outcome["result"] == "ok" and outcome["undo"] == {"desired_count": 3}
