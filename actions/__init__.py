@@ -15,14 +15,16 @@ __all__ = ["ActionError", "ActionRunner", "Outcome", "Plan", "Report", "Step", "
 
 def real_executors() -> dict:
     """Every kind's executor. Their modules import boto3 and psycopg inside the calls only."""
-    from actions.kinds.aws import EcsRollbackExecutor, EcsScaleExecutor, LambdaConcurrencyExecutor, LambdaEnvExecutor
+    from actions.kinds.aws import (EcsRollbackExecutor, EcsScaleExecutor, LambdaConcurrencyExecutor, LambdaEnvExecutor,
+                                   LambdaRollbackExecutor, RdsRestoreExecutor)
     from actions.kinds.command import CommandExecutor
     from actions.kinds.http import HttpExecutor
     from actions.kinds.pgrestore import PgRestoreExecutor
     from actions.kinds.sql import SqlExecutor
 
     executors = (HttpExecutor(), CommandExecutor(), SqlExecutor(), LambdaEnvExecutor(), LambdaConcurrencyExecutor(),
-                 EcsRollbackExecutor(), EcsScaleExecutor(), PgRestoreExecutor())
+                 LambdaRollbackExecutor(), EcsRollbackExecutor(), EcsScaleExecutor(), PgRestoreExecutor(),
+                 RdsRestoreExecutor())
     return {e.kind: e for e in executors}
 
 

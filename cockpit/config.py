@@ -590,6 +590,28 @@ class EcsScaleAction(AwsAction):
     default: int | None = Field(None, description="Count the dialog offers first (default: twice the current).")
 
 
+class LambdaRollbackAction(AwsAction):
+    """Point a Lambda alias back at the previous published version (or a named one)."""
+
+    kind: Literal["lambda_rollback"]
+    function: str = Field(description="Function name or ARN.")
+    alias: str = Field(description="The alias traffic goes through, e.g. live.")
+    version: str | None = Field(None, description="Version to point at (default: the newest one older than "
+                                "the alias's).")
+
+
+class RdsRestoreAction(AwsAction):
+    """Restore a new RDS instance from the source instance's latest available snapshot."""
+
+    kind: Literal["rds_restore"]
+    instance: str = Field(description="The source DB instance identifier.")
+    new_instance: str = Field("{instance}-restored-{time}", description="Identifier of the new instance; "
+                              "{instance} and {time} (UTC, YYYYMMDD-HHMM) are filled in.")
+    instance_class: str | None = Field(None, description="Instance class (default: the snapshot's).")
+    verify_timeout: float = Field(1800.0, ge=0, le=7200, description="Seconds to wait for the new instance "
+                                  "to be available.")
+
+
 class PgRestoreAction(ActionBase):
     """Restore the latest backup into a PostgreSQL database (seed 000: restore, then verify data integrity):
     the newest object under an s3:// prefix or a local file; .sql files through psql, custom-format dumps
@@ -607,15 +629,16 @@ class PgRestoreAction(ActionBase):
 
 
 ActionConfig = Annotated[
-    Union[HttpAction, CommandAction, SqlAction, LambdaEnvAction, LambdaConcurrencyAction, EcsRollbackAction,
-          EcsScaleAction, PgRestoreAction],
+    Union[HttpAction, CommandAction, SqlAction, LambdaEnvAction, LambdaConcurrencyAction, LambdaRollbackAction,
+          EcsRollbackAction, EcsScaleAction, PgRestoreAction, RdsRestoreAction],
     Field(discriminator="kind"),
 ]
-ACTION_KINDS = ("http", "command", "sql", "lambda_env", "lambda_concurrency", "ecs_rollback", "ecs_scale",
-                "pg_restore")
+ACTION_KINDS = ("http", "command", "sql", "lambda_env", "lambda_concurrency", "lambda_rollback", "ecs_rollback",
+                "ecs_scale", "pg_restore", "rds_restore")
 
 
-AWS_ACTION_KINDS = ("lambda_env", "lambda_concurrency", "ecs_rollback", "ecs_scale", "pg_restore")
+AWS_ACTION_KINDS = ("lambda_env", "lambda_concurrency", "lambda_rollback", "ecs_rollback", "ecs_scale", "pg_restore",
+                    "rds_restore")
 
 
 class Guards(Model):

@@ -275,3 +275,51 @@ def test_action_keys_may_not_take_dashboard_keys():
         with pytest.raises(ConfigError) as err:
             action_cfg({"kind": "command", "argv": ["x"], "key": key})
         assert says in "\n".join(err.value.problems)
+
+
+def test_a_cockpit_killed_mid_action_leaves_outcome_unknown(tmp_path):
+    """A real process runs a slow command action and is SIGKILLed after its intent was
+    journaled: a cockpit started afterwards says the outcome is unknown."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    db = tmp_path / "j.db"
+    child = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).resolve().parent)!r})
+        from test_actions import ListRecorder, action_cfg, runner_for
+        from pathlib import Path
+        _, cfg = action_cfg({{"kind": "command", "argv": ["sleep", "30"], "effect_after": 0}})
+        rec = ListRecorder(Path({str(tmp_path)!r}))
+        runner = runner_for(rec, signals=[{{}}])
+        runner.claim(cfg.target, cfg.name)
+        runner.run(cfg, runner.plan(cfg, "confirm"))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", child], cwd=str(tmp_path), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        journal = None
+        while time.monotonic() < deadline:
+            if db.exists():
+                journal = SQLiteJournal(db)
+                incs = journal.incidents()
+                if incs and any(e.kind == "action_intent" for e in journal.events(incs[0])):
+                    break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the child never journaled its intent")
+        os.killpg(proc.pid, signal.SIGKILL)  # the cockpit and the command it was running
+        proc.wait(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    inc = journal.incidents()[0]
+    assert [e.kind for e in journal.events(inc)] == ["incident_declared", "action_intent"]
+    assert len(journal.unresolved_intents(inc)) == 1
+    lines = []
+    desk = IncidentDesk(SQLiteJournal(db), ManualClock(), "bob", "svc", on_event=lines.append)
+    assert desk.resume_open() == inc
+    assert any(line.text.startswith("Test action: OUTCOME UNKNOWN") for line in lines)
+    assert "outcome unknown" in desk.export_markdown(time.time())

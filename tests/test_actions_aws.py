@@ -251,3 +251,40 @@ def test_pg_restore_missing_backup_is_said_before_anything_runs(logs_db, moto_ur
         _, cfg = aws_cfg(moto_url, {"kind": "pg_restore", "database": logs_db, "source": source})
         with pytest.raises(ActionError, match=says):
             runner.plan(cfg, "type_to_confirm")
+
+
+def test_lambda_alias_rollback_to_the_previous_version_and_undo(moto_url, lam, tmp_path):
+    v1 = lam.publish_version(FunctionName="bedrock-ai-core")["Version"]
+    lam.update_function_configuration(FunctionName="bedrock-ai-core", Description="v2")
+    v2 = lam.publish_version(FunctionName="bedrock-ai-core")["Version"]
+    lam.create_alias(FunctionName="bedrock-ai-core", Name="live", FunctionVersion=v2)
+    _, cfg = aws_cfg(moto_url, {"kind": "lambda_rollback", "function": "bedrock-ai-core", "alias": "live"})
+    runner = runner_for(ListRecorder(tmp_path), signals=[{}])
+    plan = runner.plan(cfg, "confirm")
+    assert plan.before == {"alias": "live", "version": v2} and plan.after == {"version": v1}
+    assert runner.claim(cfg.target, cfg.name) is None
+    report = runner.run(cfg, plan)
+    assert report.outcome.result == "ok" and report.verification.ok is True
+    assert lam.get_alias(FunctionName="bedrock-ai-core", Name="live")["FunctionVersion"] == v1
+    assert runner.undo_plan(cfg, report.plan, "confirm").after == {"version": v2}
+    with pytest.raises(ActionError, match="no older published version"):
+        runner.plan(cfg, "confirm")  # now on the oldest one
+
+
+def test_rds_restore_from_the_latest_snapshot(moto_url, tmp_path):
+    rds = boto3.client("rds", endpoint_url=moto_url, region_name="us-east-1")
+    rds.create_db_instance(DBInstanceIdentifier="macro-db", DBInstanceClass="db.t3.micro", Engine="postgres",
+                           MasterUsername="app", MasterUserPassword="not-a-real-one", AllocatedStorage=20)
+    rds.create_db_snapshot(DBSnapshotIdentifier="nightly-1", DBInstanceIdentifier="macro-db")
+    rds.create_db_snapshot(DBSnapshotIdentifier="nightly-2", DBInstanceIdentifier="macro-db")
+    _, cfg = aws_cfg(moto_url, {"kind": "rds_restore", "instance": "macro-db", "new_instance": "{instance}-restored"})
+    runner = runner_for(ListRecorder(tmp_path), signals=[{}])
+    plan = runner.plan(cfg, "type_to_confirm")
+    assert plan.before["snapshot"] == "nightly-2" and plan.after == {"new_instance": "macro-db-restored"}
+    assert runner.claim(cfg.target, cfg.name) is None
+    report = runner.run(cfg, plan)
+    assert report.outcome.result == "ok" and report.verification.ok is True
+    assert report.verification.details == "macro-db-restored is available"
+    _, none = aws_cfg(moto_url, {"kind": "rds_restore", "instance": "no-such-db"})
+    with pytest.raises(ActionError):
+        runner.plan(none, "confirm")

@@ -313,3 +313,121 @@ class EcsRollbackExecutor:
         if not plan.undo:
             return None
         return self._plan(cfg, guard, plan.undo["task_definition"], f"undo {plan.action}")
+
+
+# ---------------------------------------------------------------- Lambda alias rollback
+
+
+class LambdaRollbackExecutor:
+    """An alias back to the previous published version (or a named one)."""
+
+    kind = "lambda_rollback"
+
+    def _alias(self, cfg) -> str:
+        lam = aws.client("lambda", cfg.aws)
+        got = _call("lambda:GetAlias", lam.get_alias, FunctionName=cfg.function, Name=cfg.alias)
+        return got["FunctionVersion"]
+
+    def _plan(self, cfg, guard: str, target: str | None, name: str) -> Plan:
+        current = self._alias(cfg)
+        if target is None:
+            lam = aws.client("lambda", cfg.aws)
+            versions, marker = [], None
+            while True:
+                page = _call("lambda:ListVersionsByFunction", lam.list_versions_by_function, FunctionName=cfg.function,
+                             **({"Marker": marker} if marker else {}))
+                versions += [int(v["Version"]) for v in page.get("Versions", []) if v["Version"].isdigit()]
+                marker = page.get("NextMarker")
+                if not marker:
+                    break
+            older = [v for v in versions if current.isdigit() and v < int(current)]
+            if not older:
+                raise ActionError(f"{cfg.function}:{cfg.alias} is on version {current}: no older published version")
+            target = str(max(older))
+        return _base_plan(cfg, self.kind, guard,
+                          [Step("lambda:UpdateAlias", {"FunctionName": cfg.function, "Name": cfg.alias,
+                                                       "FunctionVersion": target})],
+                          {"alias": cfg.alias, "version": current}, {"version": target}, {"version": current}, name)
+
+    def plan(self, cfg, guard: str) -> Plan:
+        return self._plan(cfg, guard, cfg.version, cfg.name)
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        target = plan.after["version"]
+
+        def run():
+            lam = aws.client("lambda", cfg.aws)
+            _call("lambda:UpdateAlias", lam.update_alias, FunctionName=cfg.function, Name=cfg.alias,
+                  FunctionVersion=target)
+            return f"{cfg.function}:{cfg.alias} -> version {target}", {"version": target}
+
+        return _outcome(time.monotonic(), run)
+
+    def verify(self, cfg, plan: Plan) -> Verification:
+        def check():
+            now = self._alias(cfg)
+            return now == plan.after["version"], f"{cfg.alias} points at version {now}"
+
+        return _poll(cfg.verify_timeout, check)
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        return self._plan(cfg, guard, plan.undo["version"], f"undo {plan.action}") if plan.undo else None
+
+
+# ---------------------------------------------------------------- RDS restore
+
+
+class RdsRestoreExecutor:
+    """A new instance from the source instance's latest available snapshot (the source is
+    left alone: point the application at the new one once it is verified)."""
+
+    kind = "rds_restore"
+
+    def plan(self, cfg, guard: str) -> Plan:
+        rds = aws.client("rds", cfg.aws)
+        snaps, marker = [], None
+        while True:
+            page = _call("rds:DescribeDBSnapshots", rds.describe_db_snapshots, DBInstanceIdentifier=cfg.instance,
+                         **({"Marker": marker} if marker else {}))
+            snaps += [s for s in page.get("DBSnapshots", []) if s.get("Status") == "available"]
+            marker = page.get("Marker")
+            if not marker:
+                break
+        if not snaps:
+            raise ActionError(f"no available snapshot of {cfg.instance}")
+        latest = max(snaps, key=lambda s: s["SnapshotCreateTime"])
+        new_id = cfg.new_instance.format(instance=cfg.instance, time=time.strftime("%Y%m%d-%H%M", time.gmtime()))
+        params = {"DBInstanceIdentifier": new_id, "DBSnapshotIdentifier": latest["DBSnapshotIdentifier"]}
+        if cfg.instance_class:
+            params["DBInstanceClass"] = cfg.instance_class
+        return _base_plan(cfg, self.kind, guard, [Step("rds:RestoreDBInstanceFromDBSnapshot", params)],
+                          {"snapshot": latest["DBSnapshotIdentifier"],
+                           "snapshot_time": latest["SnapshotCreateTime"].isoformat()},
+                          {"new_instance": new_id}, None,
+                          notes=(f"{cfg.instance} itself is not touched",))
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        params = dict(plan.steps[0].params)
+
+        def run():
+            rds = aws.client("rds", cfg.aws)
+            got = _call("rds:RestoreDBInstanceFromDBSnapshot", rds.restore_db_instance_from_db_snapshot, **params)
+            status = got.get("DBInstance", {}).get("DBInstanceStatus", "?")
+            return f"{params['DBInstanceIdentifier']} from {params['DBSnapshotIdentifier']}: {status}", \
+                {"new_instance": params["DBInstanceIdentifier"], "status": status}
+
+        return _outcome(time.monotonic(), run)
+
+    def verify(self, cfg, plan: Plan) -> Verification:
+        new_id = plan.after["new_instance"]
+        rds = aws.client("rds", cfg.aws)
+
+        def check():
+            got = _call("rds:DescribeDBInstances", rds.describe_db_instances, DBInstanceIdentifier=new_id)
+            status = got["DBInstances"][0].get("DBInstanceStatus", "?")
+            return status == "available", f"{new_id} is {status}"
+
+        return _poll(cfg.verify_timeout, check)
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        return None
