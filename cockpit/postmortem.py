@@ -14,7 +14,7 @@ from cockpit.journal import MACHINE_ACTOR, Event
 from cockpit.units import fmt_ratio, fmt_seconds, fmt_usd
 
 SIGNIFICANT = {"incident_declared", "status_changed", "severity_set", "milestone_set", "action_intent",
-               "action_outcome", "communication_sent", "drill_marker"}
+               "action_outcome", "action_verified", "communication_sent", "drill_marker"}
 
 
 def md(text: Any) -> str:
@@ -78,15 +78,30 @@ def cost_during(events: list[Event], end: float) -> float | None:
     return total
 
 
+def _effect(v: Event | None) -> str:
+    """'verified; error_rate 0.21 → 0.004' from an action_verified event."""
+    if v is None:
+        return ""
+    p = v.payload
+    verdict = {True: "verified", False: "NOT verified"}.get(p.get("ok"), "not verifiable")
+    after = p.get("after") or {}
+    moved = ", ".join(f"{k} {b:.4g} → {after[k]:.4g}" for k, b in (p.get("before") or {}).items()
+                      if isinstance(b, (int, float)) and isinstance(after.get(k), (int, float)))
+    return f"{verdict} ({p.get('details', '')})" + (f"; {moved}" if moved else "")
+
+
 def actions(events: list[Event]) -> list[dict[str, Any]]:
     outcomes = {e.payload.get("intent"): e for e in events if e.kind == "action_outcome"}
+    verified = {e.payload.get("intent"): e for e in events if e.kind == "action_verified"}
     out = []
     for e in events:
         if e.kind == "action_intent":
             o = outcomes.get(e.id)
             out.append({"at": e.ts, "action": e.payload.get("action"), "actor": e.actor,
+                        "target": (e.payload.get("plan") or {}).get("target", ""),
                         "result": o.payload.get("result") if o else "outcome unknown",
-                        "details": o.payload.get("details", "") if o else "the cockpit stopped before recording it"})
+                        "details": o.payload.get("details", "") if o else "the cockpit stopped before recording it",
+                        "effect": _effect(verified.get(e.id))})
     return out
 
 
@@ -112,6 +127,8 @@ def line(e: Event) -> str:
         return f"Action started: {p.get('action')}"
     if k == "action_outcome":
         return f"Action {p.get('action')}: {p.get('result')} {p.get('details', '')}".strip()
+    if k == "action_verified":
+        return f"Action {p.get('action')}: {_effect(e)}"
     if k == "communication_sent":
         return f"Update sent to {p.get('channel', '?')}: {p.get('summary', '')}"
     if k == "pin":
@@ -231,11 +248,11 @@ def to_markdown(st: IncidentState, now: float) -> str:
     w("## Response and recovery")
     w("")
     if d["actions"]:
-        w("| time (UTC) | action | by | outcome | details |")
-        w("|---|---|---|---|---|")
+        w("| time (UTC) | action | target | by | outcome | details | verified / effect |")
+        w("|---|---|---|---|---|---|---|")
         for a in d["actions"]:
-            w(f"| {utc(a['at']):%H:%M:%S} | {md(a['action'])} | {md(a['actor'])} | {md(a['result'])} | "
-              f"{md(a['details'])} |")
+            w(f"| {utc(a['at']):%H:%M:%S} | {md(a['action'])} | {md(a['target'])} | {md(a['actor'])} | "
+              f"{md(a['result'])} | {md(a['details'])} | {md(a['effect'])} |")
     else:
         w("No remediation actions were run from the cockpit.")
     w("")

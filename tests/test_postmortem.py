@@ -36,9 +36,12 @@ def scripted(tmp_path):
     note = bob.note(inc, "rolled back? <script>alert(1)</script> | pipes\nand newlines")
     inc_.pin(inc, note.id)
     clock.advance(300)
-    intent = journal.intent(inc, "rollback", {"to": "v1.4.2"}, actor="bob", ts=clock.now())
+    intent = journal.intent(inc, "rollback", {"target": "checkout-api", "to": "v1.4.2"}, actor="bob", ts=clock.now())
     clock.advance(60)
     journal.outcome(inc, intent, "ok", "deployment steady on v1.4.2", actor="bob", ts=clock.now())
+    journal.append(inc, "action_verified", {"intent": intent.id, "action": "rollback", "ok": True,
+                                            "details": "api healthy", "before": {"error_rate": 0.21},
+                                            "after": {"error_rate": 0.004}}, actor="cockpit", ts=clock.now())
     journal.intent(inc, "scale", {"desired": 6}, actor="bob", ts=clock.now())  # never finished
     journal.append(inc, "metrics_snapshot", {"error_rate": 0.31, "latency_p95": 1.2, "cost_per_day": 144.0},
                    actor="cockpit", ts=clock.now())
@@ -89,8 +92,9 @@ def test_impact_peaks_and_cost_come_from_the_journal(scripted):
 def test_actions_outcomes_and_unknown_outcomes(scripted):
     _, st, clock = scripted
     text = to_markdown(st, clock.now())
-    assert "| 00:08:00 | rollback | bob | ok | deployment steady on v1.4.2 |" in text
-    assert "| scale | bob | outcome unknown |" in text
+    assert ("| 00:08:00 | rollback | checkout-api | bob | ok | deployment steady on v1.4.2 | "
+            "verified (api healthy); error_rate 0.21 → 0.004 |") in text
+    assert "| scale |  | bob | outcome unknown |" in text
 
 
 def test_external_text_cannot_break_tables_or_inject_markup(scripted):
