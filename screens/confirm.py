@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,32 +26,33 @@ def _compact(value) -> str:
         return str(value)
 
 
-def describe_plan(plan: Plan) -> Text:
-    """The plan as the dialog shows it (plain Text: nothing in it is markup)."""
-    out = Text()
+def describe_plan(plan: Plan) -> Table:
+    """The plan as the dialog shows it: label | value, values wrapping in their column
+    (plain Text: nothing in a plan is markup)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
 
-    def line(label: str, value: str, style: str = "") -> None:
-        out.append(f"{label:<12}", "bold")
-        out.append(value + "\n", style)
+    def row(label: str, value: str, style: str = "") -> None:
+        table.add_row(label, Text(value, style=style))
 
-    line("kind", plan.kind + ("  (DRILL: nothing real is called)" if plan.sandbox else ""))
-    line("target", plan.target)
+    row("kind", plan.kind + ("  (DRILL: nothing real is called)" if plan.sandbox else ""))
+    row("target", plan.target)
     for i, step in enumerate(plan.steps):
         params = {k: v for k, v in step.params.items() if v not in (None, {}, [])}
-        line("calls" if i == 0 else "", step.call + (f"  {_compact(params)}" if params else ""))
+        row("calls" if i == 0 else "", step.call + (f"  {_compact(params)}" if params else ""))
     if plan.before:
-        line("now", _compact(plan.before))
+        row("now", _compact(plan.before))
     if plan.after:
-        line("will set", _compact(plan.after))
-    line("destructive", "YES: it overwrites state" if plan.destructive else "no",
-         "bold red" if plan.destructive else "")
-    line("affects", ", ".join(plan.blast_radius) or "(no components listed)")
+        row("will set", _compact(plan.after))
+    row("destructive", "YES: it overwrites state" if plan.destructive else "no", "bold red" if plan.destructive else "")
+    row("affects", ", ".join(plan.blast_radius) or "(no components listed)")
     if plan.expected:
-        line("expected", plan.expected)
-    line("undo", "available from the timeline (z)" if plan.undo else "not undoable from the cockpit")
+        row("expected", plan.expected)
+    row("undo", "available from the timeline (z)" if plan.undo or plan.ask else "not undoable from the cockpit")
     for note in plan.notes:
-        line("note", note, "italic")
-    return out
+        row("note", note, "italic")
+    return table
 
 
 class ActionConfirm(ModalScreen["Plan | None"]):

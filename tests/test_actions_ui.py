@@ -43,6 +43,17 @@ def make_app(server, tmp_path, armed=True, effect_after=0.2):
                       journal=SQLiteJournal(tmp_path / "j.db"))
 
 
+def plan_text(dialog: ActionConfirm) -> str:
+    """The plan as drawn in the dialog, as plain text."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=96, file=io.StringIO(), record=True)
+    console.print(dialog.query_one("#action-plan Static").content)
+    return console.export_text()
+
+
 def kinds(app) -> list[str]:
     cur = app.desk.current
     return [e.kind for e in app.journal.events(cur) if e.kind.startswith("action")] if cur else []
@@ -58,7 +69,7 @@ async def test_rollback_shows_the_plan_runs_verifies_and_journals(sim, tmp_path)
     app = make_app(sim, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         dialog = await open_dialog(pilot, "r")
-        shown = str(dialog.query_one("#action-plan Static").render())
+        shown = plan_text(dialog)
         assert f"POST {sim.url}/admin/rollback" in shown and '"version": "v1.5.0"' in shown
         assert "YES: it overwrites state" in shown and "api" in shown
         await pilot.press("y")

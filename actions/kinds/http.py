@@ -29,6 +29,19 @@ def _get_json(client, url: str, headers: dict[str, str]) -> tuple[int, Any]:
         return resp.status_code, resp.text[:200]
 
 
+def _summary(resp) -> str:
+    """What the endpoint said, short: its own message field if it has one, else the start of the body."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        for field in ("note", "message", "detail", "status", "error"):
+            if isinstance(doc.get(field), str) and doc[field].strip():
+                return doc[field].strip()[:160]
+    return " ".join(resp.text.split())[:160]
+
+
 class HttpExecutor:
     kind = "http"
 
@@ -83,7 +96,7 @@ class HttpExecutor:
 
             return Outcome(result, describe_error(e, cfg.timeout), time.monotonic() - t0)
         took = time.monotonic() - t0
-        text = resp.text[:160].strip().replace("\n", " ")
+        text = _summary(resp)
         if 200 <= resp.status_code < 300:
             return Outcome("ok", f"HTTP {resp.status_code}" + (f": {text}" if text else ""), took, self._state(cfg))
         return Outcome("failed", f"HTTP {resp.status_code}" + (f": {text}" if text else ""), took)
