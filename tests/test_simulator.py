@@ -208,3 +208,48 @@ def test_keepalive_responses_are_not_delayed(sim_server):
             assert client.get(path).status_code == 200
             times.append(time.perf_counter() - t0)
     assert statistics.median(times) < 0.025, f"median {statistics.median(times) * 1000:.0f} ms per request"
+
+
+def _window(sim: Simulator, clock: ManualClock, seconds: float = 60.0) -> dict:
+    """Rates over the next ``seconds`` of simulated time: error ratio, mean latency, $/day."""
+    from cockpit.simulator import USD_PER_TOKEN
+
+    sim.advance_to(clock.now())
+    c0 = (sim.c.requests, sim.c.errors_5xx + sim.c.errors_timeout, sim.c.duration_sum, sim.c.tokens)
+    clock.advance(seconds)
+    sim.advance_to(clock.now())
+    c1 = (sim.c.requests, sim.c.errors_5xx + sim.c.errors_timeout, sim.c.duration_sum, sim.c.tokens)
+    n = c1[0] - c0[0]
+    return {"error_ratio": (c1[1] - c0[1]) / n, "latency": (c1[2] - c0[2]) / n,
+            "usd_per_day": (c1[3] - c0[3]) * USD_PER_TOKEN * 86400 / seconds}
+
+
+def test_admin_actions_really_change_the_service():
+    """The demo's remediations: rollback clears the bad deploy, scale lowers latency,
+    emergency mode cuts the cost burn and degrades the AI component, restore clears
+    a data-corruption fault. Bad requests are refused."""
+    clock = ManualClock()
+    sim = Simulator(clock=clock, seed=9, faults=(Fault("bad_deploy", at=1.0, version="v1.5.0"),
+                                                  Fault("data_corruption", at=1.0)))
+    clock.advance(60)
+    bad = _window(sim, clock)
+    assert bad["error_ratio"] > 0.2 and sim.component("api")[1]["status"] == "unhealthy"
+    assert sim.admin("rollback", {})[1]["version"] == "v1.4.2"
+    rolled = _window(sim, clock)
+    assert rolled["error_ratio"] < bad["error_ratio"] / 2 and sim.component("api")[1]["status"] == "healthy"
+    assert sim.component("database")[1]["status"] == "unhealthy"
+    assert sim.admin("restore", {})[1]["faults"] == []
+    assert sim.component("database")[1]["status"] == "healthy"
+    calm = _window(sim, clock)
+    assert calm["error_ratio"] < 0.01
+    assert sim.admin("scale", {"replicas": 6})[0] == 200
+    scaled = _window(sim, clock)
+    assert scaled["latency"] < calm["latency"] * 0.9
+    assert sim.admin("emergency", {"on": True})[0] == 200
+    emergency = _window(sim, clock)
+    assert emergency["usd_per_day"] < calm["usd_per_day"] * 0.2
+    assert sim.component("ai-gateway")[1]["status"] == "degraded"
+    assert sim.admin("emergency", {"on": False})[1]["emergency"] is False
+    for what, doc in (("scale", {"replicas": 0}), ("scale", {"replicas": True}), ("emergency", {"on": "yes"})):
+        assert sim.admin(what, doc)[0] == 400
+    assert sim.admin("reboot", {})[0] == 404
