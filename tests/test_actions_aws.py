@@ -146,6 +146,16 @@ def test_ecs_scale_within_bounds(moto_url, ecs, tmp_path):
     assert report.outcome.result == "ok" and report.verification.ok is True
     assert service(ecs)["desiredCount"] == 6
     assert report.plan.undo == {"desired_count": 3}
+    assert report.plan.notes == ()  # no auto scaling on this service
+
+
+def test_ecs_scale_says_when_auto_scaling_will_move_the_count_back(moto_url, ecs, tmp_path):
+    aas = boto3.client("application-autoscaling", endpoint_url=moto_url, region_name="us-east-1")
+    aas.register_scalable_target(ServiceNamespace="ecs", ResourceId="service/prod/data-processor",
+                                 ScalableDimension="ecs:service:DesiredCount", MinCapacity=2, MaxCapacity=4)
+    _, cfg = aws_cfg(moto_url, {"kind": "ecs_scale", "cluster": "prod", "service": "data-processor", "max": 10})
+    plan = runner_for(ListRecorder(tmp_path), signals=[{}]).plan(cfg, "confirm")
+    assert plan.notes == ("auto scaling keeps this service within 2–4: a count outside that is moved back",)
 
 
 def test_bad_credentials_and_permissions_are_one_line(moto_url, lam, tmp_path, monkeypatch):

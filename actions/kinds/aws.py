@@ -159,12 +159,16 @@ class _CountExecutor:
 
     def default(self, cfg, now: int | None) -> int: ...
 
+    def notes(self, cfg) -> tuple[str, ...]:
+        return ()
+
     def _plan(self, cfg, guard: str, default: int | None, name: str) -> Plan:
         now = self.read(cfg)
         want = default if default is not None else self.default(cfg, now)
         ask = {"name": self.name, "now": now, "min": cfg.min, "max": cfg.max,
                "default": min(cfg.max, max(cfg.min, want))}
-        return _base_plan(cfg, self.kind, guard, [self.step(cfg)], {self.name: now}, {}, None, name, ask=ask)
+        return _base_plan(cfg, self.kind, guard, [self.step(cfg)], {self.name: now}, {}, None, name, ask=ask,
+                          notes=self.notes(cfg))
 
     def plan(self, cfg, guard: str) -> Plan:
         return self._plan(cfg, guard, cfg.default, cfg.name)
@@ -232,6 +236,18 @@ class EcsScaleExecutor(_CountExecutor):
 
     def default(self, cfg, now: int | None) -> int:
         return (now or 1) * 2
+
+    def notes(self, cfg) -> tuple[str, ...]:
+        """Service auto scaling moves desiredCount back inside its own bounds: say so."""
+        aas = aws.client("application-autoscaling", cfg.aws)
+        cluster = cfg.cluster.rsplit("/", 1)[-1]
+        got = _call("application-autoscaling:DescribeScalableTargets", aas.describe_scalable_targets,
+                    ServiceNamespace="ecs", ResourceIds=[f"service/{cluster}/{cfg.service}"])
+        targets = got.get("ScalableTargets") or []
+        if not targets:
+            return ()
+        lo, hi = targets[0]["MinCapacity"], targets[0]["MaxCapacity"]
+        return (f"auto scaling keeps this service within {lo}–{hi}: a count outside that is moved back",)
 
 
 # ---------------------------------------------------------------- ECS rollback
