@@ -266,8 +266,11 @@ class _FaultHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in behaviour.headers.items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True  # the client gave up (timed out, quit): nothing to answer
 
     def do_POST(self) -> None:  # noqa: N802 - webhooks: read the body, then answer as for GET
         length = int(self.headers.get("Content-Length") or 0)
