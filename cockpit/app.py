@@ -299,6 +299,8 @@ class CockpitApp(App):
             self.call_later(self.refresh_dashboard)
         changed = False
         for r in readings:
+            if r.history:
+                continue  # the last hour as it was: drawn, not alerted on
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is None and r.state is not None:
                 ev = self.states.update(r.key, self._state_label(r), r.state, r.ts)

@@ -243,12 +243,44 @@ class PromScrapeSource(SourceBase):
         return v
 
 
+SERIES_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class PromQuerySource(SourceBase):
+    """The Prometheus HTTP API: one PromQL query per series, each answering one number
+    (seed 001: sum(rate(http_errors_total[5m])), histogram_quantile(0.95, ...)). At
+    start-up a range query fills the sparklines with the recent past."""
+
+    kind: Literal["prom_query"]
+    url: str = Field(description="Prometheus base URL, e.g. http://prometheus:9090 (the API is under /api/v1).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    queries: dict[str, str] = Field(min_length=1, description="Series name -> PromQL answering one number, e.g. "
+                                    "error_rate = \"sum(rate(http_errors_total[5m])) / "
+                                    "sum(rate(http_requests_total[5m]))\".")
+    backfill: float = Field(3600.0, ge=0, le=7 * 86400, description="Seconds of history loaded at start-up "
+                            "with a range query (0: none).")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    @field_validator("queries")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [n for n in v if not SERIES_NAME.fullmatch(n)]
+        if bad:
+            raise ValueError(f"series names are lower_case_with_underscores: {', '.join(bad)}")
+        empty = [n for n, q in v.items() if not q.strip()]
+        if empty:
+            raise ValueError(f"empty query for {', '.join(empty)}")
+        return v
+
+
 SourceConfig = Annotated[
-    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource],
+    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource],
     Field(discriminator="kind"),
 ]
 
-SOURCE_KINDS = ("http_health", "http_components", "prom_scrape")
+SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query")
 
 
 def declared_series(src: Any) -> list[str]:
@@ -260,6 +292,8 @@ def declared_series(src: Any) -> list[str]:
     if src.kind == "prom_scrape":
         out = ["request_rate", "error_rate", *(quantile_series(q) for q in src.quantiles)]
         return out + (["cost_per_day"] if src.cost_metric else [])
+    if src.kind == "prom_query":
+        return list(src.queries)
     raise ValueError(f"unknown source kind {src.kind!r}")
 
 

@@ -73,6 +73,8 @@ class Reading:
     #: monotonic time the reading was taken; ages come from it, so a wall-clock
     #: step (NTP, VM resume) never makes old data look fresh
     received: float | None = None
+    #: loaded from the past at start-up (a range query): stored and drawn, never alerted on
+    history: bool = False
 
     @property
     def key(self) -> str:

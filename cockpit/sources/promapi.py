@@ -1,0 +1,123 @@
+"""`prom_query`: the Prometheus HTTP API (`/api/v1/query`, `/api/v1/query_range`).
+
+Each configured series is one PromQL expression that must answer one number. What
+it answers instead is said plainly on the panel: no series ("add `or vector(0)` if
+none means zero"), several series ("aggregate with sum() or max()"), NaN, or the
+PromQL error Prometheus gave. The first poll also loads ``backfill`` seconds of
+history with range queries so the sparklines start full; those readings are marked
+as history and never raise alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from cockpit.model import Reading, Status
+from cockpit.sources.base import Source, SourceError
+from cockpit.sources.http import get_capped, resolve_headers
+
+MAX_BYTES = 4 * 1024 * 1024
+MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise SourceError(f"Prometheus answered a value that is not a number: {str(text)[:40]!r}") from None
+
+
+class PromQuery(Source):
+    kind = "prom_query"
+
+    def __init__(self, cfg, ctx) -> None:
+        super().__init__(cfg, ctx)
+        self._backfilled = cfg.backfill <= 0
+
+    @property
+    def deadline(self) -> float:
+        # the first poll also runs the range queries
+        return self.timeout * (1 if self._backfilled else 3)
+
+    async def _api(self, path: str, params: dict[str, Any]) -> Any:
+        cfg = self.cfg
+        url = f"{cfg.url.rstrip('/')}/api/v1/{path}?{urlencode(params)}"
+        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
+        answer = await get_capped(await self.ctx.http(), url, headers, cfg.timeout, MAX_BYTES, truncate=False)
+        try:
+            doc = json.loads(answer.body)
+        except ValueError:
+            if not answer.ok:
+                raise SourceError(f"HTTP {answer.status} {answer.reason}".strip()) from None
+            raise SourceError("Prometheus answered something that is not JSON; is the URL its base URL?") from None
+        if not isinstance(doc, dict) or doc.get("status") != "success":
+            err = doc.get("error", "") if isinstance(doc, dict) else ""
+            kind = doc.get("errorType", "") if isinstance(doc, dict) else ""
+            raise SourceError(f"Prometheus {kind or 'error'}: {str(err)[:160]}" if err else
+                              f"HTTP {answer.status} {answer.reason}".strip())
+        return doc.get("data") or {}
+
+    def _one(self, series: str, data: dict) -> float:
+        kind, result = data.get("resultType"), data.get("result")
+        if kind == "scalar":
+            value = _number(result[1])
+        elif kind == "vector":
+            if not result:
+                raise SourceError(f"{series}: no data (add `or vector(0)` if none means zero)")
+            if len(result) > 1:
+                raise SourceError(f"{series}: {len(result)} series; aggregate the query with sum() or max()")
+            value = _number(result[0]["value"][1])
+        else:
+            raise SourceError(f"{series}: the query answers a {kind}, not one number")
+        if math.isnan(value):
+            raise SourceError(f"{series}: NaN (a division by zero with no traffic?)")
+        return value
+
+    async def _instant(self, series: str, query: str) -> Reading:
+        try:
+            data = await self._api("query", {"query": query})
+            return self.reading(series, self._one(series, data))
+        except SourceError as e:
+            clock = self.ctx.clock
+            return Reading(self.name, series, clock.now(), None, Status.ERROR, str(e), received=clock.monotonic())
+
+    async def _history(self, series: str, query: str) -> list[Reading]:
+        clock = self.ctx.clock
+        now, mono = clock.now(), clock.monotonic()
+        span = self.cfg.backfill
+        step = max(self.cfg.interval, span / MAX_POINTS)
+        try:
+            data = await self._api("query_range", {"query": query, "start": f"{now - span:.3f}", "end": f"{now:.3f}",
+                                                   "step": f"{step:g}"})
+        except SourceError:
+            return []  # no history is not an error: the live value still comes
+        result = data.get("result") or []
+        if data.get("resultType") != "matrix" or len(result) != 1:
+            return []
+        out = []
+        for ts, text in result[0].get("values", []):
+            try:
+                value = float(text)
+            except (TypeError, ValueError):
+                continue
+            if math.isnan(value) or ts >= now:
+                continue
+            out.append(Reading(self.name, series, float(ts), value, received=mono - (now - float(ts)), history=True))
+        return out
+
+    async def fetch(self) -> list[Reading]:
+        queries = self.cfg.queries
+        history: list[Reading] = []
+        if not self._backfilled:
+            self._backfilled = True
+            for part in await asyncio.gather(*(self._history(s, q) for s, q in queries.items())):
+                history += part
+        readings = list(await asyncio.gather(*(self._instant(s, q) for s, q in queries.items())))
+        if all(not r.ok for r in readings) and len({r.error for r in readings}) == 1 and \
+                not readings[0].error.startswith(tuple(queries)):
+            raise SourceError(readings[0].error)  # the server, not a query: one error for the source
+        return history + readings

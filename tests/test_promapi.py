@@ -1,0 +1,153 @@
+"""`prom_query` against a real Prometheus (Debian's package) scraping the simulator
+on loopback every second."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from cockpit.clock import SystemClock
+from cockpit.config import config_from_dict
+from cockpit.demo import demo_raw
+from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.sources import SourceContext, build_source
+
+RATE = "sum(rate(http_errors_total[15s])) / sum(rate(http_requests_total[15s]))"
+P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[15s])))"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(base: str, promql: str) -> list:
+    import json
+    from urllib.parse import urlencode
+
+    with urllib.request.urlopen(f"{base}/api/v1/query?{urlencode({'query': promql})}", timeout=5) as r:
+        return json.load(r)["data"]["result"]
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    """A real Prometheus on 127.0.0.1 scraping a simulator with a bad deploy under way."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("prometheus is not installed; .ci/test installs it")
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    sim = SimulatorServer(Simulator(seed=11, faults=(Fault("bad_deploy", at=-60.0, version="v1.5.0"),))).start()  # fully developed
+    root = tmp_path_factory.mktemp("prometheus")
+    target = sim.url.removeprefix("http://")
+    (root / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: checkout\n    static_configs:\n      - targets: ['{target}']\n")
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                            stderr=open(root / "prometheus.log", "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # up, and enough scrapes for a rate over 15 s
+            try:
+                if query(base, RATE):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("Prometheus did not start: " + (root / "prometheus.log").read_text()[-2000:])
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        sim.stop()
+
+
+def source(base: str, queries: dict[str, str], **kw):
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"].append({"name": "prom", "kind": "prom_query", "url": base, "queries": queries, "interval": 1.0,
+                           "timeout": 2.0, **kw})
+    config = config_from_dict(raw, "<t>", {})
+    ctx = SourceContext(SystemClock())
+    return build_source(config.source("prom"), ctx), ctx
+
+
+async def test_error_rate_and_p95_from_promql(prometheus):
+    src, ctx = source(prometheus, {"error_rate": RATE, "latency_p95": P95}, backfill=0)
+    try:
+        readings = await src.fetch()
+    finally:
+        await ctx.aclose()
+    by = {r.series: r for r in readings}
+    assert set(by) == {"error_rate", "latency_p95"} and all(r.ok and not r.history for r in readings)
+    assert by["error_rate"].value > 0.10  # the bad deploy: critical by seed 001's rule
+    assert by["latency_p95"].value > 0.3
+
+
+async def test_the_first_poll_backfills_history(prometheus):
+    time.sleep(2)  # a few more scrapes
+    src, ctx = source(prometheus, {"error_rate": RATE}, backfill=600)
+    try:
+        first = await src.fetch()
+        second = await src.fetch()
+    finally:
+        await ctx.aclose()
+    history = [r for r in first if r.history]
+    live = [r for r in first if not r.history]
+    assert len(history) >= 2 and len(live) == 1
+    assert all(h.ts < live[0].ts and h.value is not None for h in history)
+    assert [h.ts for h in history] == sorted(h.ts for h in history)
+    assert not any(r.history for r in second)  # only once
+
+
+@pytest.mark.parametrize("promql, says", [
+    ("sum(rate(no_such_metric_total[1m]))", "error_rate: no data (add `or vector(0)` if none means zero)"),
+    ("http_errors_total", "error_rate: 2 series; aggregate the query with sum() or max()"),
+    ("sum(rate(http_errors_total[1m])", "Prometheus bad_data: "),
+    ("0/0", "error_rate: NaN"),
+])
+async def test_query_problems_are_one_line_on_the_series(prometheus, promql, says):
+    src, ctx = source(prometheus, {"error_rate": promql, "ok": "vector(1)"}, backfill=0)
+    try:
+        readings = await src.fetch()
+    finally:
+        await ctx.aclose()
+    by = {r.series: r for r in readings}
+    assert not by["error_rate"].ok and by["error_rate"].error.startswith(says), by["error_rate"].error
+    assert by["ok"].ok and by["ok"].value == 1.0  # one bad query does not take the others down
+
+
+async def test_prometheus_down_is_a_source_error(closed_port):
+    src, ctx = source(f"http://127.0.0.1:{closed_port}", {"error_rate": "vector(0)"})
+    try:
+        with pytest.raises(Exception) as err:
+            await src.fetch()
+    finally:
+        await ctx.aclose()
+    from cockpit.sources import describe_error
+
+    assert describe_error(err.value) == "connection refused"
+
+
+def test_history_is_drawn_but_never_alerted_on(sim_server):
+    from cockpit.app import CockpitApp
+    from cockpit.demo import demo_config
+    from cockpit.model import Reading
+
+    app = CockpitApp(demo_config(sim_server.url), mode="LIVE", poll=False)
+    now = time.time()
+    old = [Reading("metrics", "error_rate", now - 600 + i, 0.5, history=True) for i in range(60)]
+    app._take(old)
+    assert len(app.store.get("metrics:error_rate")) == 60
+    assert app.events == [] and app.desk.current is None
