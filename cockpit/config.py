@@ -246,6 +246,17 @@ class PromScrapeSource(SourceBase):
 SERIES_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def _check_queries(v: dict[str, str]) -> dict[str, str]:
+    """Series name -> query: names a panel can refer to, and no empty query."""
+    bad = [n for n in v if not SERIES_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"series names are lower_case_with_underscores: {', '.join(bad)}")
+    empty = [n for n, q in v.items() if not q.strip()]
+    if empty:
+        raise ValueError(f"empty query for {', '.join(empty)}")
+    return v
+
+
 class PromQuerySource(SourceBase):
     """The Prometheus HTTP API: one PromQL query per series, each answering one number
     (seed 001: sum(rate(http_errors_total[5m])), histogram_quantile(0.95, ...)). At
@@ -263,24 +274,53 @@ class PromQuerySource(SourceBase):
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
     _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
 
-    @field_validator("queries")
-    @classmethod
-    def _names(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [n for n in v if not SERIES_NAME.fullmatch(n)]
-        if bad:
-            raise ValueError(f"series names are lower_case_with_underscores: {', '.join(bad)}")
-        empty = [n for n, q in v.items() if not q.strip()]
-        if empty:
-            raise ValueError(f"empty query for {', '.join(empty)}")
-        return v
+    _queries = field_validator("queries")(classmethod(lambda cls, v: _check_queries(v)))
+
+
+class PgQuerySource(SourceBase):
+    """PostgreSQL queries each answering one number, e.g. seed 000's cost today:
+    SELECT SUM(token_usage * 0.00002) FROM ai_action_logs WHERE created_at >= CURRENT_DATE."""
+
+    kind: Literal["pg_query"]
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    queries: dict[str, str] = Field(min_length=1, description="Series name -> SQL answering one number "
+                                    "(NULL reads as no data).")
+    statement_timeout: float = Field(5.0, gt=0, le=600, description="Seconds before the database cancels a query.")
+
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
+
+    _queries = field_validator("queries")(classmethod(lambda cls, v: _check_queries(v)))
+
+
+class PgHealthSource(SourceBase):
+    """A PostgreSQL database as a component (seed 004's checks): connections used against
+    max_connections, queries running longer than ``long_query_after``, blocked queries."""
+
+    kind: Literal["pg_health"]
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    component: str = Field("database", description="Its name in the components table.")
+    long_query_after: float = Field(300.0, gt=0, description="Seconds after which a running query counts as "
+                                    "long (seed 004: 5 minutes).")
+    connections_warn: float = Field(0.8, gt=0, le=1, description="Share of max_connections in use that is degraded.")
+    connections_crit: float = Field(0.95, gt=0, le=1, description="Share of max_connections in use that is "
+                                    "unhealthy.")
+    statement_timeout: float = Field(5.0, gt=0, le=600, description="Seconds before the database cancels a check.")
+
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
+
+    @property
+    def components(self) -> list[str]:
+        return [self.component]
 
 
 SourceConfig = Annotated[
-    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource],
+    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource, PgQuerySource, PgHealthSource],
     Field(discriminator="kind"),
 ]
 
-SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query")
+SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query", "pg_query", "pg_health")
+#: sources whose readings are rows of the components table
+COMPONENT_KINDS = ("http_components", "pg_health")
 
 
 def declared_series(src: Any) -> list[str]:
@@ -292,8 +332,10 @@ def declared_series(src: Any) -> list[str]:
     if src.kind == "prom_scrape":
         out = ["request_rate", "error_rate", *(quantile_series(q) for q in src.quantiles)]
         return out + (["cost_per_day"] if src.cost_metric else [])
-    if src.kind == "prom_query":
+    if src.kind in ("prom_query", "pg_query"):
         return list(src.queries)
+    if src.kind == "pg_health":
+        return [f"component/{src.component}", "connections_ratio", "long_queries", "blocked_queries"]
     raise ValueError(f"unknown source kind {src.kind!r}")
 
 
@@ -726,17 +768,18 @@ class CockpitConfig(Model):
                 elif series not in declared_series(by_name[src]):
                     known = ", ".join(declared_series(by_name[src]))
                     problems.append(f"{where}: source {src!r} has no series {series!r} (it has: {known})")
-        for role, kind in (("health", "http_health"), ("components", "http_components")):
+        for role, kinds in (("health", ("http_health",)), ("components", COMPONENT_KINDS)):
             for i, src in enumerate(getattr(self.panels, role).sources):
                 where = f"panels.{role}.sources[{i}]"
                 if src not in by_name:
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
-                elif by_name[src].kind != kind:
-                    problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected a {kind} source")
+                elif by_name[src].kind not in kinds:
+                    problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected a "
+                                    f"{' or '.join(kinds)} source")
         keys = [a.key for a in self.actions]
         for key in sorted({k for k in keys if keys.count(k) > 1}):
             problems.append(f"actions: key {key!r} is used by more than one action")
-        known = {c for s in self.sources if s.kind == "http_components" for c in s.components}
+        known = {c for s in self.sources if s.kind in COMPONENT_KINDS for c in s.components}
         for i, a in enumerate(self.actions):
             for c in a.components:
                 if known and c not in known:
