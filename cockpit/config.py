@@ -313,12 +313,71 @@ class PgHealthSource(SourceBase):
         return [self.component]
 
 
+class CloudWatchMetric(Model):
+    """One series from CloudWatch: a metric with a statistic, or metric math over the others."""
+
+    namespace: str | None = Field(None, description="e.g. AWS/ApiGateway, AWS/Lambda, AWS/SQS.")
+    metric: str | None = Field(None, description="e.g. 5XXError, Errors, Duration, ApproximateNumberOfMessagesVisible.")
+    dimensions: dict[str, str] = Field(default_factory=dict, description="e.g. {FunctionName = \"ai-core\"}.")
+    stat: str = Field("Sum", description="Sum, Average, Maximum, Minimum, SampleCount or a percentile like p95.")
+    expression: str | None = Field(None, description="Metric math over the other series' names instead of a metric, "
+                                   "e.g. \"errors / requests\".")
+    scale: float = Field(1.0, description="Multiply the value, e.g. 0.001 to turn milliseconds into seconds.")
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.expression is None) == (self.metric is None):
+            raise ValueError("give either metric (with namespace) or expression")
+        if self.metric is not None and not self.namespace:
+            raise ValueError("a metric needs its namespace")
+        if not re.fullmatch(r"Sum|Average|Maximum|Minimum|SampleCount|p\d{1,2}(\.\d+)?", self.stat):
+            raise ValueError(f"unknown statistic {self.stat!r}")
+        return self
+
+
+class CloudWatchSource(SourceBase):
+    """CloudWatch GetMetricData (one call for every series, metric math included): the newest datapoint
+    of each in the last ``lookback`` seconds."""
+
+    kind: Literal["cloudwatch"]
+    metrics: dict[str, CloudWatchMetric] = Field(min_length=1, description="Series name -> metric or expression.")
+    period: int = Field(60, ge=1, le=86400, description="Seconds per datapoint (CloudWatch's Period).")
+    lookback: float = Field(900.0, gt=0, le=86400 * 14, description="How far back to look for the newest datapoint.")
+    interval: float = Field(60.0, ge=1, le=86400, description="Seconds between polls (each poll is a billed call).")
+    timeout: float = Field(10.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+    @field_validator("metrics")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        _check_queries({k: "x" for k in v})
+        return v
+
+
+class CloudWatchLogsSource(SourceBase):
+    """CloudWatch Logs FilterLogEvents: how many events match a pattern in the last ``window``
+    seconds (seed 000: ERROR in the function's log group)."""
+
+    kind: Literal["cloudwatch_logs"]
+    log_group: str = Field(description="e.g. /aws/lambda/bedrock-ai-core.")
+    pattern: str = Field("ERROR", description="CloudWatch Logs filter pattern.")
+    window: float = Field(900.0, gt=0, le=86400, description="Seconds back to count (seed 000: 15 minutes).")
+    series: str = Field("errors", description="Series name of the count.")
+    max_events: int = Field(10000, ge=1, le=1_000_000, description="Stop counting here (shown as at least N).")
+    interval: float = Field(60.0, ge=1, le=86400, description="Seconds between polls.")
+    timeout: float = Field(10.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+
 SourceConfig = Annotated[
-    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource, PgQuerySource, PgHealthSource],
+    Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource, PgQuerySource, PgHealthSource,
+          CloudWatchSource, CloudWatchLogsSource],
     Field(discriminator="kind"),
 ]
 
-SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query", "pg_query", "pg_health")
+SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query", "pg_query", "pg_health", "cloudwatch",
+                "cloudwatch_logs")
+AWS_SOURCE_KINDS = ("cloudwatch", "cloudwatch_logs")
 #: sources whose readings are rows of the components table
 COMPONENT_KINDS = ("http_components", "pg_health")
 
@@ -336,6 +395,10 @@ def declared_series(src: Any) -> list[str]:
         return list(src.queries)
     if src.kind == "pg_health":
         return [f"component/{src.component}", "connections_ratio", "long_queries", "blocked_queries"]
+    if src.kind == "cloudwatch":
+        return list(src.metrics)
+    if src.kind == "cloudwatch_logs":
+        return [src.series]
     raise ValueError(f"unknown source kind {src.kind!r}")
 
 
@@ -741,11 +804,15 @@ class CockpitConfig(Model):
     @model_validator(mode="before")
     @classmethod
     def _aws_defaults(cls, raw: Any) -> Any:
-        """Actions without their own [aws] use the top-level one."""
-        if isinstance(raw, dict) and isinstance(raw.get("aws"), dict) and isinstance(raw.get("actions"), list):
-            raw = {**raw, "actions": [
-                {**a, "aws": raw["aws"]} if isinstance(a, dict) and "aws" not in a and
-                a.get("kind") in AWS_ACTION_KINDS else a for a in raw["actions"]]}
+        """AWS sources and actions without their own [aws] use the top-level one."""
+        if not isinstance(raw, dict):
+            return raw
+        default = raw.get("aws") if isinstance(raw.get("aws"), dict) else {}
+        for section, kinds in (("actions", AWS_ACTION_KINDS), ("sources", AWS_SOURCE_KINDS)):
+            if isinstance(raw.get(section), list):
+                raw = {**raw, section: [
+                    {**a, "aws": default} if isinstance(a, dict) and "aws" not in a and a.get("kind") in kinds else a
+                    for a in raw[section]]}
         return raw
 
     @model_validator(mode="after")
