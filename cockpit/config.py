@@ -369,17 +369,69 @@ class CloudWatchLogsSource(SourceBase):
     aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
 
 
+AWS_CHECK_FIELDS = {"ecs_service": ("cluster", "service"), "lambda": ("function",), "dynamodb": ("table",),
+                    "sqs": ("queue_url",), "rds": ("instance",)}
+
+
+class AwsCheck(Model):
+    """One AWS resource as a row of the components table."""
+
+    name: str = Field(description="Its name in the components table.")
+    type: Literal["ecs_service", "lambda", "dynamodb", "sqs", "rds"] = Field(description="What kind of resource.")
+    cluster: str | None = Field(None, description="ecs_service: the cluster.")
+    service: str | None = Field(None, description="ecs_service: the service.")
+    function: str | None = Field(None, description="lambda: function name or ARN.")
+    table: str | None = Field(None, description="dynamodb: table name.")
+    queue_url: str | None = Field(None, description="sqs: the queue URL.")
+    instance: str | None = Field(None, description="rds: DB instance identifier.")
+    max_visible: int | None = Field(None, ge=0, description="sqs: more visible messages than this is degraded.")
+    emergency_variables: list[str] = Field(
+        default_factory=lambda: ["EMERGENCY_MODE", "FALLBACK_RESPONSES", "DISABLE_AI_PROCESSING"],
+        description="lambda: variables that, set to true, mean the function runs in emergency mode (degraded).")
+
+    @model_validator(mode="after")
+    def _needs(self):
+        missing = [f for f in AWS_CHECK_FIELDS[self.type] if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"{self.type} checks need {', '.join(missing)}")
+        return self
+
+
+class AwsStatusSource(SourceBase):
+    """AWS resources as components: ECS services (running vs desired, rollout), Lambda functions (state,
+    last update, emergency flags), DynamoDB tables, SQS queues (depth), RDS instances (status)."""
+
+    kind: Literal["aws_status"]
+    checks: list[AwsCheck] = Field(min_length=1, description="The resources, one row each.")
+    interval: float = Field(30.0, ge=1, le=86400, description="Seconds between polls.")
+    timeout: float = Field(10.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+    @property
+    def components(self) -> list[str]:
+        return [c.name for c in self.checks]
+
+    @field_validator("checks")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return v
+
+
 SourceConfig = Annotated[
     Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource, PgQuerySource, PgHealthSource,
-          CloudWatchSource, CloudWatchLogsSource],
+          CloudWatchSource, CloudWatchLogsSource, AwsStatusSource],
     Field(discriminator="kind"),
 ]
 
 SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query", "pg_query", "pg_health", "cloudwatch",
-                "cloudwatch_logs")
-AWS_SOURCE_KINDS = ("cloudwatch", "cloudwatch_logs")
+                "cloudwatch_logs", "aws_status")
+AWS_SOURCE_KINDS = ("cloudwatch", "cloudwatch_logs", "aws_status")
 #: sources whose readings are rows of the components table
-COMPONENT_KINDS = ("http_components", "pg_health")
+COMPONENT_KINDS = ("http_components", "pg_health", "aws_status")
 
 
 def declared_series(src: Any) -> list[str]:
@@ -399,6 +451,8 @@ def declared_series(src: Any) -> list[str]:
         return list(src.metrics)
     if src.kind == "cloudwatch_logs":
         return [src.series]
+    if src.kind == "aws_status":
+        return [f"component/{c}" for c in src.components]
     raise ValueError(f"unknown source kind {src.kind!r}")
 
 
