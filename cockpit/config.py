@@ -421,15 +421,30 @@ class AwsStatusSource(SourceBase):
         return v
 
 
+class CostExplorerSource(SourceBase):
+    """AWS Cost Explorer (GetCostAndUsage, daily): what today has cost so far, as an alternative to a
+    cost query (its figures lag by hours; each call is billed)."""
+
+    kind: Literal["cost_explorer"]
+    metric: Literal["UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost"] = Field(
+        "UnblendedCost", description="Which cost Cost Explorer reports.")
+    services: list[str] = Field(default_factory=list, description="Only these services, e.g. [\"Amazon Bedrock\"] "
+                                "(default: everything).")
+    series: str = Field("cost_today", description="Series name of today's cost (USD).")
+    interval: float = Field(3600.0, ge=60, le=86400, description="Seconds between polls (each call costs $0.01).")
+    timeout: float = Field(15.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+
 SourceConfig = Annotated[
     Union[HttpHealthSource, HttpComponentsSource, PromScrapeSource, PromQuerySource, PgQuerySource, PgHealthSource,
-          CloudWatchSource, CloudWatchLogsSource, AwsStatusSource],
+          CloudWatchSource, CloudWatchLogsSource, AwsStatusSource, CostExplorerSource],
     Field(discriminator="kind"),
 ]
 
 SOURCE_KINDS = ("http_health", "http_components", "prom_scrape", "prom_query", "pg_query", "pg_health", "cloudwatch",
-                "cloudwatch_logs", "aws_status")
-AWS_SOURCE_KINDS = ("cloudwatch", "cloudwatch_logs", "aws_status")
+                "cloudwatch_logs", "aws_status", "cost_explorer")
+AWS_SOURCE_KINDS = ("cloudwatch", "cloudwatch_logs", "aws_status", "cost_explorer")
 #: sources whose readings are rows of the components table
 COMPONENT_KINDS = ("http_components", "pg_health", "aws_status")
 
@@ -449,7 +464,7 @@ def declared_series(src: Any) -> list[str]:
         return [f"component/{src.component}", "connections_ratio", "long_queries", "blocked_queries"]
     if src.kind == "cloudwatch":
         return list(src.metrics)
-    if src.kind == "cloudwatch_logs":
+    if src.kind in ("cloudwatch_logs", "cost_explorer"):
         return [src.series]
     if src.kind == "aws_status":
         return [f"component/{c}" for c in src.components]

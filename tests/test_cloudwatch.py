@@ -89,3 +89,24 @@ def test_metric_config_is_checked():
         with pytest.raises(ConfigError) as err:
             config_from_dict(raw, "<t>", {})
         assert says in "\n".join(err.value.problems)
+
+
+async def test_cost_today_from_cost_explorer(moto_url):
+    import json
+    import urllib.request
+    from datetime import date
+
+    src = make(moto_url, {"kind": "cost_explorer", "interval": 3600, "services": ["Amazon Bedrock"]})
+    with pytest.raises(SourceError, match="no figures for today"):
+        await src.fetch()  # nothing yet: said, not read as $0
+    today = date.today()
+    results = [{"ResultsByTime": [{"TimePeriod": {"Start": today.isoformat(), "End": today.isoformat()},
+                                   "Total": {"UnblendedCost": {"Amount": "137.42", "Unit": "USD"}},
+                                   "Estimated": True}]}]
+    req = urllib.request.Request(f"{moto_url}/moto-api/static/ce/cost-and-usage-results", method="POST",
+                                 data=json.dumps({"results": results}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).close()
+    (reading,) = await src.fetch()
+    assert reading.series == "cost_today" and reading.value == pytest.approx(137.42)
+    assert reading.detail == "estimated"

@@ -162,13 +162,14 @@ def build_source(cfg: Any, ctx: SourceContext) -> Source:
     """The Source object for one validated source config."""
     from cockpit.sources.http import HttpComponents, HttpHealth
     from cockpit.sources.awsstatus import AwsStatus
-    from cockpit.sources.cloudwatch import CloudWatch, CloudWatchLogs
+    from cockpit.sources.cloudwatch import CloudWatch, CloudWatchLogs, CostExplorer
     from cockpit.sources.pg import PgHealth, PgQuery
     from cockpit.sources.promapi import PromQuery
     from cockpit.sources.promtext import PromScrape
 
     kinds: dict[str, type[Source]] = {k.kind: k for k in (HttpHealth, HttpComponents, PromScrape, PromQuery, PgQuery,
-                                                            PgHealth, CloudWatch, CloudWatchLogs, AwsStatus)}
+                                                            PgHealth, CloudWatch, CloudWatchLogs, AwsStatus,
+                                                            CostExplorer)}
     try:
         return kinds[cfg.kind](cfg, ctx)
     except KeyError:

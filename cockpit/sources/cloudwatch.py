@@ -108,3 +108,29 @@ class CloudWatchLogs(Source):
         window = f"{self.cfg.window / 60:g} min"
         return [self.reading(self.cfg.series, float(count),
                              detail=f"{'at least ' if capped else ''}{count} matching {self.cfg.pattern!r} in {window}")]
+
+
+class CostExplorer(Source):
+    kind = "cost_explorer"
+
+    def _today(self) -> tuple[float, bool]:
+        from datetime import date
+
+        today = date.today()
+        kw: dict = {"TimePeriod": {"Start": today.isoformat(), "End": (today + timedelta(days=1)).isoformat()},
+                    "Granularity": "DAILY", "Metrics": [self.cfg.metric]}
+        if self.cfg.services:
+            kw["Filter"] = {"Dimensions": {"Key": "SERVICE", "Values": list(self.cfg.services)}}
+        try:
+            got = aws.client("ce", self.cfg.aws).get_cost_and_usage(**kw)
+        except Exception as e:  # noqa: BLE001
+            raise SourceError(aws.describe(e, "ce:GetCostAndUsage")) from None
+        days = got.get("ResultsByTime") or []
+        if not days:
+            raise SourceError("Cost Explorer has no figures for today yet")
+        total = days[-1].get("Total", {}).get(self.cfg.metric, {})
+        return float(total.get("Amount", 0.0)), bool(days[-1].get("Estimated"))
+
+    async def fetch(self) -> list[Reading]:
+        amount, estimated = await asyncio.to_thread(self._today)
+        return [self.reading(self.cfg.series, amount, detail="estimated" if estimated else "")]
