@@ -31,7 +31,12 @@ def summarize(kind: str, readings: list[Reading]) -> tuple[bool, str]:
             return False, "no reading"
         # the source answered: that is what check verifies; what it said is the value
         return True, f"{h.state} ({h.detail})" if h.detail else str(h.state)
-    if kind == "http_components":
+    if kind in ("http_components", "pg_health", "aws_status"):
+        readings = [r for r in readings if r.series.startswith("component/")]
+        errors = [r for r in readings if r.status is Status.ERROR]
+        if len(readings) == 1 and not errors:
+            r = readings[0]
+            return True, f"{r.series.removeprefix('component/')} {r.state}" + (f" ({r.detail})" if r.detail else "")
         healthy = sum(1 for r in readings if r.status is Status.OK and r.value == 1.0)
         text = f"{healthy}/{len(readings)} healthy"
         if errors:
@@ -47,7 +52,11 @@ def summarize(kind: str, readings: list[Reading]) -> tuple[bool, str]:
         if by.get("cost_per_day") is not None:
             parts.append(f"cost {fmt_usd_per_day(by['cost_per_day'])}")
         return not errors, ", ".join(parts) or "scraped"
-    return not errors, f"{len(readings)} readings"
+    live = [r for r in readings if not r.history]
+    parts = [f"{r.series} {r.value:.4g}" if r.ok and r.value is not None else
+             f"{r.series}: {r.error or 'no data'}" for r in live[:4]]
+    more = f" (+{len(live) - 4} more)" if len(live) > 4 else ""
+    return not errors, ", ".join(parts) + more if parts else "no readings"
 
 
 async def check_one(source, critical: bool) -> CheckResult:

@@ -173,3 +173,20 @@ async def test_the_database_is_a_row_in_the_components_table(pg_url, sim_server)
 
         await wait_for(pilot, lambda: "HEALTHY" in row(), 10, "the database row")
         assert "connections" in row() and table.row_count == 5
+
+
+def test_cockpit_check_reaches_the_database_sources(logs, sim_server, write_config):
+    import subprocess
+    import sys
+
+    raw = demo_raw(sim_server.url)
+    raw["sources"] += [{"name": "db", "kind": "pg_health", "database": logs, "component": "macro-db"},
+                       {"name": "cost", "kind": "pg_query", "database": logs, "queries": {"cost_today": COST_TODAY}}]
+    raw["panels"]["components"]["sources"] = ["components", "db"]
+    path = write_config(raw)
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "check", "-c", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    assert "ok" in rows["db"] and "macro-db healthy (" in rows["db"]
+    assert f"cost_today {sum(range(1, 2001)) * 0.00002:.4g}" in rows["cost"]
