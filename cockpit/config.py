@@ -910,8 +910,9 @@ class CockpitConfig(Model):
                 if src not in by_name:
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
                 elif by_name[src].kind not in kinds:
-                    problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected a "
-                                    f"{' or '.join(kinds)} source")
+                    problems.append(f"{where}: source {src!r} is {by_name[src].kind}, expected "
+                                    + (f"a {kinds[0]} source" if len(kinds) == 1 else
+                                       f"a component source ({', '.join(kinds)})"))
         keys = [a.key for a in self.actions]
         for key in sorted({k for k in keys if keys.count(k) > 1}):
             problems.append(f"actions: key {key!r} is used by more than one action")

@@ -194,7 +194,7 @@ def test_panel_referring_to_missing_source(write_config, raw):
 def test_panel_referring_to_source_of_wrong_kind(write_config, raw):
     raw["panels"]["components"]["sources"] = ["metrics"]
     line = only(problems_of(write_config(raw)))
-    assert "panels.components.sources[0]: source 'metrics' is prom_scrape, expected a http_components or pg_health source" in line
+    assert "panels.components.sources[0]: source 'metrics' is prom_scrape, expected a component source (http_components, pg_health, aws_status)" in line
 
 
 def test_series_reference_needs_source_prefix(write_config, raw):
