@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import re
 import socket
+import shutil
+import subprocess
 import threading
 import time
 import tomllib
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.simulator import DEMO_SCRIPT, Simulator, SimulatorServer, hard_close
+from cockpit.simulator import DEMO_SCRIPT, Fault, Simulator, SimulatorServer, hard_close
 
 LOOPBACK = "127.0.0.1"
 
@@ -295,7 +298,6 @@ def moto_url(monkeypatch):
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
     server.start()
     url = f"http://{LOOPBACK}:{server._server.server_address[1]}"
-    import urllib.request
 
     # moto keeps its state per process, not per server: start each test from nothing
     urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
@@ -303,6 +305,62 @@ def moto_url(monkeypatch):
         yield url
     finally:
         server.stop()
+
+
+RATE = "sum(rate(http_errors_total[15s])) / sum(rate(http_requests_total[15s]))"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(base: str, promql: str) -> list:
+    from urllib.parse import urlencode
+
+    with urllib.request.urlopen(f"{base}/api/v1/query?{urlencode({'query': promql})}", timeout=5) as r:
+        return json.load(r)["data"]["result"]
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory):
+    """A real Prometheus on 127.0.0.1 scraping a simulator with a bad deploy under way."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("prometheus is not installed; .ci/test installs it")
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    # the bad deploy began a minute before: fully developed from the first scrape
+    sim = SimulatorServer(Simulator(seed=11, faults=(Fault("bad_deploy", at=-60.0, version="v1.5.0"),))).start()
+    root = tmp_path_factory.mktemp("prometheus")
+    target = sim.url.removeprefix("http://")
+    (root / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: checkout\n    static_configs:\n      - targets: ['{target}']\n")
+    port = free_port()
+    proc = subprocess.Popen([binary, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
+                            stderr=open(root / "prometheus.log", "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # up, and enough scrapes for a rate over 15 s
+            try:
+                if query(base, RATE):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("Prometheus did not start: " + (root / "prometheus.log").read_text()[-2000:])
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        sim.stop()
 
 
 PG_ADMIN = "postgresql://127.0.0.1:5432/postgres"

@@ -3,75 +3,16 @@ on loopback every second."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from cockpit.clock import SystemClock
 from cockpit.config import config_from_dict
 from cockpit.demo import demo_raw
-from cockpit.simulator import Fault, Simulator, SimulatorServer
 from cockpit.sources import SourceContext, build_source
-
-RATE = "sum(rate(http_errors_total[15s])) / sum(rate(http_requests_total[15s]))"
+from conftest import RATE
 P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[15s])))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def query(base: str, promql: str) -> list:
-    import json
-    from urllib.parse import urlencode
-
-    with urllib.request.urlopen(f"{base}/api/v1/query?{urlencode({'query': promql})}", timeout=5) as r:
-        return json.load(r)["data"]["result"]
-
-
-@pytest.fixture(scope="module")
-def prometheus(tmp_path_factory):
-    """A real Prometheus on 127.0.0.1 scraping a simulator with a bad deploy under way."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        import os
-
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not installed; .ci/test installs it")
-        pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    sim = SimulatorServer(Simulator(seed=11, faults=(Fault("bad_deploy", at=-60.0, version="v1.5.0"),))).start()  # fully developed
-    root = tmp_path_factory.mktemp("prometheus")
-    target = sim.url.removeprefix("http://")
-    (root / "prometheus.yml").write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: checkout\n    static_configs:\n      - targets: ['{target}']\n")
-    port = free_port()
-    proc = subprocess.Popen([binary, f"--config.file={root / 'prometheus.yml'}", f"--storage.tsdb.path={root / 'data'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL,
-                            stderr=open(root / "prometheus.log", "w"))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # up, and enough scrapes for a rate over 15 s
-            try:
-                if query(base, RATE):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("Prometheus did not start: " + (root / "prometheus.log").read_text()[-2000:])
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        sim.stop()
 
 
 def source(base: str, queries: dict[str, str], **kw):
