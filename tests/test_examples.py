@@ -16,7 +16,7 @@ import pytest
 from cockpit.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SEEDS = {"ai-data-processor.toml": "seed 001"}
+SEEDS = {"ai-data-processor.toml": "seed 001", "bedrock-ai-core.toml": "seed 000"}
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
@@ -50,3 +50,48 @@ def test_ai_data_processor_checks_green_against_stand_ins(prometheus, moto_url, 
     # the same file with the database away: check says so and exits 1
     down = check(EXAMPLES / "ai-data-processor.toml", {**env, "AI_PROCESSOR_DB_URL": "postgresql://127.0.0.1:1/x"})
     assert down.returncode == 1 and "cannot connect" in down.stdout
+
+
+def test_bedrock_ai_core_checks_green_against_stand_ins(moto_url, pg_url, sim_server):
+    import io
+    import time
+    import zipfile
+    from datetime import datetime, timedelta, timezone
+
+    import psycopg
+
+    region = "eu-central-1"
+    lam = boto3.client("lambda", endpoint_url=moto_url, region_name=region)
+    role = boto3.client("iam", endpoint_url=moto_url, region_name=region).create_role(
+        RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("h.py", "def h(e, c):\n    return 1\n")
+    lam.create_function(FunctionName="bedrock-agent", Runtime="python3.11", Role=role, Handler="h.h",
+                        Code={"ZipFile": code.getvalue()})
+    logs = boto3.client("logs", endpoint_url=moto_url, region_name=region)
+    logs.create_log_group(logGroupName="/aws/lambda/bedrock-agent")
+    logs.create_log_stream(logGroupName="/aws/lambda/bedrock-agent", logStreamName="s")
+    now = int(time.time() * 1000)
+    logs.put_log_events(logGroupName="/aws/lambda/bedrock-agent", logStreamName="s",
+                        logEvents=[{"timestamp": now - 1000 * (5 - i), "message": "ERROR Bedrock throttled"}
+                                   for i in range(5)])
+    cw = boto3.client("cloudwatch", endpoint_url=moto_url, region_name=region)
+    at = datetime.now(timezone.utc) - timedelta(minutes=2)
+    for metric, value in (("Duration", 1800.0), ("Throttles", 3.0)):
+        cw.put_metric_data(Namespace="AWS/Lambda", MetricData=[{
+            "MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": "bedrock-agent"}],
+            "Timestamp": at, "Value": value}])
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE TABLE ai_action_logs (token_usage int, created_at timestamptz default now())")
+        db.execute("INSERT INTO ai_action_logs (token_usage) VALUES (250000), (100000)")
+    env = {"COCKPIT_SOURCES__HEALTH__URL": f"{sim_server.url}/health", "COCKPIT_AWS__ENDPOINT_URL": moto_url,
+           "MATBAKH_DB_URL": pg_url,
+           # moto answers percentile statistics with HTTP 500: the stand-in reads the average instead
+           "COCKPIT_SOURCES__CW__METRICS__DURATION__STAT": "Average"}
+    out = check(EXAMPLES / "bedrock-ai-core.toml", env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    assert set(rows) == {"health", "logs", "cw", "cost", "aws", "db"}
+    assert "errors 5" in rows["logs"] and "duration 1.8" in rows["cw"] and "cost_today 7" in rows["cost"]
+    assert "bedrock-agent healthy" in rows["aws"]
