@@ -16,7 +16,8 @@ import pytest
 from cockpit.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SEEDS = {"ai-data-processor.toml": "seed 001", "bedrock-ai-core.toml": "seed 000"}
+SEEDS = {"ai-data-processor.toml": "seed 001", "bedrock-ai-core.toml": "seed 000",
+         "bedrock-support-mode.toml": "seed 002"}
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
@@ -95,3 +96,41 @@ def test_bedrock_ai_core_checks_green_against_stand_ins(moto_url, pg_url, sim_se
     assert set(rows) == {"health", "logs", "cw", "cost", "aws", "db"}
     assert "errors 5" in rows["logs"] and "duration 1.8" in rows["cw"] and "cost_today 7" in rows["cost"]
     assert "bedrock-agent healthy" in rows["aws"]
+
+
+def test_bedrock_support_mode_checks_green_against_stand_ins(moto_url, fault_server):
+    import json
+    import time
+    import urllib.request
+    from datetime import date, datetime, timedelta, timezone
+
+    # the support API on loopback: /health and one endpoint per component
+    fault_server.respond_json("/health", {"status": "healthy"})
+    for name in ("bedrock-support", "infrastructure-auditor", "meta-monitor", "implementation-support"):
+        fault_server.respond_json(f"/health/component/{name}", {"status": "degraded" if name == "meta-monitor"
+                                                                 else "healthy"})
+    region = "eu-central-1"
+    logs = boto3.client("logs", endpoint_url=moto_url, region_name=region)
+    logs.create_log_group(logGroupName="/aws/ecs/bedrock-support")
+    logs.create_log_stream(logGroupName="/aws/ecs/bedrock-support", logStreamName="s")
+    logs.put_log_events(logGroupName="/aws/ecs/bedrock-support", logStreamName="s",
+                        logEvents=[{"timestamp": int(time.time() * 1000) - 2000, "message": "ERROR audit failed"}])
+    boto3.client("cloudwatch", endpoint_url=moto_url, region_name=region).put_metric_data(
+        Namespace="BedrockSupport/Performance", MetricData=[{
+            "MetricName": "OperationLatency", "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=3),
+            "Value": 850.0}])
+    today = date.today().isoformat()
+    seeded = {"results": [{"ResultsByTime": [{"TimePeriod": {"Start": today, "End": today},
+                                              "Total": {"UnblendedCost": {"Amount": "41.50", "Unit": "USD"}}}]}]}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{moto_url}/moto-api/static/ce/cost-and-usage-results", data=json.dumps(seeded).encode(), method="POST",
+        headers={"Content-Type": "application/json"}), timeout=10).close()
+    base = fault_server.url("").rstrip("/")
+    env = {"COCKPIT_SOURCES__HEALTH__URL": f"{base}/health",
+           "COCKPIT_SOURCES__SUPPORT__URL": f"{base}/health/component/{{name}}", "COCKPIT_AWS__ENDPOINT_URL": moto_url}
+    out = check(EXAMPLES / "bedrock-support-mode.toml", env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    assert set(rows) == {"health", "support", "logs", "perf", "spend"}
+    assert "3/4 healthy" in rows["support"] and "errors 1" in rows["logs"]
+    assert "operation_latency 0.85" in rows["perf"] and "cost_today 41.5" in rows["spend"]
