@@ -246,6 +246,12 @@ class PromScrapeSource(SourceBase):
 SERIES_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def _some_of(names: list[str], most: int = 8) -> str:
+    """'known: a, b, c' with at most ``most`` names, then how many more."""
+    shown = ", ".join(names[:most])
+    return f"known: {shown}" + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def _check_queries(v: dict[str, str]) -> dict[str, str]:
     """Series name -> query: names a panel can refer to, and no empty query."""
     bad = [n for n in v if not SERIES_NAME.fullmatch(n)]
@@ -920,7 +926,7 @@ class CockpitConfig(Model):
         for i, a in enumerate(self.actions):
             for c in a.components:
                 if known and c not in known:
-                    problems.append(f"actions[{i}].components: no component {c!r} (known: {', '.join(sorted(known))})")
+                    problems.append(f"actions[{i}].components: no component {c!r} ({_some_of(sorted(known))})")
         if problems:
             raise ValueError("\n".join(problems))
         return self

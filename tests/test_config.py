@@ -11,6 +11,7 @@ import pytest
 from cockpit.config import (
     CockpitConfig,
     ConfigError,
+    config_from_dict,
     HttpHealthSource,
     PromScrapeSource,
     SecretError,
@@ -414,3 +415,13 @@ def test_config_reference_lists_every_source_key():
     for model in (HttpHealthSource, PromScrapeSource):
         for key in model.model_fields:
             assert f"| `{key}` |" in text, f"{model.__name__}.{key} is not in the reference"
+
+
+def test_an_unknown_component_lists_a_few_known_ones_not_all():
+    raw = demo_raw(BASE)
+    raw["sources"][1]["components"] = [f"svc-{i:04d}" for i in range(500)]
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(raw, "<t>", {})
+    line = next(p for p in err.value.problems if "actions[0].components" in p)
+    assert "no component 'ai-gateway' (known: svc-0000," in line and "and 492 more)" in line
+    assert len(line) < 200
