@@ -1,0 +1,24 @@
+"""The benchmark scripts still run (tiny sizes; their figures are not checked here:
+timings are not pass/fail). They broke once silently when the demo config grew."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.mark.parametrize("script, args, prints", [
+    ("tick.py", ["--components", "20", "--samples", "10", "--rounds", "3"], "after a poll"),
+    ("journal.py", ["--events", "200", "--runs", "1"], "append (committed each)"),
+    ("startup.py", ["--runs", "1"], "ratio ours/bare"),
+])
+def test_bench_script_runs(script, args, prints):
+    out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300,
+                         cwd=BENCH.parent)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert prints in out.stdout
