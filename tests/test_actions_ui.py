@@ -3,6 +3,8 @@ plan dialog -> confirmation -> executed -> verified -> timeline, and every guard
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from apphelpers import settle, wait_for
 
@@ -214,22 +216,28 @@ async def test_demo_rollback_brings_the_error_rate_back_under_the_threshold(tmp_
         app = CockpitApp(config, mode="DEMO", armed=True, simulator=server,
                          journal=SQLiteJournal(tmp_path / "j.db"))
         async with app.run_test(size=(120, 40)) as pilot:
-            def crit() -> bool:
-                clock.advance(1.0)
-                return app.tracker.level("metrics:error_rate").name == "CRIT"
+            # simulated time runs 5x real time for the whole test, so every poll sees traffic
+            async def tick() -> None:
+                while True:
+                    clock.advance(0.5)
+                    await asyncio.sleep(0.1)
 
-            await wait_for(pilot, crit, 20, "the error rate to go critical")
-            await open_dialog(pilot, "r")
-            await pilot.press("y")
-            await wait_for(pilot, lambda: "action_outcome" in kinds(app), 5, "the rollback")
+            ticker = asyncio.create_task(tick())
+            try:
+                await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 20,
+                               "the error rate to go critical")
+                await open_dialog(pilot, "r")
+                await pilot.press("y")
+                await wait_for(pilot, lambda: "action_outcome" in kinds(app), 5, "the rollback")
 
-            def recovered() -> bool:
-                clock.advance(1.0)
-                latest = app.store.latest("metrics:error_rate")
-                return latest is not None and latest.ok and latest.value < 0.05
+                def recovered() -> bool:
+                    latest = app.store.latest("metrics:error_rate")
+                    return latest is not None and latest.ok and latest.value < 0.05
 
-            await wait_for(pilot, recovered, 20, "the error rate back under the warn threshold")
-            await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the effect to be recorded")
+                await wait_for(pilot, recovered, 20, "the error rate back under the warn threshold")
+                await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the effect to be recorded")
+            finally:
+                ticker.cancel()
             verified = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_verified")
             assert verified.payload["before"]["error_rate"] > 0.10
     finally:

@@ -17,7 +17,8 @@ from cockpit.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SEEDS = {"ai-data-processor.toml": "seed 001", "bedrock-ai-core.toml": "seed 000",
-         "bedrock-support-mode.toml": "seed 002"}
+         "bedrock-support-mode.toml": "seed 002", "monitoring-api.toml": "seed 003",
+         "macro-ai.toml": "seed 004"}
 
 
 @pytest.mark.parametrize("name", sorted(SEEDS))
@@ -26,6 +27,27 @@ def test_example_loads_and_names_its_runbook(name):
     assert text.startswith("# ") and SEEDS[name] in text.splitlines()[0]
     config = load_config(EXAMPLES / name, environ={})
     assert config.actions and config.panels.components.sources
+
+
+def seed_cost_today(moto_url: str, amount: str) -> None:
+    """What moto's Cost Explorer answers for today (its documented seeding endpoint)."""
+    import json
+    import urllib.request
+    from datetime import date
+
+    today = date.today().isoformat()
+    seeded = {"results": [{"ResultsByTime": [{"TimePeriod": {"Start": today, "End": today},
+                                              "Total": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}}}]}]}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{moto_url}/moto-api/static/ce/cost-and-usage-results", data=json.dumps(seeded).encode(), method="POST",
+        headers={"Content-Type": "application/json"}), timeout=10).close()
+
+
+def check_green(name: str, env: dict[str, str]) -> dict[str, str]:
+    """Run `cockpit check` on an example; it must pass. Its table's rows by source name."""
+    out = check(EXAMPLES / name, env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
 
 
 def check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -42,9 +64,7 @@ def test_ai_data_processor_checks_green_against_stand_ins(prometheus, moto_url, 
                        taskDefinition="ai-processor:1", desiredCount=0)
     env = {"COCKPIT_SOURCES__HEALTH__URL": f"{sim_server.url}/health", "COCKPIT_SOURCES__PROM__URL": prometheus,
            "COCKPIT_AWS__ENDPOINT_URL": moto_url, "AI_PROCESSOR_DB_URL": pg_url}
-    out = check(EXAMPLES / "ai-data-processor.toml", env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    rows = check_green("ai-data-processor.toml", env)
     assert set(rows) == {"health", "prom", "ecs", "db"}
     assert "error_rate 0." in rows["prom"] and "latency_p95" in rows["prom"]
     assert "ai-processor-service" in rows["ecs"] and "postgres healthy" in rows["db"]
@@ -90,19 +110,15 @@ def test_bedrock_ai_core_checks_green_against_stand_ins(moto_url, pg_url, sim_se
            "MATBAKH_DB_URL": pg_url,
            # moto answers percentile statistics with HTTP 500: the stand-in reads the average instead
            "COCKPIT_SOURCES__CW__METRICS__DURATION__STAT": "Average"}
-    out = check(EXAMPLES / "bedrock-ai-core.toml", env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    rows = check_green("bedrock-ai-core.toml", env)
     assert set(rows) == {"health", "logs", "cw", "cost", "aws", "db"}
     assert "errors 5" in rows["logs"] and "duration 1.8" in rows["cw"] and "cost_today 7" in rows["cost"]
     assert "bedrock-agent healthy" in rows["aws"]
 
 
 def test_bedrock_support_mode_checks_green_against_stand_ins(moto_url, fault_server):
-    import json
     import time
-    import urllib.request
-    from datetime import date, datetime, timedelta, timezone
+    from datetime import datetime, timedelta, timezone
 
     # the support API on loopback: /health and one endpoint per component
     fault_server.respond_json("/health", {"status": "healthy"})
@@ -119,18 +135,64 @@ def test_bedrock_support_mode_checks_green_against_stand_ins(moto_url, fault_ser
         Namespace="BedrockSupport/Performance", MetricData=[{
             "MetricName": "OperationLatency", "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=3),
             "Value": 850.0}])
-    today = date.today().isoformat()
-    seeded = {"results": [{"ResultsByTime": [{"TimePeriod": {"Start": today, "End": today},
-                                              "Total": {"UnblendedCost": {"Amount": "41.50", "Unit": "USD"}}}]}]}
-    urllib.request.urlopen(urllib.request.Request(
-        f"{moto_url}/moto-api/static/ce/cost-and-usage-results", data=json.dumps(seeded).encode(), method="POST",
-        headers={"Content-Type": "application/json"}), timeout=10).close()
+    seed_cost_today(moto_url, "41.50")
     base = fault_server.url("").rstrip("/")
     env = {"COCKPIT_SOURCES__HEALTH__URL": f"{base}/health",
            "COCKPIT_SOURCES__SUPPORT__URL": f"{base}/health/component/{{name}}", "COCKPIT_AWS__ENDPOINT_URL": moto_url}
-    out = check(EXAMPLES / "bedrock-support-mode.toml", env)
-    assert out.returncode == 0, out.stdout + out.stderr
-    rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
+    rows = check_green("bedrock-support-mode.toml", env)
     assert set(rows) == {"health", "support", "logs", "perf", "spend"}
     assert "3/4 healthy" in rows["support"] and "errors 1" in rows["logs"]
     assert "operation_latency 0.85" in rows["perf"] and "cost_today 41.5" in rows["spend"]
+
+
+def test_monitoring_api_checks_green_against_stand_ins(moto_url, fault_server):
+    import io
+    import zipfile
+    from datetime import datetime, timedelta, timezone
+
+    fault_server.respond_json("/health", {"status": "healthy"})
+    c = {s: boto3.client(s, endpoint_url=moto_url, region_name="us-east-1")
+         for s in ("lambda", "iam", "dynamodb", "sqs", "cloudwatch")}
+    role = c["iam"].create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("h.py", "def h(e, c):\n    return 1\n")
+    c["lambda"].create_function(FunctionName="monitoring-api-prod", Runtime="python3.11", Role=role, Handler="h.h",
+                                Code={"ZipFile": code.getvalue()})
+    c["dynamodb"].create_table(TableName="ApplicationMetrics-prod", BillingMode="PAY_PER_REQUEST",
+                               KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                               AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+    queue = c["sqs"].create_queue(QueueName="monitoring-processing-prod")["QueueUrl"]
+    at = datetime.now(timezone.utc) - timedelta(minutes=10)
+    for ns, metric, dims, value in (("AWS/ApiGateway", "5XXError", {"ApiName": "monitoring-api"}, 12.0),
+                                    ("AWS/Lambda", "Duration", {"FunctionName": "monitoring-api-prod"}, 950.0),
+                                    ("AWS/DynamoDB", "UserErrors", {"TableName": "ApplicationMetrics-prod"}, 0.0)):
+        c["cloudwatch"].put_metric_data(Namespace=ns, MetricData=[{
+            "MetricName": metric, "Timestamp": at, "Value": value,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()]}])
+    raw_checks = load_config(EXAMPLES / "monitoring-api.toml", environ={}).source("aws").checks
+    checks = "[" + ", ".join(
+        "{" + ", ".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in {
+            "name": ch.name, "type": ch.type, "function": ch.function, "table": ch.table,
+            "queue_url": queue if ch.type == "sqs" else ch.queue_url, "max_visible": ch.max_visible}.items()
+            if v is not None) + "}" for ch in raw_checks) + "]"
+    env = {"COCKPIT_SOURCES__HEALTH__URL": fault_server.url("/health"), "COCKPIT_AWS__ENDPOINT_URL": moto_url,
+           "COCKPIT_SOURCES__AWS__CHECKS": checks}  # the queue URL is the stand-in's
+    rows = check_green("monitoring-api.toml", env)
+    assert set(rows) == {"health", "cw", "aws"}
+    assert "errors_5xx 12" in rows["cw"] and "duration 0.95" in rows["cw"] and "throttling 0" in rows["cw"]
+    assert "3/3 healthy" in rows["aws"]
+
+
+def test_macro_ai_checks_green_against_stand_ins(prometheus, moto_url, pg_url, fault_server):
+    fault_server.respond_json("/api/health", {"status": "healthy"})
+    for name in ("database", "redis", "ai"):
+        fault_server.respond_json(f"/api/health/{name}", {"status": "healthy"})
+    seed_cost_today(moto_url, "88.10")
+    env = {"COCKPIT_SOURCES__HEALTH__URL": fault_server.url("/api/health"),
+           "COCKPIT_SOURCES__CHECKS__URL": fault_server.url("/api/health/") + "{name}",
+           "COCKPIT_SOURCES__PROM__URL": prometheus, "COCKPIT_AWS__ENDPOINT_URL": moto_url, "MACRO_AI_DB_URL": pg_url}
+    rows = check_green("macro-ai.toml", env)
+    assert set(rows) == {"health", "checks", "prom", "db", "spend"}
+    assert "3/3 healthy" in rows["checks"] and "error_rate 0." in rows["prom"]
+    assert "postgres healthy" in rows["db"] and "cost_today 88.1" in rows["spend"]
