@@ -63,6 +63,7 @@ async def check_one(source, critical: bool) -> CheckResult:
     """Poll once; LATENCY is that poll's (the second one for a rate source)."""
     t0 = time.perf_counter()
     try:
+        await asyncio.wait_for(source.prepare(), 30.0)
         readings = await asyncio.wait_for(source.fetch(), source.deadline)
         if not readings:  # a rate source needs a second sample
             await asyncio.sleep(0.25)

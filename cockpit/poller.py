@@ -38,6 +38,9 @@ def backoff(interval: float, failures: int, cap: float, rng: random.Random) -> f
     return max(0.05, min(cap, base * rng.uniform(0.8, 1.2)))
 
 
+PREPARE_TIMEOUT = 30.0  # seconds for a source's one-time setup (not its poll)
+
+
 class Poller:
     def __init__(self, sources: Iterable[Source], sink: Sink, rng: random.Random | None = None) -> None:
         self.sources = list(sources)
@@ -57,6 +60,7 @@ class Poller:
         clock = source.ctx.clock
         t0 = clock.monotonic()
         try:
+            await asyncio.wait_for(source.prepare(), timeout=PREPARE_TIMEOUT)
             readings = await asyncio.wait_for(source.fetch(), timeout=source.deadline)
             st.failures = 0
             st.last_error = ""

@@ -94,6 +94,7 @@ class HttpHealth(Source):
     """GET a health URL; healthy when the status code and body say so."""
 
     kind = "http_health"
+    uses_http = True
 
     def failure(self, ts: float, error: str) -> list[Reading]:
         # An unreachable health endpoint is itself an outage signal.
@@ -134,6 +135,7 @@ class HttpComponents(Source):
     """GET one health URL per component, at most ``max_in_flight`` at a time."""
 
     kind = "http_components"
+    uses_http = True
 
     @property
     def deadline(self) -> float:

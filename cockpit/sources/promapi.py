@@ -33,6 +33,7 @@ def _number(text: Any) -> float:
 
 class PromQuery(Source):
     kind = "prom_query"
+    uses_http = True
 
     def __init__(self, cfg, ctx) -> None:
         super().__init__(cfg, ctx)

@@ -172,6 +172,7 @@ class PromScrape(Source):
     """Scrape a /metrics endpoint and derive rates from consecutive scrapes."""
 
     kind = "prom_scrape"
+    uses_http = True
     PRIME_DELAY = 0.25
 
     def __init__(self, cfg, ctx) -> None:
