@@ -105,8 +105,7 @@ class Executor(Protocol):
 def guard_for(cfg: Any, environment: str, production: bool, rules: dict[str, str]) -> str:
     """The confirmation an action needs: the strictest of its own guard, the
     environment's rule and the default (destructive in production: type the target)."""
-    destructive = cfg.destructive if cfg.destructive is not None else cfg.kind in DESTRUCTIVE_KINDS
-    default = "type_to_confirm" if destructive and (production or cfg.kind.endswith("restore")) else "confirm"
+    default = "type_to_confirm" if is_destructive(cfg) and (production or cfg.kind.endswith("restore")) else "confirm"
     candidates = [default, rules.get(environment) or "confirm", cfg.guard or "confirm"]
     return max(candidates, key=GUARD_ORDER.index)
 

@@ -251,8 +251,7 @@ class CockpitApp(App):
 
     def _announced(self, incident: str | None) -> None:
         """From the journal's listener thread: another cockpit wrote."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.follow_journal, True, context=self._app_context)
+        self.from_thread(self.follow_journal, True)
 
     def follow_journal(self, announced: bool = False) -> None:
         """Show what other cockpits wrote: at once when the journal announced it, else

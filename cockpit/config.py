@@ -782,23 +782,24 @@ class LambdaConcurrencyAction(AwsAction):
     default: int | None = Field(None, description="Number the dialog offers first (default: the current one).")
 
 
-class EcsRollbackAction(AwsAction):
+class EcsServiceAction(AwsAction):
+    cluster: str = Field(description="Cluster name or ARN.")
+    service: str = Field(description="Service name.")
+
+
+class EcsRollbackAction(EcsServiceAction):
     """Point an ECS service back at the previous task-definition revision (or a named one) and force a new
     deployment (seed 001). Undo points it at the revision it replaced."""
 
     kind: Literal["ecs_rollback"]
-    cluster: str = Field(description="Cluster name or ARN.")
-    service: str = Field(description="Service name.")
     task_definition: str | None = Field(None, description="family:revision to roll back to (default: the "
                                         "revision before the current one).")
 
 
-class EcsScaleAction(AwsAction):
+class EcsScaleAction(EcsServiceAction):
     """Set an ECS service's desiredCount to the number asked for in the dialog."""
 
     kind: Literal["ecs_scale"]
-    cluster: str = Field(description="Cluster name or ARN.")
-    service: str = Field(description="Service name.")
     min: int = Field(1, ge=0, description="Lowest count the dialog accepts.")
     max: int = Field(ge=1, description="Highest count the dialog accepts.")
     default: int | None = Field(None, description="Count the dialog offers first (default: twice the current).")

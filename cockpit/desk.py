@@ -114,7 +114,6 @@ class IncidentDesk:
         self.on_event = on_event or (lambda ev: None)
         self._current: str | None = None  # on the journal thread; the UI reads `current`
         self.unsaved: list[Unsaved] = []
-        self._shown_seq = 0
         self._events: list[Event] = []  # the current incident's events, in journal order
         self._state: IncidentState | None = None
         self._last_snapshot = float("-inf")
@@ -135,7 +134,7 @@ class IncidentDesk:
         return self._state
 
     def _follow(self, incident: str | None) -> None:
-        self._current, self._shown_seq, self._events = incident, 0, []
+        self._current, self._events = incident, []
         self._state = None
 
     def resume_open(self) -> str | None:
@@ -180,13 +179,12 @@ class IncidentDesk:
         """Show journal events not shown yet (also those written by another cockpit)."""
         if not self._current:
             return 0
-        new = self.journal.events(self._current, after_seq=self._shown_seq)
+        new = self.journal.events(self._current, after_seq=self._events[-1].seq if self._events else 0)
         self.journal_error = None
         if not new and self._state is not None:
             return 0
         self._events.extend(new)
         for ev in new:
-            self._shown_seq = max(self._shown_seq, ev.seq)
             line = timeline_line(ev)
             if not line.payload.get("quiet"):
                 self.on_event(line)

@@ -142,14 +142,44 @@ class LambdaEnvExecutor:
         return self._plan(cfg, guard, plan.undo["set"], plan.undo["remove"], f"undo {plan.action}")
 
 
+# ---------------------------------------------------------------- "move it to X; undo moves it back"
+
+
+class _PointBack:
+    """Executors whose plan moves one thing to a value (configured, or found by the plan)
+    and whose undo moves it back to the value the plan found."""
+
+    undo_key = ""
+
+    def _plan(self, cfg, guard: str, value, name: str) -> Plan: ...
+
+    def configured(self, cfg):
+        """The value the config asks for (None: the plan works it out)."""
+        return None
+
+    def plan(self, cfg, guard: str) -> Plan:
+        return self._plan(cfg, guard, self.configured(cfg), cfg.name)
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        back = (plan.undo or {}).get(self.undo_key)
+        return None if back is None else self._plan(cfg, guard, back, f"undo {plan.action}")
+
+
 # ---------------------------------------------------------------- numbers asked in the dialog
 
 
-class _CountExecutor:
+class _CountExecutor(_PointBack):
     """A number read now, asked for in the dialog (bounded), written, read back."""
 
     kind = ""
     name = "count"
+
+    @property
+    def undo_key(self) -> str:
+        return self.name
+
+    def configured(self, cfg) -> int | None:
+        return cfg.default
 
     def read(self, cfg) -> int | None: ...
 
@@ -170,9 +200,6 @@ class _CountExecutor:
         return _base_plan(cfg, self.kind, guard, [self.step(cfg)], {self.name: now}, {}, None, name, ask=ask,
                           notes=self.notes(cfg))
 
-    def plan(self, cfg, guard: str) -> Plan:
-        return self._plan(cfg, guard, cfg.default, cfg.name)
-
     def execute(self, cfg, plan: Plan) -> Outcome:
         n = plan.after.get(self.name)
         if n is None:
@@ -188,10 +215,6 @@ class _CountExecutor:
 
         return _poll(cfg.verify_timeout, check)
 
-    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
-        if not plan.undo or plan.undo.get(self.name) is None:
-            return None
-        return self._plan(cfg, guard, plan.undo[self.name], f"undo {plan.action}")
 
 
 class LambdaConcurrencyExecutor(_CountExecutor):
@@ -272,8 +295,12 @@ def family_revision(task_definition: str) -> tuple[str, int]:
     return family, int(rev)
 
 
-class EcsRollbackExecutor:
+class EcsRollbackExecutor(_PointBack):
     kind = "ecs_rollback"
+    undo_key = "task_definition"
+
+    def configured(self, cfg) -> str | None:
+        return cfg.task_definition
 
     def _plan(self, cfg, guard: str, target: str | None, name: str) -> Plan:
         svc = _describe_service(cfg)
@@ -292,9 +319,6 @@ class EcsRollbackExecutor:
                                                       "taskDefinition": target, "forceNewDeployment": True})],
                           running, {"task_definition": target, "image": image},
                           {"task_definition": f"{family}:{rev}"}, name)
-
-    def plan(self, cfg, guard: str) -> Plan:
-        return self._plan(cfg, guard, cfg.task_definition, cfg.name)
 
     def execute(self, cfg, plan: Plan) -> Outcome:
         target = plan.after["task_definition"]
@@ -325,19 +349,19 @@ class EcsRollbackExecutor:
 
         return _poll(cfg.verify_timeout, check)
 
-    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
-        if not plan.undo:
-            return None
-        return self._plan(cfg, guard, plan.undo["task_definition"], f"undo {plan.action}")
 
 
 # ---------------------------------------------------------------- Lambda alias rollback
 
 
-class LambdaRollbackExecutor:
+class LambdaRollbackExecutor(_PointBack):
     """An alias back to the previous published version (or a named one)."""
 
     kind = "lambda_rollback"
+    undo_key = "version"
+
+    def configured(self, cfg) -> str | None:
+        return cfg.version
 
     def _alias(self, cfg) -> str:
         lam = aws.client("lambda", cfg.aws)
@@ -365,9 +389,6 @@ class LambdaRollbackExecutor:
                                                        "FunctionVersion": target})],
                           {"alias": cfg.alias, "version": current}, {"version": target}, {"version": current}, name)
 
-    def plan(self, cfg, guard: str) -> Plan:
-        return self._plan(cfg, guard, cfg.version, cfg.name)
-
     def execute(self, cfg, plan: Plan) -> Outcome:
         target = plan.after["version"]
 
@@ -386,8 +407,6 @@ class LambdaRollbackExecutor:
 
         return _poll(cfg.verify_timeout, check)
 
-    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
-        return self._plan(cfg, guard, plan.undo["version"], f"undo {plan.action}") if plan.undo else None
 
 
 # ---------------------------------------------------------------- RDS restore
