@@ -154,11 +154,9 @@ def _check_headers(v: dict[str, str]) -> dict[str, str]:
     return v
 
 
-class HttpHealthSource(SourceBase):
-    """An HTTP health endpoint (`/health`): status code, optional body check and JSON status field."""
+class _HttpCheck(SourceBase):
+    """What an HTTP health check expects of an answer (shared by health and component checks)."""
 
-    kind: Literal["http_health"]
-    url: str = Field(description="The health URL.")
     headers: dict[str, str] = Field(
         default_factory=dict, description="Request headers; secret values as env:NAME."
     )
@@ -172,22 +170,27 @@ class HttpHealthSource(SourceBase):
         "empty to ignore the body.",
     )
 
-    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
     _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
 
 
-class HttpComponentsSource(SourceBase):
+class HttpHealthSource(_HttpCheck):
+    """An HTTP health endpoint (`/health`): status code, optional body check and JSON status field."""
+
+    kind: Literal["http_health"]
+    url: str = Field(description="The health URL.")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+
+class HttpComponentsSource(_HttpCheck):
     """Per-component health endpoints, one GET each (`/health/component/<name>`)."""
 
     kind: Literal["http_components"]
     url: str = Field(description="URL template with {name}, e.g. http://host/health/component/{name}.")
     components: list[str] = Field(min_length=1, description="Component names to check.")
-    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
-    status_field: str = Field("status", description="JSON field holding the component's status.")
     max_in_flight: int = Field(64, ge=1, le=1024, description="Most component requests in flight at once.")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
-    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
 
     @field_validator("url")
     @classmethod

@@ -166,13 +166,13 @@ def test_bad_credentials_and_permissions_are_one_line(moto_url, lam, tmp_path, m
     runner = runner_for(ListRecorder(tmp_path), signals=[{}])
     with pytest.raises(ActionError) as err:
         runner.plan(cfg, "confirm")
-    assert str(err.value).startswith("lambda:GetFunctionConfiguration: ") and "\n" not in str(err.value)
+    assert str(err.value).endswith(" (lambda:GetFunctionConfiguration)") and "\n" not in str(err.value)
     from botocore.exceptions import ClientError, NoCredentialsError
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "User: x is not authorized"}},
                          "UpdateFunctionConfiguration")
-    assert describe(denied, "lambda") == ("lambda: not allowed to call UpdateFunctionConfiguration "
-                                          "(AccessDeniedException): User: x is not authorized")
+    assert describe(denied, "lambda") == ("not allowed to call UpdateFunctionConfiguration "
+                                          "(AccessDeniedException): User: x is not authorized (lambda)")
     expired = ClientError({"Error": {"Code": "ExpiredTokenException", "Message": "expired"}}, "ListFunctions")
     assert "refresh them" in describe(expired)
     assert "no AWS credentials found" in describe(NoCredentialsError())

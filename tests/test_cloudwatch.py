@@ -58,7 +58,8 @@ async def test_cloudwatch_unreachable_is_one_line(closed_port):
         "errors": {"namespace": "AWS/Lambda", "metric": "Errors"}}})
     with pytest.raises(SourceError) as err:
         await src.fetch()
-    assert str(err.value).startswith("cloudwatch:GetMetricData: cannot reach") and "\n" not in str(err.value)
+    assert str(err.value).startswith("cannot reach http://127.0.0.1:") and "\n" not in str(err.value)
+    assert str(err.value).endswith(" (cloudwatch:GetMetricData)")
 
 
 async def test_error_log_lines_in_the_window(moto_url):
@@ -76,7 +77,7 @@ async def test_error_log_lines_in_the_window(moto_url):
     assert reading.series == "errors" and reading.value == 5
     assert reading.detail == "5 matching 'ERROR' in 15 min"
     missing = make(moto_url, {"kind": "cloudwatch_logs", "log_group": "/aws/lambda/nope"})
-    with pytest.raises(SourceError, match="logs:FilterLogEvents: .*ResourceNotFoundException"):
+    with pytest.raises(SourceError, match=r"^ResourceNotFoundException: .*\(logs:FilterLogEvents\)$"):
         await missing.fetch()
 
 

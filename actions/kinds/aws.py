@@ -26,7 +26,7 @@ def _call(what: str, fn, **params) -> Any:
     try:
         return fn(**params)
     except Exception as e:  # noqa: BLE001 - botocore's many errors: one line
-        raise ActionError(aws.describe(e, what)) from None
+        raise ActionError(aws.failed(e, what)) from None
 
 
 def _base_plan(cfg, kind: str, guard: str, steps, before, after, undo, name: str | None = None, **kw) -> Plan:

@@ -55,7 +55,7 @@ def _latest(cfg) -> dict:
             try:
                 page = s3.list_objects_v2(**kw)
             except Exception as e:  # noqa: BLE001
-                raise ActionError(aws.describe(e, "s3:ListObjectsV2")) from None
+                raise ActionError(aws.failed(e, "s3:ListObjectsV2")) from None
             for obj in page.get("Contents", []):
                 # newest by time; S3 times are whole seconds, so a tie goes to the later name
                 # (date-stamped backup names sort in time order)
@@ -131,7 +131,7 @@ class PgRestoreExecutor:
                     try:
                         aws.client("s3", cfg.aws).download_file(backup["bucket"], backup["key"], str(local))
                     except Exception as e:  # noqa: BLE001
-                        raise ActionError(aws.describe(e, "s3:GetObject")) from None
+                        raise ActionError(aws.failed(e, "s3:GetObject")) from None
                 else:
                     local = Path(backup["path"])
                 if local.suffix == ".sql":

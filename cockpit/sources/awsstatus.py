@@ -17,7 +17,7 @@ TRUE = {"true", "1", "yes", "on"}
 def _ecs(check, settings) -> tuple[str, str]:
     ecs = aws.client("ecs", settings)
     got = ecs.describe_services(cluster=check.cluster, services=[check.service])
-    if not got.get("services"):
+    if not aws.field(got, "services"):
         reason = (got.get("failures") or [{}])[0].get("reason", "not found")
         return "unhealthy", f"service {check.service}: {reason}"
     svc = got["services"][0]
@@ -36,6 +36,7 @@ def _ecs(check, settings) -> tuple[str, str]:
 
 def _lambda(check, settings) -> tuple[str, str]:
     conf = aws.client("lambda", settings).get_function_configuration(FunctionName=check.function)
+    aws.field(conf, "FunctionName")
     state, update = conf.get("State", "Active"), conf.get("LastUpdateStatus", "Successful")
     env = (conf.get("Environment") or {}).get("Variables") or {}
     flags = [v for v in check.emergency_variables if str(env.get(v, "")).lower() in TRUE]
@@ -49,16 +50,16 @@ def _lambda(check, settings) -> tuple[str, str]:
 
 
 def _dynamodb(check, settings) -> tuple[str, str]:
-    table = aws.client("dynamodb", settings).describe_table(TableName=check.table)["Table"]
+    table = aws.field(aws.client("dynamodb", settings).describe_table(TableName=check.table), "Table")
     status = table.get("TableStatus", "?")
     detail = f"{status} · {table.get('ItemCount', 0)} items"
     return ("healthy" if status == "ACTIVE" else "degraded" if status == "UPDATING" else "unhealthy"), detail
 
 
 def _sqs(check, settings) -> tuple[str, str]:
-    attrs = aws.client("sqs", settings).get_queue_attributes(
+    attrs = aws.field(aws.client("sqs", settings).get_queue_attributes(
         QueueUrl=check.queue_url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
+    ), "Attributes")
     visible, flight = int(attrs.get("ApproximateNumberOfMessages", 0)), int(
         attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
     detail = f"{visible} waiting · {flight} in flight"
@@ -68,7 +69,8 @@ def _sqs(check, settings) -> tuple[str, str]:
 
 
 def _rds(check, settings) -> tuple[str, str]:
-    db = aws.client("rds", settings).describe_db_instances(DBInstanceIdentifier=check.instance)["DBInstances"][0]
+    db = aws.field(aws.client("rds", settings).describe_db_instances(DBInstanceIdentifier=check.instance),
+                   "DBInstances")[0]
     status = db.get("DBInstanceStatus", "?")
     detail = f"{status} · {db.get('Engine', '?')} {db.get('DBInstanceClass', '')}".strip()
     if status == "available":
@@ -94,11 +96,11 @@ class AwsStatus(Source):
                 state, detail = CHECKS[check.type](check, self.cfg.aws)
                 out.append((check.name, state, detail, ""))
             except Exception as e:  # noqa: BLE001 - this row's error; the other rows still answer
-                out.append((check.name, None, "", aws.describe(e, CALLS[check.type])))
+                out.append((check.name, None, "", aws.failed(e, CALLS[check.type])))
         return out
 
     async def fetch(self) -> list[Reading]:
-        rows = await asyncio.to_thread(self._poll)
+        rows = await self.in_thread(self._poll)
         if all(err for *_, err in rows) and len({err for *_, err in rows}) == 1:
             from cockpit.sources.base import SourceError
 

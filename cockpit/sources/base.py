@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import declared_series
@@ -10,6 +12,8 @@ from cockpit.model import Reading, Status
 
 if TYPE_CHECKING:
     import httpx
+
+T = TypeVar("T")
 
 
 class SourceError(Exception):
@@ -57,6 +61,34 @@ class Source(ABC):
         self.cfg = cfg
         self.ctx = ctx
         self.name: str = cfg.name
+        self._thread_since: float | None = None  # monotonic start of a blocking call still running
+
+    async def in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on a worker thread, one call at a time per source. A call the
+        poller gave up on at its deadline (a frozen server) can still be running: the
+        next poll then fails at once, saying so, instead of stacking another thread
+        behind it, so one frozen server cannot use up the threads the others need."""
+        if self._thread_since is not None:
+            waited = time.monotonic() - self._thread_since
+            raise SourceError(f"timed out: still no answer to the call made {waited:.0f}s ago")
+
+        started = False
+
+        def call() -> T:
+            nonlocal started
+            started = True
+            try:
+                return fn(*args)
+            finally:
+                self._thread_since = None
+
+        self._thread_since = time.monotonic()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, call)
+        except asyncio.CancelledError:
+            if not started:  # cancelled while queued: it will never run
+                self._thread_since = None
+            raise
 
     @property
     def interval(self) -> float:

@@ -50,7 +50,7 @@ class CloudWatch(Source):
             while True:
                 page = cw.get_metric_data(MetricDataQueries=self._queries(), StartTime=start, EndTime=end,
                                           ScanBy="TimestampDescending", **({"NextToken": token} if token else {}))
-                for r in page.get("MetricDataResults", []):
+                for r in aws.field(page, "MetricDataResults"):
                     got = results.setdefault(r["Id"], {"ts": [], "values": [], "status": r.get("StatusCode", "")})
                     got["ts"] += r.get("Timestamps", [])
                     got["values"] += r.get("Values", [])
@@ -58,7 +58,7 @@ class CloudWatch(Source):
                 if not token:
                     break
         except Exception as e:  # noqa: BLE001
-            raise SourceError(aws.describe(e, "cloudwatch:GetMetricData")) from None
+            raise SourceError(aws.failed(e, "cloudwatch:GetMetricData")) from None
         out = {}
         for name, m in self.cfg.metrics.items():
             got = results.get(_query_id(name))
@@ -70,7 +70,7 @@ class CloudWatch(Source):
         return out
 
     async def fetch(self) -> list[Reading]:
-        results = await asyncio.to_thread(self._poll)
+        results = await self.in_thread(self._poll)
         clock = self.ctx.clock
         out = []
         for name, (value, at, error) in results.items():
@@ -94,17 +94,17 @@ class CloudWatchLogs(Source):
         try:
             while True:
                 page = logs.filter_log_events(**kw, **({"nextToken": token} if token else {}))
-                count += len(page.get("events", []))
+                count += len(aws.field(page, "events"))
                 token = page.get("nextToken")
                 if count >= self.cfg.max_events:
                     return self.cfg.max_events, True
                 if not token:
                     return count, False
         except Exception as e:  # noqa: BLE001
-            raise SourceError(aws.describe(e, "logs:FilterLogEvents")) from None
+            raise SourceError(aws.failed(e, "logs:FilterLogEvents")) from None
 
     async def fetch(self) -> list[Reading]:
-        count, capped = await asyncio.to_thread(self._count)
+        count, capped = await self.in_thread(self._count)
         window = f"{self.cfg.window / 60:g} min"
         return [self.reading(self.cfg.series, float(count),
                              detail=f"{'at least ' if capped else ''}{count} matching {self.cfg.pattern!r} in {window}")]
@@ -122,15 +122,14 @@ class CostExplorer(Source):
         if self.cfg.services:
             kw["Filter"] = {"Dimensions": {"Key": "SERVICE", "Values": list(self.cfg.services)}}
         try:
-            got = aws.client("ce", self.cfg.aws).get_cost_and_usage(**kw)
+            days = aws.field(aws.client("ce", self.cfg.aws).get_cost_and_usage(**kw), "ResultsByTime")
         except Exception as e:  # noqa: BLE001
-            raise SourceError(aws.describe(e, "ce:GetCostAndUsage")) from None
-        days = got.get("ResultsByTime") or []
+            raise SourceError(aws.failed(e, "ce:GetCostAndUsage")) from None
         if not days:
             raise SourceError("Cost Explorer has no figures for today yet")
         total = days[-1].get("Total", {}).get(self.cfg.metric, {})
         return float(total.get("Amount", 0.0)), bool(days[-1].get("Estimated"))
 
     async def fetch(self) -> list[Reading]:
-        amount, estimated = await asyncio.to_thread(self._today)
+        amount, estimated = await self.in_thread(self._today)
         return [self.reading(self.cfg.series, amount, detail="estimated" if estimated else "")]

@@ -119,16 +119,24 @@ class HttpHealth(Source):
         ]
 
     def judge(self, code: int, body: bytes) -> tuple[str, str]:
-        cfg = self.cfg
-        said = said_state(json_field(parse_json(body), cfg.status_field)) if cfg.status_field else None
+        said, unmet = verdict(self.cfg, code, body)
         detail = f"HTTP {code}" + (f", status {said}" if said else "")
-        if code not in cfg.expect_status:
-            return "down", detail
-        if cfg.expect_body is not None and cfg.expect_body.encode() not in body:
-            return "down", f"{detail}, body lacks {cfg.expect_body!r}"
+        if unmet is not None:
+            return "down", f"{detail}{unmet}"
         if said is None:
             return "up", detail
         return ("up" if state_level(said) == 0 else said), detail
+
+
+def verdict(cfg: Any, code: int, body: bytes) -> tuple[str | None, str | None]:
+    """What a health answer says of itself (its status field) and which expectation of
+    the config it misses, if any: ``""`` for the status code, ``", body lacks ..."``."""
+    said = said_state(json_field(parse_json(body), cfg.status_field)) if cfg.status_field else None
+    if code not in cfg.expect_status:
+        return said, ""
+    if cfg.expect_body is not None and cfg.expect_body.encode() not in body:
+        return said, f", body lacks {cfg.expect_body!r}"
+    return said, None
 
 
 class HttpComponents(Source):
@@ -157,11 +165,13 @@ class HttpComponents(Source):
                 except Exception as e:  # noqa: BLE001 - recorded as data
                     return self.reading(f"component/{name}", None, status=Status.ERROR, error=describe_error(e, cfg.timeout))
                 elapsed = self.ctx.clock.monotonic() - t0
-            doc = parse_json(answer.body)
-            state = said_state(json_field(doc, cfg.status_field)) or ("healthy" if answer.ok else "unhealthy")
-            if not answer.ok and state_level(state) == 0:
+            said, unmet = verdict(cfg, answer.status, answer.body)
+            detail = _detail(parse_json(answer.body)) or f"HTTP {answer.status}"
+            state = said or ("unhealthy" if unmet is not None else "healthy")
+            if unmet is not None and state_level(state) == 0:
                 state = "unhealthy"
-            detail = _detail(doc) or f"HTTP {answer.status}"
+            if unmet:
+                detail = f"HTTP {answer.status}{unmet}"
             return self.reading(f"component/{name}", score(state), state=state, detail=detail, latency=elapsed)
 
         readings = await asyncio.gather(*(one(c) for c in cfg.components))

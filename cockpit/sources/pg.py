@@ -9,6 +9,9 @@ call in a thread with a statement timeout):
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import socket
 import threading
 from typing import Any
 
@@ -17,9 +20,16 @@ from cockpit.sources.base import Source, SourceError
 from cockpit.sources.http import score
 
 
+# libpq's wrapping of what went wrong: the panel has room for the cause only
+_PG_NOISE = re.compile(r'^(connection failed: )?(connection to server (at|on) "[^"]*"(, port \d+)? failed: )?'
+                       r'((FATAL|ERROR):\s+)?')
+
+
 def _one_line(e: BaseException) -> str:
+    """The cause in one short line: 'connection refused', 'role "x" does not exist'."""
     text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
+    short = _PG_NOISE.sub("", text[0]).strip() if text else ""
+    return short[:1].lower() + short[1:] if short else type(e).__name__
 
 
 class _PgSource(Source):
@@ -73,8 +83,23 @@ class _PgSource(Source):
             self._conn = None
 
     def reset(self) -> None:
-        with self._lock:
-            self._drop()
+        """Forget the connection after a failed poll. Called on the event loop, so it never
+        waits: when a poll is still stuck on the connection (a frozen server), its socket
+        is shut down, which makes that poll fail at once and drop the connection itself."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._drop()
+            finally:
+                self._lock.release()
+            return
+        conn = self._conn
+        if conn is None:  # still connecting: connect_timeout ends it
+            return
+        try:
+            with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except Exception:  # noqa: BLE001 - it closed meanwhile
+            pass
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.reset)
@@ -112,7 +137,7 @@ class PgQuery(_PgSource):
         return self._run(run)
 
     async def fetch(self) -> list[Reading]:
-        results = await asyncio.to_thread(self._poll)
+        results = await self.in_thread(self._poll)
         clock = self.ctx.clock
         out = []
         for series, value, error in results:
@@ -138,7 +163,7 @@ class PgHealth(_PgSource):
     kind = "pg_health"
 
     async def fetch(self) -> list[Reading]:
-        used, most, long_, blocked = await asyncio.to_thread(
+        used, most, long_, blocked = await self.in_thread(
             self._run, lambda conn: conn.execute(HEALTH_SQL, (self.cfg.long_query_after,)).fetchone())
         cfg = self.cfg
         ratio = used / most if most else 0.0

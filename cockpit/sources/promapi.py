@@ -54,7 +54,7 @@ class PromQuery(Source):
         except ValueError:
             if not answer.ok:
                 raise SourceError(f"HTTP {answer.status} {answer.reason}".strip()) from None
-            raise SourceError("Prometheus answered something that is not JSON; is the URL its base URL?") from None
+            raise SourceError("not a Prometheus answer (not JSON): is the URL its base URL?") from None
         if not isinstance(doc, dict) or doc.get("status") != "success":
             err = doc.get("error", "") if isinstance(doc, dict) else ""
             kind = doc.get("errorType", "") if isinstance(doc, dict) else ""
