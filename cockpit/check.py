@@ -78,7 +78,7 @@ async def check_one(source, critical: bool) -> CheckResult:
 async def check_sources(config: CockpitConfig) -> list[CheckResult]:
     ctx = SourceContext()
     try:
-        await ctx.http()  # build the shared client first so it is not counted as a source's latency
+        await ctx.session()  # build the shared client first so it is not counted as a source's latency
         sources = [build_source(s, ctx) for s in config.sources]
         return list(await asyncio.gather(*(check_one(s, c.critical) for s, c in zip(sources, config.sources))))
     finally:

@@ -17,6 +17,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("journal.py", ["--events", "200", "--runs", "1"], "append (committed each)"),
     ("startup.py", ["--runs", "1"], "ratio ours/bare"),
     ("costquery.py", ["--rows", "2000", "--runs", "2"], "ratio without/with"),
+    ("endpoints.py", ["--endpoints", "20", "--rounds", "1"], "ratio"),
 ])
 def test_bench_script_runs(script, args, prints):
     out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300,

@@ -29,7 +29,7 @@ from screens.panels import ComponentsPanel
 
 FAULTS = ("refused", "timeout", "slow", "5xx", "malformed", "credentials")
 TOKEN = "s3cret-token"
-INTERVAL, TIMEOUT = 0.5, 1.5  # a slow answer takes 2x the interval, within the timeout
+INTERVAL, TIMEOUT = 0.5, 2.5  # a slow answer (1 s) takes 2x the interval, well within the timeout
 
 SERVICE_UNAVAILABLE = http_reply(503, "Service Unavailable", b"upstream overloaded\n")
 NOT_JSON = http_reply(200, "OK", b"<html><body>Welcome to nginx!</body></html>", "text/html")

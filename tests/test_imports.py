@@ -1,5 +1,5 @@
 """The import contract: the core and the actions run without the UI, and heavy
-clients (boto3, psycopg) are imported only by the code that uses them."""
+clients (boto3, psycopg, aiohttp) are imported only by the code that uses them."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ CORE = [
     "cockpit.cli",
     "actions",
 ]
-FORBIDDEN = ["textual", "boto3", "botocore", "psycopg"]
+FORBIDDEN = ["textual", "boto3", "botocore", "psycopg", "aiohttp"]
 
 
 def imported_after(modules: list[str], extra: str = "") -> list[str]:

@@ -11,6 +11,7 @@ from cockpit.config import declared_series
 from cockpit.model import Reading, Status
 
 if TYPE_CHECKING:
+    import aiohttp
     import httpx
 
 T = TypeVar("T")
@@ -21,33 +22,75 @@ class SourceError(Exception):
 
 
 class SourceContext:
-    """What sources share: the clock and lazily created clients (one HTTP pool)."""
+    """What sources share: the clock and lazily made HTTP clients.
+
+    Polling GETs go through one aiohttp session whose connector keeps at most
+    ``http_limit`` connections (queued requests wait cheaply per host). httpx, used
+    for this first, spent ~1 ms of CPU per request in its pool and parser and slowed
+    down as O(n^2) with many hosts in one pool; aiohttp answers 1,000 loopback health
+    checks several times faster (bench/endpoints.py). The posts to Slack and status
+    pages, a few a minute, still use one httpx client (``http()``)."""
 
     def __init__(self, clock: Clock | None = None, http_limit: int = 100) -> None:
         self.clock = clock or SystemClock()
         self.http_limit = http_limit
         self._http: httpx.AsyncClient | None = None
-        self._http_lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def session(self) -> "aiohttp.ClientSession":
+        """The polling session. Importing aiohttp and building a TLS context take ~100 ms
+        (much more on a loaded machine): done in a thread, then the session is made on
+        the event loop, which it belongs to."""
+        if self._session is None:
+            async with self._lock:
+                if self._session is None:
+                    tls = await asyncio.to_thread(_tls_for_aiohttp)
+                    import aiohttp
+
+                    connector = aiohttp.TCPConnector(limit=self.http_limit, limit_per_host=0, ssl=tls,
+                                                     ttl_dns_cache=300, enable_cleanup_closed=False)
+                    self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
+                                                          cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
+
+    async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Any:
+        """GET ``url`` (see ``cockpit.sources.http.get_capped``); the wait for a free
+        connection counts against ``timeout``."""
+        from cockpit.sources.http import get_capped
+
+        return await get_capped(await self.session(), url, headers, timeout, limit, truncate)
 
     async def http(self) -> "httpx.AsyncClient":
-        """The shared HTTP client, created on first use in a thread: importing httpx and
-        building its TLS context takes ~100 ms that must not stall the event loop."""
+        """The httpx client for posting updates (Slack, status pages), made in a thread."""
         if self._http is None:
-            async with self._http_lock:
+            async with self._lock:
                 if self._http is None:
-                    self._http = await asyncio.to_thread(self._make_http)
+                    self._http = await asyncio.to_thread(_httpx_client, self.http_limit)
         return self._http
 
-    def _make_http(self) -> "httpx.AsyncClient":
-        import httpx
-
-        limits = httpx.Limits(max_connections=self.http_limit, max_keepalive_connections=self.http_limit)
-        return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
-
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        client, self._http = self._http, None
+        if client is not None:
+            await client.aclose()
+
+
+def _tls_for_aiohttp() -> Any:
+    import ssl
+
+    import aiohttp  # noqa: F401 - imported here, off the event loop
+
+    return ssl.create_default_context()
+
+
+def _httpx_client(limit: int) -> "httpx.AsyncClient":
+    import httpx
+
+    limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
 
 
 class Source(ABC):
@@ -111,7 +154,7 @@ class Source(ABC):
         ~100 ms, much longer on a loaded machine): done outside the poll's deadline, so a
         first poll is not reported as timed out for it."""
         if self.uses_http:
-            await self.ctx.http()
+            await self.ctx.session()
 
     @abstractmethod
     async def fetch(self) -> list[Reading]:
@@ -151,6 +194,8 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     mod = type(exc).__module__
     if mod.startswith(("httpx", "httpcore")):
         return _describe_http(exc, timeout)
+    if mod.startswith("aiohttp"):
+        return _describe_aiohttp(exc, timeout)
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, OSError) and exc.strerror:
@@ -173,6 +218,36 @@ def _root_os_error(exc: BaseException) -> OSError | None:
             node = node.__cause__ or node.__context__
         seen += 1
     return found
+
+
+def _describe_aiohttp(exc: BaseException, timeout: float | None) -> str:
+    import socket
+
+    import aiohttp
+
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return f"timed out after {timeout:g}s" if timeout else "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        cause = exc.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        return f"cannot connect: {(cause.strerror or str(cause)).lower()}" if cause else "cannot connect"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "connection closed without a response"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"bad HTTP response: {exc.message}" if exc.message else "bad HTTP response"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "bad HTTP response: the body was cut short"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"invalid URL: {exc}"
+    cause = _root_os_error(exc)
+    if isinstance(cause, ConnectionResetError):
+        return "connection reset by the server"
+    if cause is not None and cause.strerror:
+        return cause.strerror.lower()
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _describe_http(exc: BaseException, timeout: float | None) -> str:

@@ -33,28 +33,31 @@ class Answer(NamedTuple):
         return 200 <= self.status < 300
 
 
-async def get_capped(client, url: str, headers: dict[str, str], timeout: float, limit: int,
+async def get_capped(session, url: str, headers: dict[str, str], timeout: float, limit: int,
                      truncate: bool) -> Answer:
-    """GET without reading more than ``limit`` bytes: the rest is dropped (``truncate``)
-    or the answer is refused. A redirect is an error that names where it points,
-    because following it silently would hide a misconfigured URL."""
-    async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
-        if 300 <= resp.status_code < 400:
+    """GET (aiohttp) without reading more than ``limit`` bytes: the rest is dropped
+    (``truncate``) or the answer is refused. ``timeout`` covers the whole request, the
+    wait for a free connection included. A redirect is an error that names where it
+    points, because following it silently would hide a misconfigured URL."""
+    import aiohttp
+
+    async with session.get(url, headers=headers, allow_redirects=False,
+                           timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        if 300 <= resp.status < 400:
             where = resp.headers.get("location", "?")
-            raise SourceError(f"HTTP {resp.status_code} redirect to {where[:100]}; configure that URL instead")
-        declared = resp.headers.get("content-length", "")
+            raise SourceError(f"HTTP {resp.status} redirect to {where[:100]}; configure that URL instead")
         too_big = SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
-        if not truncate and declared.isdigit() and int(declared) > limit:
+        if not truncate and resp.content_length is not None and resp.content_length > limit:
             raise too_big
         body = bytearray()
-        async for chunk in resp.aiter_bytes():
+        async for chunk in resp.content.iter_chunked(64 * 1024):
             body += chunk
             if len(body) > limit:
                 if not truncate:
                     raise too_big
                 del body[limit:]
                 break
-        return Answer(resp.status_code, resp.reason_phrase or "", bytes(body))
+        return Answer(resp.status, resp.reason or "", bytes(body))
 
 
 def parse_json(body: bytes) -> Any:
@@ -108,9 +111,8 @@ class HttpHealth(Source):
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         clock = self.ctx.clock
-        client = await self.ctx.http()
         t0 = clock.monotonic()
-        answer = await get_capped(client, cfg.url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
+        answer = await self.ctx.get(cfg.url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
         elapsed = clock.monotonic() - t0
         state, detail = self.judge(answer.status, answer.body)
         return [
@@ -154,14 +156,13 @@ class HttpComponents(Source):
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         gate = asyncio.Semaphore(cfg.max_in_flight)
-        client = await self.ctx.http()
 
         async def one(name: str) -> Reading:
             async with gate:
                 t0 = self.ctx.clock.monotonic()
                 try:
                     url = cfg.url.format(name=quote(name, safe=""))
-                    answer = await get_capped(client, url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
+                    answer = await self.ctx.get(url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
                 except Exception as e:  # noqa: BLE001 - recorded as data
                     return self.reading(f"component/{name}", None, status=Status.ERROR, error=describe_error(e, cfg.timeout))
                 elapsed = self.ctx.clock.monotonic() - t0

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from cockpit.model import Reading, Status
 from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import get_capped, resolve_headers
+from cockpit.sources.http import resolve_headers
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
@@ -48,7 +48,7 @@ class PromQuery(Source):
         cfg = self.cfg
         url = f"{cfg.url.rstrip('/')}/api/v1/{path}?{urlencode(params)}"
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        answer = await get_capped(await self.ctx.http(), url, headers, cfg.timeout, MAX_BYTES, truncate=False)
+        answer = await self.ctx.get(url, headers, cfg.timeout, MAX_BYTES, truncate=False)
         try:
             doc = json.loads(answer.body)
         except ValueError:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cockpit.model import Reading, quantile_series
 from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import get_capped, resolve_headers
+from cockpit.sources.http import resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
@@ -193,7 +193,7 @@ class PromScrape(Source):
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        answer = await get_capped(await self.ctx.http(), cfg.url, headers, cfg.timeout, MAX_BYTES, truncate=False)
+        answer = await self.ctx.get(cfg.url, headers, cfg.timeout, MAX_BYTES, truncate=False)
         if not answer.ok:
             raise SourceError(f"HTTP {answer.status} {answer.reason}".strip())
         try:
