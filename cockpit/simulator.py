@@ -17,6 +17,7 @@ import json
 import math
 import random
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -368,6 +369,13 @@ class _Server(ThreadingHTTPServer):
         with self._conn_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client hanging up or resetting (a cockpit quitting, a poll given up on) is
+        normal traffic: never a traceback printed over the dashboard's terminal."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         """Close every open connection, as a dying process would."""

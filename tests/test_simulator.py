@@ -253,3 +253,18 @@ def test_admin_actions_really_change_the_service():
     for what, doc in (("scale", {"replicas": 0}), ("scale", {"replicas": True}), ("emergency", {"on": "yes"})):
         assert sim.admin(what, doc)[0] == 400
     assert sim.admin("reboot", {})[0] == 404
+
+
+def test_a_client_resetting_its_connection_prints_nothing(sim_server, capsys):
+    """A cockpit quitting resets its keep-alive connections: the simulator, serving the
+    demo in the same terminal, must not print a traceback over it."""
+    import struct
+    import time
+
+    port = int(sim_server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        raw.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw.recv(65536)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = RST
+    time.sleep(0.3)
+    assert "Traceback" not in capsys.readouterr().err
