@@ -68,6 +68,7 @@ class CockpitApp(App):
         theme: str | None = None,
         journal=None,
         executors: dict | None = None,
+        tape=None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -104,6 +105,8 @@ class CockpitApp(App):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._build_runner(executors)
         self.rescued = None  # the file unsaved changes went to at exit, if any
+        self.tape = tape  # a cockpit.tape.TapeWriter when recording (--record)
+        self.tape_error = ""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -141,6 +144,11 @@ class CockpitApp(App):
         await self.journal_idle()  # what the responder did is written before the cockpit goes
         self._journal_thread.shutdown(wait=False)
         self.rescued = self._rescue()
+        if self.tape is not None:
+            try:
+                self.tape.close()
+            except OSError as e:
+                self.tape_error = f"the tape {self.tape.path} could not be finished: {e.strerror or e}"
 
     def _rescue(self):
         """What the journal refused and never took, into a file the responder is told about."""
@@ -287,6 +295,11 @@ class CockpitApp(App):
             self._take(readings)
         except Exception as e:  # noqa: BLE001
             self.report_once("readings", e)
+        if self.tape is not None:
+            try:
+                self.tape.readings(readings)
+            except Exception as e:  # noqa: BLE001 - a full disk stops the tape, never the cockpit
+                self.report_once("tape", e)
 
     def _take(self, readings: list[Reading]) -> None:
         store = self.store
@@ -367,6 +380,11 @@ class CockpitApp(App):
         """A line for the timeline pane (the desk calls this for every journaled event, on
         the journal thread: a list append is atomic, and the pane reads by slicing)."""
         self.events.append(ev)
+        if self.tape is not None:
+            try:
+                self.tape.event(ev)
+            except Exception as e:  # noqa: BLE001
+                self.from_thread(self.report_once, "tape", e)
 
     def _tick(self) -> None:
         if not self.journal.notifies:

@@ -29,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="seconds after start when the bad deploy lands (default 20; negative for none)")
     demo.add_argument("--port", type=int, default=0, help="port for the simulated service (default: a free one)")
     demo.add_argument("--theme", default=None, help="theme name (cockpit-dark, cockpit-high-contrast, ...)")
+    demo.add_argument("--record", type=Path, default=None, metavar="FILE",
+                      help="record every reading and timeline event to this new tape file (for drills)")
 
     run = sub.add_parser("run", help="watch the service described by a config file",
                          description="Watch a live service. Starts READ-ONLY: the configured actions are "
@@ -36,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-c", "--config", required=True, type=Path, help="TOML config file")
     run.add_argument("--armed", action="store_true", help="allow the configured actions to run")
     run.add_argument("--theme", default=None, help="theme name")
+    run.add_argument("--record", type=Path, default=None, metavar="FILE",
+                     help="record every reading and timeline event to this new tape file (for drills)")
 
     check = sub.add_parser("check", help="validate a config file and reach every source once",
                            description="Validate a config and poll every source once. Exit 0 when every "
@@ -168,8 +172,12 @@ def cmd_demo(args) -> int:
     try:
         from cockpit.app import CockpitApp
 
-        app = CockpitApp(demo_config(server.url), mode="DEMO", armed=True, simulator=server, theme=args.theme,
-                         journal=journal)
+        config = demo_config(server.url)
+        tape = _recording(args.record, config, "DEMO")
+        if args.record is not None and tape is None:
+            return EXIT_CONFIG
+        app = CockpitApp(config, mode="DEMO", armed=True, simulator=server, theme=args.theme, journal=journal,
+                         tape=tape)
         app.run()
         _told_rescue(app)
     finally:
@@ -184,17 +192,37 @@ def cmd_run(args) -> int:
     journal = _journal(config.incident.journal, "run")
     if journal is None:
         return EXIT_CONFIG
+    tape = _recording(args.record, config, "LIVE")
+    if args.record is not None and tape is None:
+        return EXIT_CONFIG
     from cockpit.app import CockpitApp
 
-    app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal)
+    app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape)
     app.run()
     _told_rescue(app)
     return app.return_code or EXIT_OK
 
 
+def _recording(path: Path | None, config, mode: str):
+    """The tape writer for --record, or None (with the reason printed) when it cannot be made."""
+    if path is None:
+        return None
+    import time
+
+    from cockpit.tape import TapeError, start_recording
+
+    try:
+        return start_recording(path, config, mode, time.time())
+    except TapeError as e:
+        _err(f"cockpit: --record {e}")
+        return None
+
+
 def _told_rescue(app) -> None:
     if app.rescued is not None:
         _err(f"the journal refused {len(app.desk.unsaved)} change(s) until the end; they are in {app.rescued}")
+    if app.tape is not None:
+        _err(app.tape_error or f"recorded {app.tape.path}")
 
 
 def cmd_check(args) -> int:
