@@ -9,9 +9,10 @@ File layout (little-endian)::
   config itself (secrets in it are references only, and any value of a referenced
   variable is scrubbed from every string written).
 - ``RDGS``: the readings of a stretch of time (``flush_every`` seconds), columnar:
-  series keys, then per reading the key index, timestamp, value, latency (float64,
-  XOR-ed with the previous one and byte-shuffled, which zlib packs tightly for
-  telemetry), status and flags, and the few strings (state, detail, error).
+  series keys and the frame's distinct strings, then per reading the key index,
+  timestamp, value, latency (float64, XOR-ed with the previous one and byte-shuffled,
+  which zlib packs tightly for telemetry), status, flags, and state, detail and error
+  as indexes into the strings.
 - ``EVTS``: timeline events of that stretch, JSON.
 
 Append-only: frames are only ever added. A tape cut off by a crash is read up to its
@@ -78,24 +79,27 @@ def _unpack_floats(data: bytes, n: int) -> list[float]:
 
 
 def _encode_readings(readings: list[Reading]) -> bytes:
+    """Columns: key index, timestamp, value, latency, status, flags, and state, detail
+    and error as indexes into one table of the frame's distinct strings (index 0: none)."""
     keys: dict[str, int] = {}
+    words: dict[str | None, int] = {None: 0, "": 0}
     ordered = sorted(readings, key=lambda r: (r.key, r.ts))
-    index, ts, values, latencies, status, flags, extra = array("H"), [], [], [], bytearray(), bytearray(), []
-    for i, r in enumerate(ordered):
-        k = keys.setdefault(r.key, len(keys))
-        index.append(k)
+    index, strings = array("H"), array("H")
+    ts, values, latencies, status, flags = [], [], [], bytearray(), bytearray()
+    for r in ordered:
+        index.append(keys.setdefault(r.key, len(keys)))
         ts.append(r.ts)
         values.append(r.value if r.value is not None else 0.0)
         latencies.append(r.latency if r.latency is not None else 0.0)
         status.append(_STATUS.get(r.status, 1))
         flags.append((_NONE_VALUE if r.value is None else 0) | (_NONE_LATENCY if r.latency is None else 0)
                      | (_HISTORY if r.history else 0))
-        if r.state is not None or r.detail or r.error:
-            extra.append([i, r.state, r.detail, r.error])
-    meta = json.dumps({"keys": list(keys), "extra": extra}, separators=(",", ":")).encode()
-    n = len(ordered)
-    return b"".join((struct.pack("<II", len(meta), n), meta, index.tobytes(), _pack_floats(ts), _pack_floats(values),
-                     _pack_floats(latencies), bytes(status), bytes(flags)))
+        for text in (r.state, r.detail, r.error):
+            strings.append(words.setdefault(text, len(words) - 1))
+    table = [w for w in words if w]
+    meta = json.dumps({"keys": list(keys), "strings": table}, separators=(",", ":")).encode()
+    return b"".join((struct.pack("<II", len(meta), len(ordered)), meta, index.tobytes(), _pack_floats(ts),
+                     _pack_floats(values), _pack_floats(latencies), bytes(status), bytes(flags), strings.tobytes()))
 
 
 def _decode_readings(payload: bytes) -> list[Reading]:
@@ -104,6 +108,7 @@ def _decode_readings(payload: bytes) -> list[Reading]:
     meta = json.loads(payload[pos:pos + meta_len])
     pos += meta_len
     keys = [k.split(":", 1) for k in meta["keys"]]
+    table = [None, *meta["strings"]]
     index = array("H", payload[pos:pos + 2 * n])
     pos += 2 * n
     cols = []
@@ -112,17 +117,19 @@ def _decode_readings(payload: bytes) -> list[Reading]:
         pos += 8 * n
     ts, values, latencies = cols
     status, flags = payload[pos:pos + n], payload[pos + n:pos + 2 * n]
-    if len(flags) != n:
+    strings = array("H", payload[pos + 2 * n:pos + 8 * n])
+    if len(strings) != 3 * n:
         raise ValueError("readings frame cut short")
-    extra = {e[0]: e[1:] for e in meta["extra"]}
+    states = [table[k] for k in strings[0::3]]
+    details = [table[k] or "" for k in strings[1::3]]
+    errors = [table[k] or "" for k in strings[2::3]]
+    stat = [_STATUS_BACK.get(k, Status.ERROR) for k in status]
     out = []
-    for i in range(n):
-        source, series = keys[index[i]]
-        state, detail, error = extra.get(i, (None, "", ""))
-        f = flags[i]
-        out.append(Reading(source, series, ts[i], None if f & _NONE_VALUE else values[i],
-                           _STATUS_BACK.get(status[i], Status.ERROR), error or "", state, detail or "",
-                           None if f & _NONE_LATENCY else latencies[i], history=bool(f & _HISTORY)))
+    for k, t, v, lat, st, f, state, detail, error in zip(index, ts, values, latencies, stat, flags, states, details,
+                                                          errors):
+        source, series = keys[k]
+        out.append(Reading(source, series, t, None if f & _NONE_VALUE else v, st, error, state, detail,
+                           None if f & _NONE_LATENCY else lat, None, bool(f & _HISTORY)))
     return out
 
 
@@ -146,7 +153,7 @@ class TapeWriter:
     close; a crash loses at most that much."""
 
     def __init__(self, path: str | Path, header: dict[str, Any], secrets: Iterable[str] = (),
-                 flush_every: float = 10.0) -> None:
+                 flush_every: float = 30.0) -> None:
         self.path = Path(path)
         self.flush_every = flush_every
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)

@@ -18,6 +18,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("startup.py", ["--runs", "1"], "ratio ours/bare"),
     ("costquery.py", ["--rows", "2000", "--runs", "2"], "ratio without/with"),
     ("endpoints.py", ["--endpoints", "20", "--rounds", "1"], "ratio"),
+    ("tape.py", ["--hours", "0.02", "--series", "5", "--runs", "1"], "open + seek"),
 ])
 def test_bench_script_runs(script, args, prints):
     out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300,

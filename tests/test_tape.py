@@ -44,7 +44,7 @@ def test_readings_and_events_come_back_exactly(tmp_path):
     readings, events = sample()
     w = write(tmp_path / "t.tape", readings, events, flush_every=10)
     tape = Tape.open(tmp_path / "t.tape")
-    assert tape.damage == "" and w.frames > 3  # a header and a frame per 10 s
+    assert tape.damage == "" and w.frames > 3  # a header, then a frame per 10 s of data
     assert tape.header["service"] == "checkout-api" and tape.header["format"] == FORMAT_VERSION
     back = tape.readings()
     key = lambda r: (r.ts, r.key)  # noqa: E731
