@@ -53,6 +53,12 @@ class CockpitApp(App):
         Binding("q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("question_mark", "help", "Help", priority=True, id="app.help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.palette"),  # the footer docks its own
+        # a drill's replay (shown only when replaying a tape)
+        Binding("space", "drill_pause", "Pause", id="drill.pause"),
+        Binding("plus,equals_sign", "drill_speed(1)", "Faster", key_display="+", show=False, id="drill.faster"),
+        Binding("minus", "drill_speed(-1)", "Slower", key_display="-", show=False, id="drill.slower"),
+        Binding("right_square_bracket", "drill_step", "Step one interval", key_display="]", show=False,
+                id="drill.step"),
     ]
 
     def __init__(
@@ -69,6 +75,7 @@ class CockpitApp(App):
         journal=None,
         executors: dict | None = None,
         tape=None,
+        replay=None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -107,6 +114,10 @@ class CockpitApp(App):
         self.rescued = None  # the file unsaved changes went to at exit, if any
         self.tape = tape  # a cockpit.tape.TapeWriter when recording (--record)
         self.tape_error = ""
+        #: a cockpit.replay.Replayer in a drill replaying a tape (its clock is this app's)
+        self.replay = replay
+        if replay is not None and (mode != "DRILL" or poll):
+            raise ValueError("a replay runs in a DRILL app that does not poll")
 
     # ------------------------------------------------------------ lifecycle
 
@@ -126,6 +137,8 @@ class CockpitApp(App):
         self.desk_do(self._open_journal)
         if self._poll:
             self.start_polling()
+        if self.replay is not None:
+            self._start_replay()
         self.set_interval(self.config.settings.refresh, self._tick, name="refresh")
 
     def start_polling(self) -> None:
@@ -420,7 +433,59 @@ class CockpitApp(App):
         # On a dialog, q belongs to the dialog (it closes help; it is a letter in a text box).
         if action == "quit" and isinstance(self.screen, ModalScreen):
             return False
+        if action.startswith("drill_"):
+            return self.replay is not None and not isinstance(self.screen, ModalScreen)
         return True
+
+    # ------------------------------------------------------------ drill replay
+
+    def _start_replay(self) -> None:
+        import time
+
+        self.replay.attach(self.on_readings)
+        self._replay_wall = time.monotonic()
+        self.set_interval(0.1, self._replay_tick, name="replay")
+
+    def _replay_tick(self) -> None:
+        import time
+
+        now = time.monotonic()
+        elapsed, self._replay_wall = now - self._replay_wall, now
+        from cockpit.tape import TapeError
+
+        was = self.replay.position
+        try:
+            self.replay.tick(elapsed)
+        except TapeError as e:  # a frame that does not decode: the replay ends there, the cockpit stays
+            self.replay.end = self.replay.position
+            self.notify(f"{e}; the replay stops here", severity="error", title="Tape damaged", markup=False,
+                        timeout=30)
+        if self.replay.position != was:
+            self.refresh_dashboard()
+
+    def drill_status(self) -> str:
+        """What the header says of the replay: where, how fast, paused or ended."""
+        from cockpit.clock import hms
+
+        r = self.replay
+        if r is None:
+            return ""
+        state = "ENDED" if r.finished else "PAUSED" if r.paused else f"x{r.speed:g}"
+        return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s"
+
+    def action_drill_pause(self) -> None:
+        self.replay.paused = not self.replay.paused
+        self.refresh_dashboard()
+
+    def action_drill_speed(self, direction: int) -> None:
+        speed = self.replay.faster() if direction > 0 else self.replay.slower()
+        self.notify(f"Replay at x{speed:g}", timeout=2)
+        self.refresh_dashboard()
+
+    def action_drill_step(self) -> None:
+        step = min((s.interval for s in self.config.sources), default=1.0)
+        self.replay.step(step)
+        self.refresh_dashboard()
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings

@@ -32,6 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--record", type=Path, default=None, metavar="FILE",
                       help="record every reading and timeline event to this new tape file (for drills)")
 
+    drill = sub.add_parser("drill", help="replay a recorded tape as a drill (nothing real is called)",
+                           description="Replay a tape made with --record through the same dashboard, on a drill "
+                           "clock: space pauses, + and - change the speed (1x to 60x), ] steps one interval. "
+                           "Every action key runs against the sandbox: nothing real is called.")
+    drill.add_argument("tape", type=Path, metavar="TAPE", help="a tape file made with --record")
+    drill.add_argument("--speed", type=float, default=1.0, help="replay speed, 1 to 60 (default 1)")
+    drill.add_argument("--from", dest="start", default=None, metavar="TIME",
+                       help="start here: an offset into the tape (90, 5m, 1h30m) or a UTC time (03:12, ISO 8601)")
+    drill.add_argument("--theme", default=None, help="theme name")
+
     run = sub.add_parser("run", help="watch the service described by a config file",
                          description="Watch a live service. Starts READ-ONLY: the configured actions are "
                          "shown but greyed out; --armed lets them run (each still behind its confirmation).")
@@ -92,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     handler = {"demo": cmd_demo, "run": cmd_run, "check": cmd_check, "schema": cmd_schema,
-               "simulate": cmd_simulate, "journal": cmd_journal, "export": cmd_export}
+               "simulate": cmd_simulate, "journal": cmd_journal, "export": cmd_export, "drill": cmd_drill}
     try:
         return handler[args.command](args)
     except KeyboardInterrupt:
@@ -200,6 +210,59 @@ def cmd_run(args) -> int:
     app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape)
     app.run()
     _told_rescue(app)
+    return app.return_code or EXIT_OK
+
+
+def cmd_drill(args) -> int:
+    import re
+
+    from cockpit.clock import ManualClock, parse_when
+    from cockpit.config import ConfigError, config_from_dict
+    from cockpit.replay import Replayer
+    from cockpit.tape import Tape, TapeError
+
+    if not 1 <= args.speed <= 60:
+        _err(f"cockpit drill: --speed {args.speed:g} is outside 1 to 60")
+        return EXIT_CONFIG
+    try:
+        tape = Tape.open(args.tape)
+    except TapeError as e:
+        _err(f"cockpit drill: {e}")
+        return EXIT_CONFIG
+    if tape.damage:
+        _err(f"cockpit drill: {tape.path}: {tape.damage}; replaying what was recorded before that")
+    try:
+        config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {})
+    except ConfigError as e:
+        _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
+        return EXIT_CONFIG
+    start = None
+    if args.start:
+        offset = re.fullmatch(r"\+?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", args.start.strip())
+        try:
+            if offset and any(offset.groups()):
+                h, m, sec = (int(g or 0) for g in offset.groups())
+                start = tape.start + h * 3600 + m * 60 + sec
+            else:
+                start = parse_when(args.start, tape.end)
+        except ValueError as e:
+            _err(f"cockpit drill: --from {e}")
+            return EXIT_CONFIG
+        if not tape.start <= start <= tape.end:
+            _err(f"cockpit drill: --from {args.start!r} is outside the tape ({tape.end - tape.start:.0f} s long)")
+            return EXIT_CONFIG
+    from cockpit.app import CockpitApp
+    from cockpit.journal import SQLiteJournal
+
+    clock = ManualClock(tape.start)
+    try:
+        replay = Replayer(tape, clock, speed=args.speed, start=start)
+    except TapeError as e:
+        _err(f"cockpit drill: {e}")
+        return EXIT_CONFIG
+    app = CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=args.theme,
+                     journal=SQLiteJournal(":memory:", clock=clock), replay=replay)
+    app.run()
     return app.return_code or EXIT_OK
 
 

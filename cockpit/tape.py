@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 from cockpit.model import Level, Reading, Status, TimelineEvent
 
 MAGIC = b"COCKPIT TAPE\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: a development format of 2026-11-23 (strings in JSON), not read
 _VERSION = struct.Struct("<H")
 _FRAME = struct.Struct("<4sddII")
 HEAD, READINGS, EVENTS = b"HEAD", b"RDGS", b"EVTS"
@@ -286,8 +286,9 @@ class Tape:
             if version > FORMAT_VERSION:
                 raise TapeError(f"{path}: tape format {version} is newer than this cockpit reads "
                                 f"({FORMAT_VERSION}); upgrade the cockpit to replay it")
-            if version < 1:
-                raise TapeError(f"{path}: unknown tape format {version}")
+            if version < FORMAT_VERSION:
+                raise TapeError(f"{path}: tape format {version} is an early development format this cockpit "
+                                f"no longer reads; record the run again")
             frames, damage = _scan(f, path)
             if not frames or frames[0].tag != HEAD:
                 raise TapeError(f"{path}: the tape has no readable header ({damage or 'no frames'})")
@@ -308,18 +309,22 @@ class Tape:
 
     def readings(self, t_from: float = float("-inf"), t_to: float = float("inf")) -> list[Reading]:
         """Readings with t_from <= ts <= t_to, in time order."""
-        out = [r for payload in self._payloads(READINGS, t_from, t_to) for r in _decode_readings(payload)
+        out = [r for rs in self._decoded(READINGS, t_from, t_to, _decode_readings) for r in rs
                if t_from <= r.ts <= t_to]
         out.sort(key=lambda r: r.ts)
         return out
 
     def events(self, t_from: float = float("-inf"), t_to: float = float("inf")) -> list[TimelineEvent]:
-        out = [_event_of(d) for payload in self._payloads(EVENTS, t_from, t_to) for d in json.loads(payload)]
-        out = [e for e in out if t_from <= e.ts <= t_to]
+        def decode(payload: bytes) -> list[TimelineEvent]:
+            return [_event_of(d) for d in json.loads(payload)]
+
+        out = [e for es in self._decoded(EVENTS, t_from, t_to, decode) for e in es if t_from <= e.ts <= t_to]
         out.sort(key=lambda e: e.ts)
         return out
 
-    def _payloads(self, tag: bytes, t_from: float, t_to: float) -> Iterator[bytes]:
+    def _decoded(self, tag: bytes, t_from: float, t_to: float, decode) -> Iterator[Any]:
+        """Each wanted frame decoded; a frame that passed its checksum but does not decode
+        (written by a broken or foreign writer) is one TapeError naming where it is."""
         wanted = [fr for fr in self.frames if fr.tag == tag and fr.t1 >= t_from and fr.t0 <= t_to]
         if not wanted:
             return
@@ -327,9 +332,10 @@ class Tape:
             for fr in wanted:
                 f.seek(fr.offset)
                 try:
-                    yield zlib.decompress(f.read(fr.length))
-                except zlib.error as e:
-                    raise TapeError(f"{self.path}: frame at byte {fr.offset} is damaged ({e})") from None
+                    yield decode(zlib.decompress(f.read(fr.length)))
+                except (zlib.error, ValueError, KeyError, IndexError, TypeError, struct.error) as e:
+                    raise TapeError(f"{self.path}: the frame at byte {fr.offset - _FRAME.size} does not decode "
+                                    f"({type(e).__name__}: {e})") from None
 
 
 def _scan(f: BinaryIO, path: Path) -> tuple[list[Frame], str]:

@@ -104,6 +104,7 @@ class DashboardScreen(Screen):
             self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.journal_error = app.desk.journal_error
+        header.drill = app.drill_status()
         header.tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 
     def _refresh_health(self, now: Now) -> None:

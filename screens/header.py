@@ -25,10 +25,13 @@ class CockpitHeader(Widget):
         self.journal_error: str | None = None
         self._shown_error: str | None = None
         self.now: float = 0.0
+        self.drill = ""  # a replay's position, speed or pause ("" when not replaying)
+        self._shown_drill = ""
 
     def tick(self, now: float, incident, targets: dict[str, float]) -> None:
-        changed = int(now) != int(self.now) or incident is not self.incident or self.journal_error != self._shown_error
-        self._shown_error = self.journal_error
+        changed = (int(now) != int(self.now) or incident is not self.incident
+                   or self.journal_error != self._shown_error or self.drill != self._shown_drill)
+        self._shown_error, self._shown_drill = self.journal_error, self.drill
         self.now, self.incident, self.targets = now, incident, targets
         if changed:
             self.refresh()
@@ -54,6 +57,8 @@ class CockpitHeader(Widget):
         out.append(self.service, Style(bold=True))
         out.append(f" · {self.environment}  ")
         self._badge(out, self.mode, {"DEMO": "secondary", "DRILL": "warning"}.get(self.mode, "primary"))
+        if self.drill:
+            out.append(f"{self.drill}  ", Style(color=theme_color(self, "warning"), bold=True))
         if self.armed:
             self._badge(out, "ARMED", "error")
         else:

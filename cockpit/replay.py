@@ -1,0 +1,87 @@
+"""Replaying a tape on a drill clock: the readings of a recorded run are handed to the
+dashboard at the drill time they were taken, at 1x to 60x, paused, stepped or moved.
+
+The drill clock is a ManualClock the replayer moves; the app built on it never polls
+(a drill must not contact the systems it was recorded from) and runs with the sandbox
+executors only. Readings are handed over with ``received`` set on the drill clock's
+monotonic scale, so ages and staleness are those of the recorded moment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from cockpit.clock import ManualClock
+from cockpit.model import Reading, TimelineEvent
+from cockpit.tape import Tape
+
+SPEEDS = (1, 2, 5, 10, 30, 60)
+CHUNK = 600.0  # seconds of tape decoded at a time, ahead of the drill clock
+
+
+class Replayer:
+    """Moves a drill clock along a tape and hands each reading to ``sink`` once its
+    time has come. Not thread-safe: the app drives it from its event loop."""
+
+    def __init__(self, tape: Tape, clock: ManualClock, speed: float = 1.0, start: float | None = None) -> None:
+        self.tape = tape
+        self.clock = clock
+        self.sink: Callable[[str, list[Reading]], None] = lambda source, readings: None
+        self.start = start
+        self.speed = float(speed)
+        self.paused = False
+        self.begin, self.end = tape.start, tape.end
+        self._pending: list[Reading] = []
+        self._loaded_to = self.begin
+        self.position = self.begin
+        clock.set(self.begin)
+        self.original_events: list[TimelineEvent] = tape.events()
+
+    def attach(self, sink: Callable[[str, list[Reading]], None]) -> None:
+        """Start handing readings to ``sink``: everything up to the start point at once."""
+        self.sink = sink
+        if self.start is not None and self.start > self.begin:
+            self.advance_to(min(self.start, self.end))
+
+    @property
+    def finished(self) -> bool:
+        return self.position >= self.end
+
+    def tick(self, wall_seconds: float) -> None:
+        """Called with the wall time since the last tick: moves ``speed`` times as far."""
+        if not self.paused and not self.finished:
+            self.advance_to(min(self.end, self.position + wall_seconds * self.speed))
+
+    def step(self, seconds: float) -> None:
+        """One interval forward, paused (backwards is a seek: not built yet)."""
+        self.paused = True
+        self.advance_to(min(self.end, self.position + seconds))
+
+    def faster(self) -> float:
+        self.speed = next((s for s in SPEEDS if s > self.speed), SPEEDS[-1])
+        return self.speed
+
+    def slower(self) -> float:
+        self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
+        return self.speed
+
+    def advance_to(self, t: float) -> None:
+        """Hand over every reading with ts <= t, grouped by source, in time order."""
+        if t < self.position:
+            raise ValueError("a replay only moves forward")
+        while self._loaded_to < t:
+            upto = min(self.end, self._loaded_to + CHUNK)
+            self._pending += [r for r in self.tape.readings(self._loaded_to, upto) if r.ts > self._loaded_to
+                              or (r.ts == self.begin and self._loaded_to == self.begin)]
+            self._loaded_to = upto if upto > self._loaded_to else t
+        due = [r for r in self._pending if r.ts <= t]
+        self._pending = [r for r in self._pending if r.ts > t]
+        self.clock.set(t)
+        self.position = t
+        by_source: dict[str, list[Reading]] = {}
+        mono, now = self.clock.monotonic(), self.clock.now()
+        for r in due:
+            by_source.setdefault(r.source, []).append(dataclasses.replace(r, received=mono - (now - r.ts)))
+        for source, readings in by_source.items():
+            self.sink(source, readings)

@@ -1,0 +1,118 @@
+"""Drill replay: a recorded run played back on a drill clock shows, at the same drill
+time, what the panels showed when it was recorded; pause, speed and step work from
+the keyboard; the drill app only has sandbox executors and never polls."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from actions.sandbox import SandboxExecutor
+from apphelpers import frozen_demo
+from cockpit.app import CockpitApp
+from cockpit.clock import ManualClock
+from cockpit.config import config_from_dict
+from cockpit.demo import demo_config
+from cockpit.poller import Poller
+from cockpit.replay import Replayer
+from cockpit.sources import SourceContext, build_source
+from cockpit.tape import Tape, start_recording
+from screens.panels import ComponentsPanel
+
+PANELS = ("#health", "#error-rate", "#latency", "#cost")
+MOMENTS = (12, 26, 39)  # seconds into the run: calm, the bad deploy landing, the incident
+
+
+def shown(app: CockpitApp) -> dict[str, str]:
+    """The value line of every panel and the component rows, as drawn."""
+    out = {sel: app.screen.query_one(sel).render().plain.split("\n")[0] for sel in PANELS}
+    table = app.screen.query_one(ComponentsPanel).table
+    out["components"] = " | ".join(" ".join(getattr(c, "plain", str(c)) for c in table.get_row(k)[:2])
+                                   for k in table.rows)
+    return out
+
+
+async def record(tmp_path) -> tuple[object, dict[int, dict[str, str]]]:
+    """40 s of the seeded demo (bad deploy at 20 s) on a manual clock, every source polled
+    once a simulated second, recorded; and what the panels showed at MOMENTS."""
+    server, clock = frozen_demo(seed=7, fault_at=20.0)
+    config = demo_config(server.url)
+    tape = start_recording(tmp_path / "run.tape", config, "DEMO", clock.now())
+    app = CockpitApp(config, mode="DEMO", clock=clock, poll=False, tape=tape)
+    seen = {}
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            ctx = SourceContext(clock)
+            poller = Poller([build_source(s, ctx) for s in config.sources], app.on_readings)
+            for second in range(1, 41):
+                clock.advance(1.0)
+                await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+                if second in MOMENTS:
+                    app.refresh_dashboard()
+                    await pilot.pause()
+                    seen[second] = shown(app)
+            await ctx.aclose()
+    finally:
+        server.stop()
+    return tmp_path / "run.tape", seen
+
+
+def drill_app(path) -> CockpitApp:
+    tape = Tape.open(path)
+    clock = ManualClock(tape.start)
+    config = config_from_dict(tape.header["config"], "<tape>", {})
+    return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, replay=Replayer(tape, clock))
+
+
+async def test_replay_shows_what_the_panels_showed_at_the_same_drill_times(tmp_path):
+    path, seen = await record(tmp_path)
+    assert "CRIT" in seen[39]["#error-rate"] and "OK" in seen[12]["#error-rate"]  # the run had its incident
+    app = drill_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        assert app.poller is None  # a drill never polls the systems the tape came from
+        assert all(isinstance(e, SandboxExecutor) for e in app.runner.executors.values())
+        for second in MOMENTS:
+            app.replay.advance_to(app.replay.begin + second)
+            app.refresh_dashboard()
+            await pilot.pause()
+            assert shown(app) == seen[second], second
+
+
+async def test_pause_speed_and_step_from_the_keyboard(tmp_path):
+    path, _ = await record(tmp_path)
+    app = drill_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        replay = app.replay
+        await pilot.press("space")
+        assert replay.paused
+        at = replay.position
+        await pilot.pause(0.5)
+        assert replay.position == at, "paused: the drill clock stands still"
+        header = lambda: app.screen.query_one("CockpitHeader").render().plain  # noqa: E731
+        assert "PAUSED" in header()
+        await pilot.press("right_square_bracket")
+        assert replay.position == at + 1.0 and app.clock.now() == at + 1.0  # one interval of the demo's sources
+        await pilot.press("plus", "plus")
+        assert replay.speed == 5
+        await pilot.press("minus")
+        assert replay.speed == 2
+        await pilot.press("space")
+        await pilot.pause(0.6)
+        assert replay.position >= at + 1.0 + 0.8, "running at x2"
+        assert "x2" in header()
+
+
+def test_drill_keys_are_not_offered_outside_a_drill():
+    from cockpit.demo import demo_config
+
+    app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
+    assert not app.check_action("drill_pause", ())
+
+
+def test_drill_command_refuses_a_bad_tape_in_one_line(tmp_path):
+    (tmp_path / "x.tape").write_bytes(b"not a tape")
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "drill", str(tmp_path / "x.tape")],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2 and "not a cockpit tape" in out.stderr and "Traceback" not in out.stderr
