@@ -57,8 +57,12 @@ class CockpitApp(App):
         Binding("space", "drill_pause", "Pause", id="drill.pause"),
         Binding("plus,equals_sign", "drill_speed(1)", "Faster", key_display="+", show=False, id="drill.faster"),
         Binding("minus", "drill_speed(-1)", "Slower", key_display="-", show=False, id="drill.slower"),
-        Binding("right_square_bracket", "drill_step", "Step one interval", key_display="]", show=False,
+        Binding("right_square_bracket", "drill_step(1)", "Step one interval", key_display="]", show=False,
                 id="drill.step"),
+        Binding("left_square_bracket", "drill_step(-1)", "Back one interval", key_display="[", show=False,
+                id="drill.back"),
+        Binding("g", "drill_seek", "Go to a time", show=False, id="drill.seek"),
+        Binding("G", "drill_ghost", "Ghost", tooltip="Show the original responders' acts", id="drill.ghost"),
     ]
 
     def __init__(
@@ -442,6 +446,7 @@ class CockpitApp(App):
     def _start_replay(self) -> None:
         import time
 
+        self.replay.on_ghost = self.events.append
         self.replay.attach(self.on_readings)
         self._replay_wall = time.monotonic()
         self.set_interval(0.1, self._replay_tick, name="replay")
@@ -482,10 +487,59 @@ class CockpitApp(App):
         self.notify(f"Replay at x{speed:g}", timeout=2)
         self.refresh_dashboard()
 
-    def action_drill_step(self) -> None:
+    def action_drill_step(self, direction: int) -> None:
         step = min((s.interval for s in self.config.sources), default=1.0)
-        self.replay.step(step)
+        if direction > 0:
+            self.replay.step(step)
+        else:
+            self.replay.paused = True
+            self.drill_seek(self.replay.position - step)
         self.refresh_dashboard()
+
+    def action_drill_ghost(self) -> None:
+        from screens.panels import TimelinePane
+
+        pane = self.screen.query_one(TimelinePane)
+        pane.ghosts = not pane.ghosts
+        pane.set_filter(pane.filter, self.events)
+        self.notify("Ghost on: the original responders' acts show as '◇ was:' lines" if pane.ghosts
+                    else "Ghost off", timeout=3)
+
+    def action_drill_seek(self) -> None:
+        from cockpit.replay import parse_position
+        from screens.prompt import TextPrompt
+
+        r = self.replay
+
+        def go(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                at = parse_position(text, r.begin, r.end)
+            except ValueError as e:
+                self.say(f"Go to: {e}")
+                return
+            self.drill_seek(at)
+            self.refresh_dashboard()
+
+        self.push_screen(TextPrompt("Go to a time on the tape", "90, 5m, 1h30m from its start; or 03:12 (UTC)",
+                                    f"the tape runs {r.end - r.begin:.0f} s · enter goes · esc cancels"), go)
+
+    def drill_seek(self, at: float) -> None:
+        """Show the tape as it was at ``at``: the store refilled with the history before
+        it, the alert trackers set to its levels without announcing them again."""
+        from cockpit.evaluator import level_of
+
+        self.store.clear()
+        self.replay.seek(at, float(self.config.settings.history))
+        for key, watch in self.tracker.watches.items():
+            latest = self.store.latest(key)
+            watch.level = level_of(latest.value, watch.threshold) if latest is not None and latest.ok \
+                else Level.UNKNOWN
+            watch.pending = None
+        self.states.states = {key: buf.latest.state for key in self.store.keys()
+                              if (buf := self.store.get(key)) is not None and buf.latest is not None
+                              and buf.latest.state is not None}
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings

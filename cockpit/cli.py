@@ -214,11 +214,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_drill(args) -> int:
-    import re
-
-    from cockpit.clock import ManualClock, parse_when
+    from cockpit.clock import DrillClock
     from cockpit.config import ConfigError, config_from_dict
-    from cockpit.replay import Replayer
+    from cockpit.replay import Replayer, parse_position
     from cockpit.tape import Tape, TapeError
 
     if not 1 <= args.speed <= 60:
@@ -238,23 +236,15 @@ def cmd_drill(args) -> int:
         return EXIT_CONFIG
     start = None
     if args.start:
-        offset = re.fullmatch(r"\+?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?", args.start.strip())
         try:
-            if offset and any(offset.groups()):
-                h, m, sec = (int(g or 0) for g in offset.groups())
-                start = tape.start + h * 3600 + m * 60 + sec
-            else:
-                start = parse_when(args.start, tape.end)
+            start = parse_position(args.start, tape.start, tape.end)
         except ValueError as e:
             _err(f"cockpit drill: --from {e}")
-            return EXIT_CONFIG
-        if not tape.start <= start <= tape.end:
-            _err(f"cockpit drill: --from {args.start!r} is outside the tape ({tape.end - tape.start:.0f} s long)")
             return EXIT_CONFIG
     from cockpit.app import CockpitApp
     from cockpit.journal import SQLiteJournal
 
-    clock = ManualClock(tape.start)
+    clock = DrillClock(tape.start)
     try:
         replay = Replayer(tape, clock, speed=args.speed, start=start)
     except TapeError as e:

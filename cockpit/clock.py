@@ -72,6 +72,14 @@ class ManualClock:
         self.advance(max(0.0, epoch - self._now))
 
 
+class DrillClock(ManualClock):
+    """A drill's clock: the replay moves it forward, and a seek moves it anywhere on the
+    tape, backwards too. Its monotonic time never goes back, so ages stay true."""
+
+    def jump(self, epoch: float) -> None:
+        self._now = float(epoch)
+
+
 def utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
 

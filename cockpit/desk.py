@@ -186,6 +186,8 @@ class IncidentDesk:
         self._events.extend(new)
         for ev in new:
             line = timeline_line(ev)
+            # who did what, for a drill's ghost: the original responders' own acts
+            line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}))
             if not line.payload.get("quiet"):
                 self.on_event(line)
         self._state = fold(self._current, self._events)

@@ -12,11 +12,21 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from cockpit.clock import ManualClock
+import re
+
+from cockpit.clock import DrillClock, parse_when
 from cockpit.model import Reading, TimelineEvent
 from cockpit.tape import Tape
 
 SPEEDS = (1, 2, 5, 10, 30, 60)
+#: journal kinds that are a responder's own act (not computed from the readings)
+HUMAN = {"incident_declared", "severity_set", "status_changed", "milestone_set", "note", "update_sent",
+         "action_intent", "action_outcome", "action_verified"}
+
+
+def is_ghost(ev: TimelineEvent) -> bool:
+    """Whether a recorded timeline line was the original responders' doing."""
+    return ev.payload.get("journal") in HUMAN and not ev.payload.get("auto")
 CHUNK = 600.0  # seconds of tape decoded at a time, ahead of the drill clock
 
 
@@ -24,7 +34,7 @@ class Replayer:
     """Moves a drill clock along a tape and hands each reading to ``sink`` once its
     time has come. Not thread-safe: the app drives it from its event loop."""
 
-    def __init__(self, tape: Tape, clock: ManualClock, speed: float = 1.0, start: float | None = None) -> None:
+    def __init__(self, tape: Tape, clock: DrillClock, speed: float = 1.0, start: float | None = None) -> None:
         self.tape = tape
         self.clock = clock
         self.sink: Callable[[str, list[Reading]], None] = lambda source, readings: None
@@ -36,7 +46,10 @@ class Replayer:
         self._loaded_to = self.begin
         self.position = self.begin
         clock.set(self.begin)
-        self.original_events: list[TimelineEvent] = tape.events()
+        #: the original responders' acts, in time order, and how many have been passed
+        self.ghosts: list[TimelineEvent] = [e for e in tape.events() if is_ghost(e)]
+        self._ghosts_passed: set[int] = set()
+        self.on_ghost: Callable[[TimelineEvent], None] = lambda ev: None
 
     def attach(self, sink: Callable[[str, list[Reading]], None]) -> None:
         """Start handing readings to ``sink``: everything up to the start point at once."""
@@ -66,6 +79,15 @@ class Replayer:
         self.speed = next((s for s in reversed(SPEEDS) if s < self.speed), SPEEDS[0])
         return self.speed
 
+    def seek(self, t: float, window: float) -> None:
+        """Move to ``t`` (either way), handing over the ``window`` seconds before it as
+        the past: drawn, never alerted on (what crossed before ``t`` is not news)."""
+        t = min(self.end, max(self.begin, t))
+        self.clock.jump(t)
+        self.position, self._pending, self._loaded_to = t, [], t
+        self._hand_over(self.tape.readings(max(self.begin, t - window), t), history=True)
+        self._pass_ghosts(t)
+
     def advance_to(self, t: float) -> None:
         """Hand over every reading with ts <= t, grouped by source, in time order."""
         if t < self.position:
@@ -79,9 +101,40 @@ class Replayer:
         self._pending = [r for r in self._pending if r.ts > t]
         self.clock.set(t)
         self.position = t
+        self._hand_over(due)
+        self._pass_ghosts(t)
+
+    def _pass_ghosts(self, t: float) -> None:
+        for i, ev in enumerate(self.ghosts):
+            if ev.ts <= t and i not in self._ghosts_passed:
+                self._ghosts_passed.add(i)
+                self.on_ghost(TimelineEvent(ev.ts, "ghost", ev.text, ev.level, ev.signal,
+                                            {"by": ev.payload.get("by", "")}))
+
+    def _hand_over(self, readings: list[Reading], history: bool = False) -> None:
+        """To the sink, grouped by source, received on the drill clock's monotonic scale."""
         by_source: dict[str, list[Reading]] = {}
         mono, now = self.clock.monotonic(), self.clock.now()
-        for r in due:
-            by_source.setdefault(r.source, []).append(dataclasses.replace(r, received=mono - (now - r.ts)))
-        for source, readings in by_source.items():
-            self.sink(source, readings)
+        for r in readings:
+            by_source.setdefault(r.source, []).append(
+                dataclasses.replace(r, received=mono - (now - r.ts), history=r.history or history))
+        for source, batch in by_source.items():
+            self.sink(source, batch)
+
+
+_OFFSET = re.compile(r"\+?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?")
+
+
+def parse_position(text: str, begin: float, end: float) -> float:
+    """A place on a tape a trainee typed: an offset from its start (``90``, ``5m``,
+    ``1h30m``) or a time (``03:12`` UTC on the tape's last day, ISO 8601). Raises
+    ValueError saying what to type."""
+    m = _OFFSET.fullmatch(text.strip())
+    if m and any(m.groups()):
+        h, mi, s = (int(g or 0) for g in m.groups())
+        at = begin + h * 3600 + mi * 60 + s
+    else:
+        at = parse_when(text, end)
+    if not begin <= at <= end:
+        raise ValueError(f"{text!r} is outside the tape ({end - begin:.0f} s long)")
+    return at

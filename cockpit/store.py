@@ -56,6 +56,12 @@ class RingBuffer:
         start = (self._head - n) % self.capacity
         return ((start + k) % self.capacity for k in range(n))
 
+    def clear(self) -> None:
+        """Forget every sample (a drill seeking elsewhere on its tape)."""
+        self._head = self._size = 0
+        self.latest = self.last_ok = None
+        self.version += 1
+
     def values(self, n: int | None = None) -> list[float | None]:
         """The last ``n`` values, oldest first; None marks a gap (no value or a failed poll)."""
         out: list[float | None] = []
@@ -96,6 +102,12 @@ class Store:
         if buf is None:
             buf = self._buffers[key] = RingBuffer(self._capacity_for(key))
         buf.append(reading)
+        self.version += 1
+
+    def clear(self) -> None:
+        """Empty every series, keeping the buffers (a drill seeking elsewhere)."""
+        for buf in self._buffers.values():
+            buf.clear()
         self.version += 1
 
     def extend(self, readings: Iterable[Reading]) -> None:

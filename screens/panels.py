@@ -249,8 +249,11 @@ class TimelinePane(Vertical):
 
     MAX_SHOWN = 2000
     filter = "all"
+    ghosts = False  # a drill's ghost lines (the original responders' acts), shown with G
 
     def shows(self, ev: TimelineEvent) -> bool:
+        if ev.kind == "ghost":
+            return self.ghosts
         kinds = TIMELINE_FILTERS[self.filter]
         return kinds is None or ev.kind in kinds
 
@@ -295,6 +298,9 @@ class TimelinePane(Vertical):
 
     def _line(self, ev: TimelineEvent) -> Text:
         text = Text()
+        if ev.kind == "ghost":  # what the original responders did at this time, set apart
+            text.append(f"{hms(ev.ts)} ◇ was: {ev.text}", "italic dim")
+            return text
         text.append(hms(ev.ts) + " ", "dim")
         text.append(f"{ev.level.glyph} ", level_style(self, ev.level, bold=True))
         text.append(ev.text)

@@ -9,9 +9,9 @@ import subprocess
 import sys
 
 from actions.sandbox import SandboxExecutor
-from apphelpers import frozen_demo
+from apphelpers import frozen_demo, settle
 from cockpit.app import CockpitApp
-from cockpit.clock import ManualClock
+from cockpit.clock import DrillClock
 from cockpit.config import config_from_dict
 from cockpit.demo import demo_config
 from cockpit.poller import Poller
@@ -48,6 +48,9 @@ async def record(tmp_path) -> tuple[object, dict[int, dict[str, str]]]:
             for second in range(1, 41):
                 clock.advance(1.0)
                 await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+                if second == 33:  # the responder's own act: it comes back as the ghost
+                    await pilot.press("n", *"rolling back v1.5.0", "enter")
+                    await settle(pilot)
                 if second in MOMENTS:
                     app.refresh_dashboard()
                     await pilot.pause()
@@ -60,7 +63,7 @@ async def record(tmp_path) -> tuple[object, dict[int, dict[str, str]]]:
 
 def drill_app(path) -> CockpitApp:
     tape = Tape.open(path)
-    clock = ManualClock(tape.start)
+    clock = DrillClock(tape.start)
     config = config_from_dict(tape.header["config"], "<tape>", {})
     return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, replay=Replayer(tape, clock))
 
@@ -116,3 +119,62 @@ def test_drill_command_refuses_a_bad_tape_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "cockpit.cli", "drill", str(tmp_path / "x.tape")],
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert out.returncode == 2 and "not a cockpit tape" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_seeking_back_and_to_a_typed_time_shows_the_tape_as_it_was_then(tmp_path):
+    path, seen = await record(tmp_path)
+    app = drill_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        app.replay.advance_to(app.replay.begin + 39)
+        app.refresh_dashboard()
+        await pilot.pause()
+        assert shown(app) == seen[39]
+        alerts = len(app.events)
+        # back to the calm: the panels show it as it was, and no alert is raised again
+        app.drill_seek(app.replay.begin + 13)
+        await pilot.press("left_square_bracket")
+        assert app.replay.position == app.replay.begin + 12 and app.clock.now() == app.replay.begin + 12
+        await pilot.pause()
+        assert shown(app) == seen[12]
+        # g: a place typed as an offset into the tape
+        await pilot.press("g", *"26", "enter")
+        await pilot.pause()
+        assert app.replay.position == app.replay.begin + 26
+        assert shown(app) == seen[26]
+        await pilot.press("g", *"99h", "enter")  # off the tape: said, and nothing moves
+        await pilot.pause()
+        assert app.replay.position == app.replay.begin + 26
+        assert any("outside the tape" in n.message for n in app._notifications)
+        await pilot.pause(0.3)
+        assert len(app.events) == alerts, [e.text for e in app.events[alerts:]]
+
+
+async def test_ghost_shows_the_original_responders_acts_at_their_times(tmp_path):
+    from screens.panels import TimelinePane
+
+    path, _ = await record(tmp_path)
+    app = drill_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        pane = app.screen.query_one(TimelinePane)
+
+        def lines() -> list[str]:
+            ol = pane.query_one("OptionList")
+            return [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]
+
+        ghosts = [e for e in app.replay.ghosts]
+        assert [e.payload["journal"] for e in ghosts] == ["note"], "auto-declaration and alerts are not ghosts"
+        app.replay.advance_to(app.replay.begin + 32)
+        app.refresh_dashboard()
+        await pilot.pause()
+        await pilot.press("G")
+        await pilot.pause()
+        assert not any("◇ was:" in line for line in lines()), "not yet: the note came at 33 s"
+        app.replay.advance_to(app.replay.begin + 34)
+        app.refresh_dashboard()
+        await pilot.pause()
+        assert any("◇ was:" in line and "rolling back v1.5.0" in line for line in lines()), lines()
+        await pilot.press("G")  # off again: the trainee's own timeline only
+        await pilot.pause()
+        assert not any("◇ was:" in line for line in lines())
