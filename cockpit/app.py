@@ -106,7 +106,7 @@ class CockpitApp(App):
 
         self.journal = journal if journal is not None else SQLiteJournal(":memory:", clock=self.clock)
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
-                                 config.incident.declare_on_critical, on_event=self.record)
+                                 config.incident.declare_on_critical, on_event=self.record, drill=mode == "DRILL")
         # Every journal read and write runs here, one at a time and in order: a shared
         # journal is a network round trip away and the UI must never wait on it.
         self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="journal")

@@ -149,12 +149,14 @@ def _serve_simulator(args, hint: str):
         return None
 
 
-def _journal(spec: str | None, command: str, *, demo: bool = False, must_exist: bool = False):
+def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool = False, must_exist: bool = False):
     """Open a journal (a SQLite file, or a postgresql:// URL / env:NAME for the shared one);
-    None, after one line on stderr, if it is missing or cannot be opened."""
+    None, after one line on stderr, if it is missing or cannot be opened. The demo and
+    drills keep their own files, away from real incidents."""
     from cockpit.journal import JournalError, default_path, is_shared, open_journal
 
-    default = default_path().with_name("demo-journal.db") if demo else default_path()
+    default = default_path().with_name("demo-journal.db" if demo else "drill-journal.db" if drill else
+                                       default_path().name)
     if must_exist and not is_shared(spec) and not (spec or "").startswith("env:"):
         path = Path(spec).expanduser() if spec else default
         if not path.exists():
@@ -241,8 +243,10 @@ def cmd_drill(args) -> int:
         except ValueError as e:
             _err(f"cockpit drill: --from {e}")
             return EXIT_CONFIG
+    journal = _journal(None, "drill", drill=True)
+    if journal is None:
+        return EXIT_CONFIG
     from cockpit.app import CockpitApp
-    from cockpit.journal import SQLiteJournal
 
     clock = DrillClock(tape.start)
     try:
@@ -251,8 +255,9 @@ def cmd_drill(args) -> int:
         _err(f"cockpit drill: {e}")
         return EXIT_CONFIG
     app = CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=args.theme,
-                     journal=SQLiteJournal(":memory:", clock=clock), replay=replay)
+                     journal=journal, replay=replay)
     app.run()
+    _told_rescue(app)
     return app.return_code or EXIT_OK
 
 

@@ -106,12 +106,14 @@ def _num(v) -> str:
 
 class IncidentDesk:
     def __init__(self, journal: Journal, clock: Clock, actor: str, service: str,
-                 declare_on_critical: bool = True, on_event: Callable[[TimelineEvent], None] | None = None) -> None:
+                 declare_on_critical: bool = True, on_event: Callable[[TimelineEvent], None] | None = None,
+                 drill: bool = False) -> None:
         self.journal = journal
         self.incidents = Incidents(journal, clock, actor)
         self.service = service
         self.declare_on_critical = declare_on_critical
         self.on_event = on_event or (lambda ev: None)
+        self.drill = drill  # incidents declared here are drills (marked so in the journal and the postmortem)
         self._current: str | None = None  # on the journal thread; the UI reads `current`
         self.unsaved: list[Unsaved] = []
         self._events: list[Event] = []  # the current incident's events, in journal order
@@ -258,7 +260,7 @@ class IncidentDesk:
         def write() -> None:
             inc = self.incidents.new_id(self.service)
             self.journal.append(inc, "incident_declared",
-                                {"title": title, "severity": severity, "drill": False, "auto": auto,
+                                {"title": title, "severity": severity, "drill": self.drill, "auto": auto,
                                  "service": self.service}, actor=self.incidents.actor,
                                 ts=self.incidents.clock.now())
             self._follow(inc)

@@ -178,3 +178,48 @@ async def test_ghost_shows_the_original_responders_acts_at_their_times(tmp_path)
         await pilot.press("G")  # off again: the trainee's own timeline only
         await pilot.pause()
         assert not any("◇ was:" in line for line in lines())
+
+
+async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_sandbox(tmp_path, monkeypatch):
+    """The trainee's incident, notes and actions are kept (a drill journal file) and
+    marked as a drill; with every real executor made to fail loudly and the recorded
+    targets gone (the simulator is stopped: its port refuses), an action key still
+    runs: against the sandbox, nothing real attempted."""
+    import actions
+
+    from cockpit.incident import fold
+    from cockpit.journal import SQLiteJournal
+    from cockpit.postmortem import to_markdown
+
+    def real_executors_called():
+        raise AssertionError("a drill built real executors")
+
+    path, _ = await record(tmp_path)
+    monkeypatch.setattr(actions, "real_executors", real_executors_called)
+    tape = Tape.open(path)
+    clock = DrillClock(tape.start)
+    journal = SQLiteJournal(tmp_path / "drill-journal.db", clock=clock, actor="trainee")
+    app = CockpitApp(config_from_dict(tape.header["config"], "<tape>", {}), mode="DRILL", armed=True, clock=clock,
+                     poll=False, journal=journal, replay=Replayer(tape, clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        app.replay.advance_to(app.replay.begin + 39)  # the incident, declared automatically by the drill
+        await settle(pilot)
+        await pilot.press("n", *"trying emergency mode", "enter")
+        await settle(pilot)
+        await pilot.press("e")  # emergency mode on the recorded ai-gateway
+        await pilot.pause()
+        await pilot.press("y")
+        for _ in range(50):
+            await settle(pilot)
+            st = app.desk.state()
+            if st is not None and any(e.kind == "action_outcome" for e in journal.events(st.id)):
+                break
+        st = app.desk.state()
+    assert st is not None and st.drill
+    kinds = [e.kind for e in journal.events(st.id)]
+    assert "note" in kinds and "action_intent" in kinds and "action_outcome" in kinds
+    outcome = next(e for e in journal.events(st.id) if e.kind == "action_outcome")
+    assert outcome.payload["result"] == "ok" and "nothing real was called" in outcome.payload["details"]
+    assert "# Postmortem: " in (md := to_markdown(fold(st.id, journal.events(st.id)), clock.now())) and \
+        "(DRILL)" in next(line for line in md.splitlines() if line.startswith("# Postmortem"))
