@@ -25,7 +25,7 @@ from cockpit.poller import Poller
 from cockpit.sources import SourceContext, build_source
 from cockpit.store import Store
 from cockpit.units import formatter
-from themes import DEFAULT_THEME, STYLESHEET, THEMES
+from themes import DEFAULT_THEME, DRILL_THEME, STYLESHEET, THEMES
 
 MODES = ("LIVE", "DEMO", "DRILL")
 ACTION_EXIT_WAIT = 30.0  # seconds quitting waits for a running action's outcome
@@ -97,7 +97,7 @@ class CockpitApp(App):
         for role, panel, name in self.signal_panels():
             self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
         self._poll = poll
-        self._theme_name = theme or DEFAULT_THEME
+        self._theme_name = theme or (DRILL_THEME if mode == "DRILL" else DEFAULT_THEME)
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
         self._reported: set[tuple[str, str, str]] = set()

@@ -189,7 +189,8 @@ class IncidentDesk:
         for ev in new:
             line = timeline_line(ev)
             # who did what, for a drill's ghost: the original responders' own acts
-            line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}))
+            line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}),
+                                **({"to": ev.payload["to"]} if "to" in ev.payload else {}))
             if not line.payload.get("quiet"):
                 self.on_event(line)
         self._state = fold(self._current, self._events)

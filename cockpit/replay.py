@@ -24,6 +24,22 @@ HUMAN = {"incident_declared", "severity_set", "status_changed", "milestone_set",
          "action_intent", "action_outcome", "action_verified"}
 
 
+MILESTONE_MARKS = {"acknowledged": "A", "mitigated": "M", "resolved": "R"}
+
+
+def milestones(events: list[TimelineEvent]) -> list[tuple[float, str]]:
+    """(time, mark) of the recorded incident's milestones: D declared, A acknowledged,
+    M mitigated, R resolved (the first of each)."""
+    out: dict[str, float] = {}
+    for ev in events:
+        kind = ev.payload.get("journal")
+        mark = "D" if kind == "incident_declared" else MILESTONE_MARKS.get(ev.payload.get("to", "")) \
+            if kind == "status_changed" else None
+        if mark and mark not in out:
+            out[mark] = ev.ts
+    return sorted((t, m) for m, t in out.items())
+
+
 def is_ghost(ev: TimelineEvent) -> bool:
     """Whether a recorded timeline line was the original responders' doing."""
     return ev.payload.get("journal") in HUMAN and not ev.payload.get("auto")
@@ -47,7 +63,9 @@ class Replayer:
         self.position = self.begin
         clock.set(self.begin)
         #: the original responders' acts, in time order, and how many have been passed
-        self.ghosts: list[TimelineEvent] = [e for e in tape.events() if is_ghost(e)]
+        recorded = tape.events()
+        self.ghosts: list[TimelineEvent] = [e for e in recorded if is_ghost(e)]
+        self.milestones = milestones(recorded)
         self._ghosts_passed: set[int] = set()
         self.on_ghost: Callable[[TimelineEvent], None] = lambda ev: None
 

@@ -71,6 +71,10 @@ class DashboardScreen(Screen):
     def compose(self) -> ComposeResult:
         cfg = self.app.config
         yield CockpitHeader(cfg.service.name, cfg.service.environment, self.app.mode, self.app.armed)
+        if self.app.replay is not None:
+            from screens.drillbar import DrillBar
+
+            yield DrillBar(id="drillbar")
         with Grid(id="panels"):
             yield HealthPanel(cfg.panels.health.title or "Health", id="health")
             for role in SIGNAL_ROLES:
@@ -105,6 +109,11 @@ class DashboardScreen(Screen):
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.journal_error = app.desk.journal_error
         header.drill = app.drill_status()
+        if app.replay is not None:
+            from screens.drillbar import DrillBar
+
+            r = app.replay
+            self.query_one(DrillBar).show(r.begin, r.end, r.position, r.milestones)
         header.tick(now.wall, app.desk.state(), app.config.incident.response_targets)
 
     def _refresh_health(self, now: Now) -> None:

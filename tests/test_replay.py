@@ -223,3 +223,34 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
     assert outcome.payload["result"] == "ok" and "nothing real was called" in outcome.payload["details"]
     assert "# Postmortem: " in (md := to_markdown(fold(st.id, journal.events(st.id)), clock.now())) and \
         "(DRILL)" in next(line for line in md.splitlines() if line.startswith("# Postmortem"))
+
+
+def test_progress_bar_marks_the_recorded_milestones_where_they_happened():
+    from cockpit.model import TimelineEvent
+    from cockpit.replay import milestones
+    from screens.drillbar import bar_cells
+
+    def ev(ts, journal, **kw):
+        return TimelineEvent(ts, "status", "", payload={"journal": journal, **kw})
+
+    events = [ev(110, "incident_declared", auto=True), ev(150, "status_changed", to="acknowledged"),
+              ev(160, "note"), ev(170, "status_changed", to="acknowledged"), ev(190, "status_changed", to="resolved")]
+    marks = milestones(events)
+    assert marks == [(110, "D"), (150, "A"), (190, "R")]  # the first of each; notes are not milestones
+    cells = bar_cells(10, 100, 200, 155, marks)
+    assert "".join(c for c, _ in cells) == "━D━━━A───R"  # cell i covers 100 + 10i .. 110 + 10i
+    assert [passed for _, passed in cells][:7] == [True] * 6 + [False]  # 155 s: five and a half cells
+
+
+async def test_the_drill_has_its_banner_bar_and_theme_and_live_has_none(tmp_path):
+    from screens.drillbar import DrillBar
+
+    path, _ = await record(tmp_path)
+    app = drill_app(path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert app.theme == "cockpit-drill"
+        assert app.screen.query_one(DrillBar).render().plain.startswith("DRILL ")
+    live = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
+    async with live.run_test(size=(120, 40)) as pilot:
+        assert not live.screen.query(DrillBar) and live.theme != "cockpit-drill"

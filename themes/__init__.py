@@ -41,5 +41,23 @@ HIGH_CONTRAST = Theme(
     luminosity_spread=0.3,
 )
 
-THEMES = (DARK, HIGH_CONTRAST)
+# A drill: warm, brown-amber surroundings that no one mistakes for the live cockpit,
+# with the same meaning colours (success, warning, error) so levels read the same.
+DRILL = Theme(
+    name="cockpit-drill",
+    primary="#E8A33D",
+    secondary="#C77DBA",
+    accent="#5FA8D3",
+    foreground="#EDE3D1",
+    background="#1E160C",
+    surface="#2A1F12",
+    panel="#3A2A16",
+    success="#4FBF73",
+    warning="#F2B33D",
+    error="#F2545B",
+    dark=True,
+)
+
+THEMES = (DARK, HIGH_CONTRAST, DRILL)
 DEFAULT_THEME = DARK.name
+DRILL_THEME = DRILL.name
