@@ -34,8 +34,10 @@ def _parser() -> argparse.ArgumentParser:
 
     drill = sub.add_parser("drill", help="replay a recorded tape as a drill (nothing real is called)",
                            description="Replay a tape made with --record through the same dashboard, on a drill "
-                           "clock: space pauses, + and - change the speed (1x to 60x), ] steps one interval. "
-                           "Every action key runs against the sandbox: nothing real is called.")
+                           "clock: space pauses, + and - change the speed (1x to 60x), ] and [ step one interval, "
+                           "g goes to a time, G shows the original responders' acts (ghost). Every action key "
+                           "runs against the sandbox: nothing real is called, and nothing is polled. The drill's "
+                           "incident, notes and actions go to its own journal (drill-journal.db).")
     drill.add_argument("tape", type=Path, metavar="TAPE", help="a tape file made with --record")
     drill.add_argument("--speed", type=float, default=1.0, help="replay speed, 1 to 60 (default 1)")
     drill.add_argument("--from", dest="start", default=None, metavar="TIME",
