@@ -268,6 +268,7 @@ class Tape:
         self.frames = frames
         #: why reading stopped before the end of the file ("" when it did not)
         self.damage = damage
+        self._cache: dict[int, Any] = {}  # the last few decoded frames, by offset (a replay reads ahead in steps)
 
     @classmethod
     def open(cls, path: str | Path) -> Tape:
@@ -330,12 +331,19 @@ class Tape:
             return
         with open(self.path, "rb") as f:
             for fr in wanted:
+                if fr.offset in self._cache:
+                    yield self._cache[fr.offset]
+                    continue
                 f.seek(fr.offset)
                 try:
-                    yield decode(zlib.decompress(f.read(fr.length)))
+                    got = decode(zlib.decompress(f.read(fr.length)))
                 except (zlib.error, ValueError, KeyError, IndexError, TypeError, struct.error) as e:
                     raise TapeError(f"{self.path}: the frame at byte {fr.offset - _FRAME.size} does not decode "
                                     f"({type(e).__name__}: {e})") from None
+                if len(self._cache) >= 4:
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[fr.offset] = got
+                yield got
 
 
 def _scan(f: BinaryIO, path: Path) -> tuple[list[Frame], str]:
