@@ -4,6 +4,8 @@ reach a real target (there is no flag to forget)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from actions.model import Outcome, Plan, Step, Verification, is_destructive
 
 
@@ -27,3 +29,29 @@ class SandboxExecutor:
 
     def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
         return None
+
+
+class SimulatorExecutor(SandboxExecutor):
+    """A scenario drill's executor for the demo's http actions: the action is applied to
+    the simulator in this process (its admin model, as POST /admin/<what> would), so the
+    simulated service reacts, and nothing goes over the network or to a real system."""
+
+    def __init__(self, simulator) -> None:
+        super().__init__("http")
+        self.simulator = simulator
+
+    def plan(self, cfg, guard: str) -> Plan:
+        return dataclasses.replace(super().plan(cfg, guard),
+                                   steps=(Step("simulated", {"admin": self._what(cfg), "body": cfg.body}),),
+                                   notes=("drill: applied to the simulated service only",))
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        self.calls.append(plan)
+        status, doc = self.simulator.admin(self._what(cfg), dict(cfg.body or {}))
+        if status != 200:
+            return Outcome("failed", f"drill: the simulated service refused: {doc.get('error', status)}")
+        return Outcome("ok", f"drill (simulated): {doc.get('note', 'done')}")
+
+    @staticmethod
+    def _what(cfg) -> str:
+        return cfg.url.rstrip("/").rsplit("/", 1)[-1]

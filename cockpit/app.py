@@ -80,6 +80,7 @@ class CockpitApp(App):
         executors: dict | None = None,
         tape=None,
         replay=None,
+        scenario=None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -120,6 +121,7 @@ class CockpitApp(App):
         self.tape_error = ""
         #: a cockpit.replay.Replayer in a drill replaying a tape (its clock is this app's)
         self.replay = replay
+        self.scenario = scenario  # a cockpit.scenario.Scenario in a scenario drill
         if replay is not None and (mode != "DRILL" or poll):
             raise ValueError("a replay runs in a DRILL app that does not poll")
 
@@ -474,7 +476,7 @@ class CockpitApp(App):
 
         r = self.replay
         if r is None:
-            return ""
+            return f"scenario {self.scenario.scenario.name}" if self.scenario is not None else ""
         state = "ENDED" if r.finished else "PAUSED" if r.paused else f"x{r.speed:g}"
         return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s"
 

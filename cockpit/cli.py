@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
                            "g goes to a time, G shows the original responders' acts (ghost). Every action key "
                            "runs against the sandbox: nothing real is called, and nothing is polled. The drill's "
                            "incident, notes and actions go to its own journal (drill-journal.db).")
-    drill.add_argument("tape", type=Path, metavar="TAPE", help="a tape file made with --record")
+    drill.add_argument("tape", nargs="?", metavar="SCENARIO|TAPE",
+                       help="a built-in scenario (see --list), a scenario .toml file, or a tape made with --record")
+    drill.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
     drill.add_argument("--speed", type=float, default=1.0, help="replay speed, 1 to 60 (default 1)")
     drill.add_argument("--from", dest="start", default=None, metavar="TIME",
                        help="start here: an offset into the tape (90, 5m, 1h30m) or a UTC time (03:12, ISO 8601)")
@@ -218,6 +220,18 @@ def cmd_run(args) -> int:
 
 
 def cmd_drill(args) -> int:
+    from cockpit import scenario
+
+    if args.list:
+        for name, description in scenario.listing():
+            print(f"{name:<20} {description}")
+        return EXIT_OK
+    if not args.tape:
+        _err("cockpit drill: name a scenario (cockpit drill --list) or a tape made with --record")
+        return EXIT_CONFIG
+    if scenario.is_scenario(args.tape):
+        return _scenario_drill(args)
+    args.tape = Path(args.tape)
     from cockpit.clock import DrillClock
     from cockpit.config import ConfigError, config_from_dict
     from cockpit.replay import Replayer, parse_position
@@ -260,6 +274,34 @@ def cmd_drill(args) -> int:
                      journal=journal, replay=replay)
     app.run()
     _told_rescue(app)
+    return app.return_code or EXIT_OK
+
+
+def _scenario_drill(args) -> int:
+    """The simulator with the scenario's faults, reacting to the trainee's actions."""
+    from actions.sandbox import SimulatorExecutor
+    from cockpit.scenario import ScenarioError, load
+    from cockpit.simulator import Simulator, SimulatorServer
+
+    try:
+        sc = load(args.tape)
+    except ScenarioError as e:
+        _err(f"cockpit drill: {e}")
+        return EXIT_CONFIG
+    journal = _journal(None, "drill", drill=True)
+    if journal is None:
+        return EXIT_CONFIG
+    server = SimulatorServer(Simulator(seed=sc.scenario.seed, faults=sc.sim_faults())).start()
+    try:
+        from cockpit.app import CockpitApp
+        from cockpit.demo import demo_config
+
+        app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, theme=args.theme, journal=journal,
+                         executors={"http": SimulatorExecutor(server.sim)}, scenario=sc)
+        app.run()
+        _told_rescue(app)
+    finally:
+        server.stop()
     return app.return_code or EXIT_OK
 
 

@@ -213,7 +213,9 @@ class Simulator:
                 if not isinstance(on, bool):
                     return 400, {"error": "on must be true or false"}
                 self.emergency = on
-                self._clear("cost_runaway") if on else None
+                if on:  # fallback responses: no runaway spend, no calls to a throttled model or failed gateway
+                    for kind in ("cost_runaway", "throttling", "component_failure"):
+                        self._clear(kind)
                 note = f"emergency mode {'on' if on else 'off'}"
             elif what == "restore":
                 note = "restored the latest backup" + (" (corruption cleared)" if self._clear("data_corruption")

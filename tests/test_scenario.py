@@ -1,0 +1,88 @@
+"""Scenario drills: the built-ins load, a scenario file's mistakes are one line naming
+the place, and the simulator reacts to the trainee's action (a rollback really clears
+the bad deploy) while nothing leaves the process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+
+from actions.sandbox import SimulatorExecutor
+from apphelpers import settle, wait_for
+from cockpit.app import CockpitApp
+from cockpit.clock import ManualClock
+from cockpit.demo import demo_config
+from cockpit.journal import SQLiteJournal
+from cockpit.scenario import BUILTIN, ScenarioError, listing, load, parse
+from cockpit.simulator import Simulator, SimulatorServer
+from screens.confirm import ActionConfirm
+
+
+def test_every_built_in_loads_and_is_listed():
+    names = [name for name, _ in listing()]
+    assert names == list(BUILTIN) and {"bad-deploy", "db-exhaustion", "cost-runaway", "throttling",
+                                       "component-failure"} <= set(names)
+    for name in names:
+        sc = load(name)
+        assert sc.faults and sc.fixes and sc.scenario.severity in ("P0", "P1", "P2", "P3")
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "drill", "--list"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and all(name in out.stdout for name in names)
+
+
+@pytest.mark.parametrize("text, says", [
+    ('[scenario]\nname="x"\ndescription="d"\nseverity="P1"\n[[faults]]\nkind="meteor"\nat=1\n', "faults.0.kind"),
+    ('[scenario]\nname="x"\ndescription="d"\nseverity="P1"\n[[faults]]\nkind="bad_deploy"\nat=1\n'
+     '[fixes]\nbad_deploy=["z"]\n', "'z' is not an action key"),
+    ('[scenario]\nname="x"\ndescription="d"\nseverity="P9"\n[[faults]]\nkind="bad_deploy"\nat=1\n', "severity"),
+    ("[scenario\n", "not valid TOML"),
+])
+def test_a_scenario_file_mistake_is_one_line_naming_the_place(text, says):
+    with pytest.raises(ScenarioError) as err:
+        parse(text, "team.toml")
+    assert str(err.value).startswith("team.toml: ") and says in str(err.value) and "\n" not in str(err.value)
+
+
+async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
+    sc = load("bad-deploy")
+    clock = ManualClock()
+    server = SimulatorServer(Simulator(clock=clock, seed=sc.scenario.seed, faults=sc.sim_faults())).start()
+    executor = SimulatorExecutor(server.sim)
+    try:
+        app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, journal=SQLiteJournal(tmp_path / "d.db"),
+                         executors={"http": executor}, scenario=sc)
+        async with app.run_test(size=(120, 40)) as pilot:
+            async def tick() -> None:  # simulated time at 5x, so every poll sees traffic
+                while True:
+                    clock.advance(0.5)
+                    await asyncio.sleep(0.1)
+
+            ticker = asyncio.create_task(tick())
+            try:
+                await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 30,
+                               "the bad deploy to go critical")
+                await pilot.press("r")
+                await wait_for(pilot, lambda: isinstance(app.screen, ActionConfirm), 5, "the plan")
+                assert "applied to the simulated service only" in str(app.screen.plan.notes)
+                assert "DRILL  scenario bad-deploy" in app.screen_stack[1].query_one("CockpitHeader").render().plain
+                await pilot.press("y")
+                await wait_for(pilot, lambda: server.sim.version == "v1.4.2", 5, "the rollback")
+
+                def recovered() -> bool:
+                    latest = app.store.latest("metrics:error_rate")
+                    return latest is not None and latest.ok and latest.value < 0.05
+
+                await wait_for(pilot, recovered, 20, "the error rate back under the warn threshold")
+            finally:
+                ticker.cancel()
+            await settle(pilot)
+        st = app.desk.state()
+        assert st is not None and st.drill
+        outcome = next(e for e in app.journal.events(st.id) if e.kind == "action_outcome")
+        assert outcome.payload["result"] == "ok" and "rolled back to v1.4.2" in outcome.payload["details"]
+        assert [p.action for p in executor.calls] == ["Rollback"]
+    finally:
+        server.stop()
