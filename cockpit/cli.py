@@ -194,11 +194,9 @@ def cmd_demo(args) -> int:
             return EXIT_CONFIG
         app = CockpitApp(config, mode="DEMO", armed=True, simulator=server, theme=args.theme, journal=journal,
                          tape=tape)
-        app.run()
-        _told_rescue(app)
+        return _run(app)
     finally:
         server.stop()
-    return app.return_code or EXIT_OK
 
 
 def cmd_run(args) -> int:
@@ -214,9 +212,7 @@ def cmd_run(args) -> int:
     from cockpit.app import CockpitApp
 
     app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape)
-    app.run()
-    _told_rescue(app)
-    return app.return_code or EXIT_OK
+    return _run(app)
 
 
 def cmd_drill(args) -> int:
@@ -272,9 +268,7 @@ def cmd_drill(args) -> int:
         return EXIT_CONFIG
     app = CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=args.theme,
                      journal=journal, replay=replay)
-    app.run()
-    _told_rescue(app)
-    return app.return_code or EXIT_OK
+    return _run(app)
 
 
 def _scenario_drill(args) -> int:
@@ -298,11 +292,9 @@ def _scenario_drill(args) -> int:
 
         app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, theme=args.theme, journal=journal,
                          executors={"http": SimulatorExecutor(server.sim)}, scenario=sc)
-        app.run()
-        _told_rescue(app)
+        return _run(app)
     finally:
         server.stop()
-    return app.return_code or EXIT_OK
 
 
 def _recording(path: Path | None, config, mode: str):
@@ -318,6 +310,13 @@ def _recording(path: Path | None, config, mode: str):
     except TapeError as e:
         _err(f"cockpit: --record {e}")
         return None
+
+
+def _run(app) -> int:
+    """Run the dashboard; afterwards, say where anything unsaved or recorded went."""
+    app.run()
+    _told_rescue(app)
+    return app.return_code or EXIT_OK
 
 
 def _told_rescue(app) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -50,3 +51,26 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.journal_idle()
     await pilot.pause()
+
+
+@contextlib.asynccontextmanager
+async def accelerated(clock: ManualClock, step: float = 0.5, every: float = 0.1):
+    """Simulated time runs ``step / every`` times real time while inside, so every
+    poll of a simulator on ``clock`` sees traffic."""
+    async def tick() -> None:
+        while True:
+            clock.advance(step)
+            await asyncio.sleep(every)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+
+
+def error_rate_below(app: CockpitApp, level: float) -> Callable[[], bool]:
+    def check() -> bool:
+        latest = app.store.latest("metrics:error_rate")
+        return latest is not None and latest.ok and latest.value < level
+    return check

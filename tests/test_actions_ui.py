@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from apphelpers import settle, wait_for
+from apphelpers import accelerated, error_rate_below, settle, wait_for
 
 from cockpit.app import CockpitApp
 from cockpit.clock import ManualClock
@@ -216,28 +216,14 @@ async def test_demo_rollback_brings_the_error_rate_back_under_the_threshold(tmp_
         app = CockpitApp(config, mode="DEMO", armed=True, simulator=server,
                          journal=SQLiteJournal(tmp_path / "j.db"))
         async with app.run_test(size=(120, 40)) as pilot:
-            # simulated time runs 5x real time for the whole test, so every poll sees traffic
-            async def tick() -> None:
-                while True:
-                    clock.advance(0.5)
-                    await asyncio.sleep(0.1)
-
-            ticker = asyncio.create_task(tick())
-            try:
+            async with accelerated(clock):  # simulated time at 5x: every poll sees traffic
                 await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 20,
                                "the error rate to go critical")
                 await open_dialog(pilot, "r")
                 await pilot.press("y")
                 await wait_for(pilot, lambda: "action_outcome" in kinds(app), 5, "the rollback")
-
-                def recovered() -> bool:
-                    latest = app.store.latest("metrics:error_rate")
-                    return latest is not None and latest.ok and latest.value < 0.05
-
-                await wait_for(pilot, recovered, 20, "the error rate back under the warn threshold")
+                await wait_for(pilot, error_rate_below(app, 0.05), 20, "the error rate back under the warn threshold")
                 await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the effect to be recorded")
-            finally:
-                ticker.cancel()
             verified = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_verified")
             assert verified.payload["before"]["error_rate"] > 0.10
     finally:

@@ -4,14 +4,13 @@ the bad deploy) while nothing leaves the process."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
 import pytest
 
 from actions.sandbox import SimulatorExecutor
-from apphelpers import settle, wait_for
+from apphelpers import accelerated, error_rate_below, settle, wait_for
 from cockpit.app import CockpitApp
 from cockpit.clock import ManualClock
 from cockpit.demo import demo_config
@@ -54,30 +53,16 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
     try:
         app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, journal=SQLiteJournal(tmp_path / "d.db"),
                          executors={"http": executor}, scenario=sc)
-        async with app.run_test(size=(120, 40)) as pilot:
-            async def tick() -> None:  # simulated time at 5x, so every poll sees traffic
-                while True:
-                    clock.advance(0.5)
-                    await asyncio.sleep(0.1)
-
-            ticker = asyncio.create_task(tick())
-            try:
-                await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 30,
-                               "the bad deploy to go critical")
-                await pilot.press("r")
-                await wait_for(pilot, lambda: isinstance(app.screen, ActionConfirm), 5, "the plan")
-                assert "applied to the simulated service only" in str(app.screen.plan.notes)
-                assert "DRILL  scenario bad-deploy" in app.screen_stack[1].query_one("CockpitHeader").render().plain
-                await pilot.press("y")
-                await wait_for(pilot, lambda: server.sim.version == "v1.4.2", 5, "the rollback")
-
-                def recovered() -> bool:
-                    latest = app.store.latest("metrics:error_rate")
-                    return latest is not None and latest.ok and latest.value < 0.05
-
-                await wait_for(pilot, recovered, 20, "the error rate back under the warn threshold")
-            finally:
-                ticker.cancel()
+        async with app.run_test(size=(120, 40)) as pilot, accelerated(clock):
+            await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 30,
+                           "the bad deploy to go critical")
+            await pilot.press("r")
+            await wait_for(pilot, lambda: isinstance(app.screen, ActionConfirm), 5, "the plan")
+            assert "applied to the simulated service only" in str(app.screen.plan.notes)
+            assert "DRILL  scenario bad-deploy" in app.screen_stack[1].query_one("CockpitHeader").render().plain
+            await pilot.press("y")
+            await wait_for(pilot, lambda: server.sim.version == "v1.4.2", 5, "the rollback")
+            await wait_for(pilot, error_rate_below(app, 0.05), 20, "the error rate back under the warn threshold")
             await settle(pilot)
         st = app.desk.state()
         assert st is not None and st.drill
