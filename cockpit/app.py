@@ -53,16 +53,19 @@ class CockpitApp(App):
         Binding("q", "quit", "Quit", priority=True, id="app.quit"),
         Binding("question_mark", "help", "Help", priority=True, id="app.help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.palette"),  # the footer docks its own
-        # a drill's replay (shown only when replaying a tape)
-        Binding("space", "drill_pause", "Pause", id="drill.pause"),
-        Binding("plus,equals_sign", "drill_speed(1)", "Faster", key_display="+", show=False, id="drill.faster"),
-        Binding("minus", "drill_speed(-1)", "Slower", key_display="-", show=False, id="drill.slower"),
+        # a drill's replay (only while replaying a tape; they win over an action on the same key,
+        # which stays reachable from the actions menu, A)
+        Binding("space", "drill_pause", "Pause", priority=True, id="drill.pause"),
+        Binding("plus,equals_sign", "drill_speed(1)", "Faster", key_display="+", show=False, priority=True,
+                id="drill.faster"),
+        Binding("minus", "drill_speed(-1)", "Slower", key_display="-", show=False, priority=True, id="drill.slower"),
         Binding("right_square_bracket", "drill_step(1)", "Step one interval", key_display="]", show=False,
-                id="drill.step"),
+                priority=True, id="drill.step"),
         Binding("left_square_bracket", "drill_step(-1)", "Back one interval", key_display="[", show=False,
-                id="drill.back"),
-        Binding("g", "drill_seek", "Go to a time", show=False, id="drill.seek"),
-        Binding("G", "drill_ghost", "Ghost", tooltip="Show the original responders' acts", id="drill.ghost"),
+                priority=True, id="drill.back"),
+        Binding("g", "drill_seek", "Go to a time", show=False, priority=True, id="drill.seek"),
+        Binding("G", "drill_ghost", "Ghost", tooltip="Show the original responders' acts", priority=True,
+                id="drill.ghost"),
     ]
 
     def __init__(
@@ -122,6 +125,8 @@ class CockpitApp(App):
         #: a cockpit.replay.Replayer in a drill replaying a tape (its clock is this app's)
         self.replay = replay
         self.scenario = scenario  # a cockpit.scenario.Scenario in a scenario drill
+        self._scored = False  # the drill's scorecard has been shown
+        self._drill_started = self.clock.now()
         if replay is not None and (mode != "DRILL" or poll):
             raise ValueError("a replay runs in a DRILL app that does not poll")
 
@@ -409,6 +414,14 @@ class CockpitApp(App):
         if not self.journal.notifies:
             self.follow_journal()  # what another cockpit wrote to this journal file
         self.refresh_dashboard()
+        if self.scenario is not None and not self._scored and self._scenario_resolved():
+            self.show_scorecard("the scenario is resolved")
+
+    def _scenario_resolved(self) -> bool:
+        """Every scripted fault has come and been cleared, and the error rate reads OK again."""
+        sim = getattr(self.runner.executors.get("http"), "simulator", None)
+        return (sim is not None and all(f in sim.cleared for f in sim.faults)
+                and self.tracker.level("metrics:error_rate") is Level.OK and not isinstance(self.screen, ModalScreen))
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
@@ -434,6 +447,50 @@ class CockpitApp(App):
                     markup=False, timeout=15)
 
     # ------------------------------------------------------------ actions
+
+    # ------------------------------------------------------------ drill scorecard
+
+    async def action_quit(self) -> None:
+        """In a drill, q first shows the scorecard (its own q then quits)."""
+        if self.mode == "DRILL" and not self._scored:
+            self.show_scorecard("ended with q")
+            return
+        await super().action_quit()
+
+    def show_scorecard(self, why: str) -> None:
+        """Score the drill, journal the scorecard (the postmortem's drill appendix), show it."""
+        from screens.scorecard import ScorecardScreen
+
+        self._scored = True
+        doc = self.scorecard(why)
+        if self.desk.current:
+            self.desk_do(self.desk.record_scorecard, doc)
+
+        def done(quit_now: bool | None) -> None:
+            if quit_now:
+                self.exit()
+
+        self.push_screen(ScorecardScreen(doc), done)
+
+    def scorecard(self, why: str) -> dict:
+        from cockpit import scorecard
+        from cockpit.clock import hms
+
+        st = self.desk.state()
+        events = list(st.events) if st is not None else []
+        now = self.clock.now()
+        if self.scenario is not None:
+            exp = scorecard.from_scenario(self.scenario)
+            start = self._drill_started + min(f.at for f in self.scenario.faults)
+            origin = f"the first fault ({hms(start)})"
+        elif self.replay is not None:
+            start = self.replay.begin
+            exp = scorecard.from_ghost(self.replay.ghosts, start)
+            origin = f"the start of the tape ({hms(start)})"
+        else:
+            start, exp, origin = now, scorecard.Expectations("nothing", None, None, None, None, None), "now"
+        rows = scorecard.score(events, start, now, exp)
+        return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows)}
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # On a dialog, q belongs to the dialog (it closes help; it is a letter in a text box).
@@ -469,6 +526,8 @@ class CockpitApp(App):
                         timeout=30)
         if self.replay.position != was:
             self.refresh_dashboard()
+        if self.replay.finished and not self._scored and not isinstance(self.screen, ModalScreen):
+            self.show_scorecard("the tape ended")
 
     def drill_status(self) -> str:
         """What the header says of the replay: where, how fast, paused or ended."""

@@ -92,6 +92,9 @@ def timeline_line(ev: Event) -> TimelineEvent:
                              + (f"; {effect}" if effect else ""),
                              Level.OK if ok else Level.CRIT if ok is False else Level.WARN,
                              payload={"id": ev.id, "intent": p.get("intent")})
+    if kind == "drill_marker" and "scorecard" in p:
+        return TimelineEvent(ev.ts, "note", f"drill scored against {p['scorecard'].get('against', '?')}", Level.OK,
+                             payload={"id": ev.id})
     if kind == "metrics_snapshot":
         return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={"id": ev.id, "quiet": True})
     if kind == "pin":
@@ -399,6 +402,14 @@ class IncidentDesk:
             payload["external_id"] = external_id
         return self._guard("communication_sent", payload,
                            lambda: self.incidents._append(self._current, "communication_sent", payload))
+
+    def record_scorecard(self, doc: dict) -> str | None:
+        """Journal a drill's scorecard (the postmortem's drill appendix)."""
+        if not self._current:
+            return "no incident"
+        payload = {"scorecard": doc}
+        return self._guard("drill_marker", payload,
+                           lambda: self.incidents._append(self._current, "drill_marker", payload))
 
     def next_update_due(self, every: dict[str, float]) -> float | None:
         """When the next status update is due under the severity's cadence (None: no cadence)."""

@@ -285,6 +285,12 @@ def to_markdown(st: IncidentState, now: float) -> str:
     else:
         w("None recorded.")
     w("")
+    cards = [e.payload["scorecard"] for e in evs if e.kind == "drill_marker" and "scorecard" in e.payload]
+    if cards:  # a drill: the last scorecard taken
+        from cockpit.scorecard import markdown
+
+        out.extend(markdown(cards[-1]))
+        w("")
     w("## Appendix: full event log")
     w("")
     w("| time (UTC) | kind | event | actor |")

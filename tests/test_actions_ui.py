@@ -3,7 +3,6 @@ plan dialog -> confirmation -> executed -> verified -> timeline, and every guard
 
 from __future__ import annotations
 
-
 import pytest
 from apphelpers import accelerated, error_rate_below, settle, wait_for
 

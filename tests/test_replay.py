@@ -13,7 +13,7 @@ from apphelpers import frozen_demo, settle
 from cockpit.app import CockpitApp
 from cockpit.clock import DrillClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_config
+from cockpit.demo import demo_config, demo_raw
 from cockpit.poller import Poller
 from cockpit.replay import Replayer
 from cockpit.sources import SourceContext, build_source
@@ -33,11 +33,15 @@ def shown(app: CockpitApp) -> dict[str, str]:
     return out
 
 
-async def record(tmp_path) -> tuple[object, dict[int, dict[str, str]]]:
+async def record(tmp_path, tweak=None) -> tuple[object, dict[int, dict[str, str]]]:
     """40 s of the seeded demo (bad deploy at 20 s) on a manual clock, every source polled
-    once a simulated second, recorded; and what the panels showed at MOMENTS."""
+    once a simulated second, recorded; and what the panels showed at MOMENTS. ``tweak``
+    may change the demo's config (as a dict) first."""
     server, clock = frozen_demo(seed=7, fault_at=20.0)
-    config = demo_config(server.url)
+    raw = demo_raw(server.url)
+    if tweak is not None:
+        tweak(raw)
+    config = config_from_dict(raw, "<recorded>", {})
     tape = start_recording(tmp_path / "run.tape", config, "DEMO", clock.now())
     app = CockpitApp(config, mode="DEMO", clock=clock, poll=False, tape=tape)
     seen = {}
@@ -108,7 +112,7 @@ async def test_pause_speed_and_step_from_the_keyboard(tmp_path):
 
 
 def test_drill_keys_are_not_offered_outside_a_drill():
-    from cockpit.demo import demo_config
+    from cockpit.demo import demo_config, demo_raw
 
     app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
     assert not app.check_action("drill_pause", ())
@@ -180,7 +184,8 @@ async def test_ghost_shows_the_original_responders_acts_at_their_times(tmp_path)
         assert not any("◇ was:" in line for line in lines())
 
 
-async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_sandbox(tmp_path, monkeypatch):
+async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_sandbox(tmp_path, monkeypatch,
+                                                                                      closed_port):
     """The trainee's incident, notes and actions are kept (a drill journal file) and
     marked as a drill; with every real executor made to fail loudly and the recorded
     targets gone (the simulator is stopped: its port refuses), an action key still
@@ -194,7 +199,12 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
     def real_executors_called():
         raise AssertionError("a drill built real executors")
 
-    path, _ = await record(tmp_path)
+    def with_aws_action(raw: dict) -> None:  # production AWS, as far as the drill can tell: a port nobody answers
+        raw["aws"] = {"endpoint_url": f"http://127.0.0.1:{closed_port}", "region": "us-east-1", "max_attempts": 1}
+        raw["actions"].append({"kind": "ecs_scale", "key": "c", "name": "Scale ECS", "target": "api",
+                               "cluster": "prod", "service": "api", "max": 10})
+
+    path, _ = await record(tmp_path, with_aws_action)
     monkeypatch.setattr(actions, "real_executors", real_executors_called)
     tape = Tape.open(path)
     clock = DrillClock(tape.start)
@@ -207,7 +217,7 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
         await settle(pilot)
         await pilot.press("n", *"trying emergency mode", "enter")
         await settle(pilot)
-        await pilot.press("e")  # emergency mode on the recorded ai-gateway
+        await pilot.press("c")  # scale the ECS service the tape's config names
         await pilot.pause()
         await pilot.press("y")
         for _ in range(50):
@@ -221,6 +231,8 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
     assert "note" in kinds and "action_intent" in kinds and "action_outcome" in kinds
     outcome = next(e for e in journal.events(st.id) if e.kind == "action_outcome")
     assert outcome.payload["result"] == "ok" and "nothing real was called" in outcome.payload["details"]
+    intent = next(e for e in journal.events(st.id) if e.kind == "action_intent")
+    assert intent.payload["plan"]["kind"] == "ecs_scale" and intent.payload["plan"]["sandbox"] is True
     assert "# Postmortem: " in (md := to_markdown(fold(st.id, journal.events(st.id)), clock.now())) and \
         "(DRILL)" in next(line for line in md.splitlines() if line.startswith("# Postmortem"))
 
@@ -254,3 +266,39 @@ async def test_the_drill_has_its_banner_bar_and_theme_and_live_has_none(tmp_path
     live = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
     async with live.run_test(size=(120, 40)) as pilot:
         assert not live.screen.query(DrillBar) and live.theme != "cockpit-drill"
+
+
+async def test_q_in_a_drill_shows_the_scorecard_which_goes_into_the_postmortem(tmp_path):
+    from cockpit.incident import fold
+    from cockpit.journal import SQLiteJournal
+    from cockpit.postmortem import to_markdown
+    from screens.scorecard import ScorecardScreen
+
+    path, _ = await record(tmp_path)  # its responder wrote a note at 33 s, nothing else
+    tape = Tape.open(path)
+    clock = DrillClock(tape.start)
+    journal = SQLiteJournal(tmp_path / "drill.db", clock=clock, actor="trainee")
+    app = CockpitApp(config_from_dict(tape.header["config"], "<tape>", {}), mode="DRILL", armed=True, clock=clock,
+                     poll=False, journal=journal, replay=Replayer(tape, clock))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        app.replay.advance_to(app.replay.begin + 39)
+        await settle(pilot)
+        await pilot.press("a")  # the trainee acknowledges the drill's incident
+        await settle(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ScorecardScreen) and app.is_running
+        doc = app.screen.doc
+        assert doc["against"] == "the original responders" and doc["why"] == "ended with q"
+        rows = {r["measure"]: r for r in doc["rows"]}
+        assert rows["time to acknowledge"]["got"].startswith("after ")
+        assert rows["time to acknowledge"]["verdict"] == "—"  # the original responders never acknowledged
+        await pilot.press("escape")  # back to the drill
+        await pilot.pause()
+        assert not isinstance(app.screen, ScorecardScreen) and app.is_running
+        await pilot.press("q")  # scored already: q quits
+        await settle(pilot)
+    st = fold(app.desk.current, journal.events(app.desk.current))
+    md = to_markdown(st, clock.now())
+    assert "## Drill scorecard" in md and "| time to acknowledge | after " in md

@@ -18,6 +18,7 @@ from cockpit.journal import SQLiteJournal
 from cockpit.scenario import BUILTIN, ScenarioError, listing, load, parse
 from cockpit.simulator import Simulator, SimulatorServer
 from screens.confirm import ActionConfirm
+from screens.scorecard import ScorecardScreen
 
 
 def test_every_built_in_loads_and_is_listed():
@@ -63,6 +64,14 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
             await pilot.press("y")
             await wait_for(pilot, lambda: server.sim.version == "v1.4.2", 5, "the rollback")
             await wait_for(pilot, error_rate_below(app, 0.05), 20, "the error rate back under the warn threshold")
+            # resolved: the scorecard comes up by itself
+            await wait_for(pilot, lambda: isinstance(app.screen, ScorecardScreen), 20, "the scorecard")
+            rows = {r["measure"]: r for r in app.screen.doc["rows"]}
+            assert app.screen.doc["why"] == "the scenario is resolved"
+            assert rows["time to first correct mitigation"]["verdict"] == "kept"
+            assert rows["wrong or unnecessary actions"]["got"] == "none"
+            assert rows["time to acknowledge"]["verdict"] == "not done"  # nobody pressed a
+            assert rows["time to correct severity"]["target"].startswith("P1 within")
             await settle(pilot)
         st = app.desk.state()
         assert st is not None and st.drill
@@ -71,3 +80,24 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
         assert [p.action for p in executor.calls] == ["Rollback"]
     finally:
         server.stop()
+
+
+def test_score_against_a_scenarios_targets():
+    from cockpit.journal import Event
+    from cockpit.scorecard import from_scenario, score
+
+    def ev(ts, kind, **p):
+        return Event(id=f"e{ts}", incident="INC-1", ts=ts, actor="trainee", kind=kind, payload=p)
+
+    sc = load("bad-deploy")  # ack 120 s, severity P1 180 s, mitigate 300 s, fix: r
+    events = [ev(1050, "status_changed", **{"from": "declared", "to": "acknowledged"}),
+              ev(1100, "severity_set", severity="P2"), ev(1400, "severity_set", severity="P1"),
+              ev(1200, "action_intent", action="Scale out", plan={"key": "s"}),
+              ev(1250, "action_intent", action="Rollback", plan={"key": "r"})]
+    rows = {r.measure: r for r in score(sorted(events, key=lambda e: e.ts), 1000, 1500, from_scenario(sc))}
+    assert (rows["time to acknowledge"].got, rows["time to acknowledge"].verdict) == ("after 00:00:50", "kept")
+    assert rows["time to correct severity"].verdict == "missed"  # P1 only after 400 s
+    assert rows["time to first correct mitigation"].got == "after 00:04:10"  # the rollback, not the scale-out
+    assert rows["time to first correct mitigation"].verdict == "kept"
+    assert (rows["wrong or unnecessary actions"].got, rows["wrong or unnecessary actions"].verdict) == \
+        ("Scale out", "missed")

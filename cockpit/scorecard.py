@@ -1,0 +1,121 @@
+"""A drill's scorecard: how the trainee did, from the drill's journal, against the
+scenario's targets (a scenario drill) or the original responders' times (a tape).
+
+Every figure counts from the moment the trouble started (the first fault, or the
+start of the tape), so "acknowledged after 2m10s" means the same thing in both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from cockpit.clock import format_duration
+from cockpit.journal import Event
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    got: str  # the trainee's figure, as shown
+    target: str  # what it is measured against, as shown
+    verdict: str  # "kept", "missed", "not done" or "—" (nothing to hold it against)
+
+
+@dataclass(frozen=True)
+class Expectations:
+    """What a drill is scored against; None: nothing to hold that measure against."""
+
+    against: str  # "scenario bad-deploy's targets" / "the original responders"
+    acknowledge: float | None
+    severity: str | None
+    severity_within: float | None
+    mitigate: float | None
+    fixes: frozenset[str] | None  # action keys that fix the scenario's faults (None: unknown, from a tape)
+    update_every: float | None = None
+
+
+def _first(events: list[Event], kind: str, **payload: Any) -> Event | None:
+    return next((e for e in events if e.kind == kind and all(e.payload.get(k) == v for k, v in payload.items())),
+                None)
+
+
+def _timed(ev: Event | None, start: float, within: float | None) -> tuple[str, str, str]:
+    target = f"within {format_duration(within)}" if within is not None else "—"
+    if ev is None:
+        return "not done", target, "not done" if within is not None else "—"
+    took = max(0.0, ev.ts - start)
+    verdict = "—" if within is None else "kept" if took <= within else "missed"
+    return f"after {format_duration(took)}", target, verdict
+
+
+def score(events: list[Event], start: float, end: float, exp: Expectations) -> list[Row]:
+    """The scorecard rows for the drill incident's journal ``events``."""
+    rows = []
+    ack = _first(events, "status_changed", to="acknowledged")
+    rows.append(Row("time to acknowledge", *_timed(ack, start, exp.acknowledge)))
+    right = _first(events, "severity_set", severity=exp.severity) if exp.severity else None
+    got, target, verdict = _timed(right, start, exp.severity_within)
+    if exp.severity:
+        set_to = [e.payload.get("severity") for e in events if e.kind == "severity_set"]
+        target = f"{exp.severity} {target}"
+        if right is None and set_to:
+            got = f"set to {', '.join(set_to)}, never {exp.severity}"
+    rows.append(Row("time to correct severity", got, target, verdict))
+    intents = [e for e in events if e.kind == "action_intent"]
+
+    def key(e: Event) -> str | None:
+        return (e.payload.get("plan") or {}).get("key")
+
+    fixing = [e for e in intents if exp.fixes is None or key(e) in exp.fixes]
+    rows.append(Row("time to first correct mitigation", *_timed(fixing[0] if fixing else None, start, exp.mitigate)))
+    if exp.fixes is not None:
+        wrong = [e.payload.get("action", "?") for e in intents if key(e) not in exp.fixes]
+        rows.append(Row("wrong or unnecessary actions", ", ".join(wrong) if wrong else "none",
+                        "none", "kept" if not wrong else "missed"))
+    if exp.update_every is not None:
+        sent = [e.ts for e in events if e.kind == "communication_sent"]
+        gaps = [b - a for a, b in zip([start, *sent], [*sent, end])]
+        worst = max(gaps) if gaps else end - start
+        rows.append(Row("status update cadence", f"{len(sent)} sent, longest gap {format_duration(worst)}",
+                        f"every {format_duration(exp.update_every)}",
+                        "kept" if worst <= exp.update_every else "missed"))
+    return rows
+
+
+def from_scenario(sc) -> Expectations:
+    keys = frozenset(k for ks in sc.fixes.values() for k in ks)
+    t = sc.targets
+    return Expectations(f"scenario {sc.scenario.name}'s targets", t.acknowledge, sc.scenario.severity, t.severity,
+                        t.mitigate, keys, t.update_every)
+
+
+def from_ghost(ghosts: list, start: float) -> Expectations:
+    """The original responders' own times, from a tape's ghost events (journal kinds in
+    their payload): what the trainee is compared with when replaying a real incident."""
+    def first(kind: str, **p: Any):
+        return next((g for g in ghosts if g.payload.get("journal") == kind
+                     and all(g.payload.get(k) == v for k, v in p.items())), None)
+
+    ack, sev, act = first("status_changed", to="acknowledged"), first("severity_set"), first("action_intent")
+    severity = None
+    if sev is not None:  # "severity P1 by alice: ..."
+        words = sev.text.split()
+        severity = words[1] if len(words) > 1 else None
+    return Expectations("the original responders", ack.ts - start if ack else None, severity,
+                        sev.ts - start if sev else None, act.ts - start if act else None, None)
+
+
+def rows_doc(rows: list[Row]) -> list[dict]:
+    return [asdict(r) for r in rows]
+
+
+def markdown(doc: dict) -> list[str]:
+    """The postmortem's drill appendix from a journaled scorecard."""
+    out = ["## Drill scorecard", "", f"Scored against {doc.get('against', '?')}; counted from "
+           f"{doc.get('from', 'the start of the trouble')}.", "",
+           "| measure | trainee | target | verdict |", "|---|---|---|---|"]
+    for r in doc.get("rows", []):
+        cells = [str(r.get(k, "")).replace("|", "\\|") for k in ("measure", "got", "target", "verdict")]
+        out.append("| " + " | ".join(cells) + " |")
+    return out

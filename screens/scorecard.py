@@ -1,0 +1,41 @@
+"""The drill's scorecard, shown when the drill ends (scenario resolved, tape over, or q)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+
+class ScorecardScreen(ModalScreen[bool]):
+    """q quits the drill; escape goes back to it. Returns whether to quit."""
+
+    BINDINGS = [Binding("q", "finish", "Quit the drill", priority=True, id="scorecard.quit"),
+                Binding("escape", "back", "Back to the drill", id="scorecard.back")]
+
+    def __init__(self, doc: dict) -> None:
+        super().__init__()
+        self.doc = doc
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="scorecard"):
+            yield Static(Text(f"Drill scorecard · {self.doc.get('why', '')}", style="bold"), classes="dialog-title")
+            yield Static(Text(f"against {self.doc.get('against', '?')}; counted from {self.doc.get('from', '?')}",
+                              style="dim"))
+            table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
+            table.add_columns("measure", "trainee", "target", "verdict")
+            for r in self.doc.get("rows", []):
+                style = {"kept": "green", "missed": "bold red", "not done": "bold red"}.get(r["verdict"], "")
+                table.add_row(r["measure"], r["got"], r["target"], Text(r["verdict"], style=style))
+            yield table
+            yield Static(Text("q quits the drill · esc goes back to it · it is in the postmortem's drill appendix",
+                              style="dim"))
+
+    def action_finish(self) -> None:
+        self.dismiss(True)
+
+    def action_back(self) -> None:
+        self.dismiss(False)
