@@ -65,11 +65,17 @@ async def record(tmp_path, tweak=None) -> tuple[object, dict[int, dict[str, str]
     return tmp_path / "run.tape", seen
 
 
-def drill_app(path) -> CockpitApp:
+def drill_app(path, journal_file=None) -> CockpitApp:
+    """The app `cockpit drill TAPE` builds; with ``journal_file``, the drill journal is a
+    real file (the trainee "trainee"), otherwise in memory."""
+    from cockpit.journal import SQLiteJournal
+
     tape = Tape.open(path)
     clock = DrillClock(tape.start)
     config = config_from_dict(tape.header["config"], "<tape>", {})
-    return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, replay=Replayer(tape, clock))
+    journal = SQLiteJournal(journal_file or ":memory:", clock=clock, actor="trainee")
+    return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, journal=journal,
+                      replay=Replayer(tape, clock))
 
 
 async def test_replay_shows_what_the_panels_showed_at_the_same_drill_times(tmp_path):
@@ -193,7 +199,6 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
     import actions
 
     from cockpit.incident import fold
-    from cockpit.journal import SQLiteJournal
     from cockpit.postmortem import to_markdown
 
     def real_executors_called():
@@ -206,11 +211,8 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
 
     path, _ = await record(tmp_path, with_aws_action)
     monkeypatch.setattr(actions, "real_executors", real_executors_called)
-    tape = Tape.open(path)
-    clock = DrillClock(tape.start)
-    journal = SQLiteJournal(tmp_path / "drill-journal.db", clock=clock, actor="trainee")
-    app = CockpitApp(config_from_dict(tape.header["config"], "<tape>", {}), mode="DRILL", armed=True, clock=clock,
-                     poll=False, journal=journal, replay=Replayer(tape, clock))
+    app = drill_app(path, tmp_path / "drill-journal.db")
+    journal, clock = app.journal, app.clock
     async with app.run_test(size=(120, 40)) as pilot:
         app.replay.paused = True
         app.replay.advance_to(app.replay.begin + 39)  # the incident, declared automatically by the drill
@@ -270,16 +272,12 @@ async def test_the_drill_has_its_banner_bar_and_theme_and_live_has_none(tmp_path
 
 async def test_q_in_a_drill_shows_the_scorecard_which_goes_into_the_postmortem(tmp_path):
     from cockpit.incident import fold
-    from cockpit.journal import SQLiteJournal
     from cockpit.postmortem import to_markdown
     from screens.scorecard import ScorecardScreen
 
     path, _ = await record(tmp_path)  # its responder wrote a note at 33 s, nothing else
-    tape = Tape.open(path)
-    clock = DrillClock(tape.start)
-    journal = SQLiteJournal(tmp_path / "drill.db", clock=clock, actor="trainee")
-    app = CockpitApp(config_from_dict(tape.header["config"], "<tape>", {}), mode="DRILL", armed=True, clock=clock,
-                     poll=False, journal=journal, replay=Replayer(tape, clock))
+    app = drill_app(path, tmp_path / "drill.db")
+    journal, clock = app.journal, app.clock
     async with app.run_test(size=(120, 40)) as pilot:
         app.replay.paused = True
         app.replay.advance_to(app.replay.begin + 39)
