@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import getpass
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -489,6 +490,11 @@ class CockpitApp(App):
             origin = f"the start of the tape ({hms(start)})"
         else:
             start, exp, origin = now, scorecard.Expectations("nothing", None, None, None, None, None), "now"
+        if exp.update_every is None:  # the config's cadence for the severity the incident has (or should have)
+            severity = (st.severity if st is not None else None) or exp.severity
+            cadence = self.config.incident.update_every.get(severity or "")
+            if cadence:
+                exp = dataclasses.replace(exp, update_every=float(cadence))
         rows = scorecard.score(events, start, now, exp)
         return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows)}
 

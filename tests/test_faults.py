@@ -39,7 +39,7 @@ def poll(**kw) -> dict:
     return {"interval": INTERVAL, "timeout": TIMEOUT, "max_backoff": 1.0, **kw}
 
 
-AWS_POLL = {"interval": 1.0, "timeout": 2.5, "max_backoff": 2.0}  # AWS sources poll at most once a second
+AWS_POLL = {"interval": 1.0, "timeout": 4.0, "max_backoff": 2.0}  # AWS sources poll at most once a second
 
 
 # ---------------------------------------------------------------- reading the screen
@@ -337,7 +337,7 @@ async def test_aws_kinds_show_each_fault_and_recover(moto_url, make_sim_server, 
     raw = beside(make_sim_server(faults=()).url, skeleton(
         components={"sources": ["status"]}, error_rate={"series": "cw:errors_5xx", "unit": "count"},
         latency={"series": "logs:errors", "unit": "count"}, cost={"series": "ce:cost_today", "unit": "usd"}))
-    raw["aws"] = {"endpoint_url": proxy.url, "region": "us-east-1", "max_attempts": 2, "timeout": 2.0}
+    raw["aws"] = {"endpoint_url": proxy.url, "region": "us-east-1", "max_attempts": 2, "timeout": 3.0}
     raw["sources"] += [
         {"name": "cw", "kind": "cloudwatch", "period": 60, "lookback": 900, **AWS_POLL, "metrics": {
             "errors_5xx": {"namespace": "AWS/ApiGateway", "metric": "5XXError", "stat": "Sum",

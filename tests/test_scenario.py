@@ -72,6 +72,7 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
             assert rows["wrong or unnecessary actions"]["got"] == "none"
             assert rows["time to acknowledge"]["verdict"] == "not done"  # nobody pressed a
             assert rows["time to correct severity"]["target"].startswith("P1 within")
+            assert rows["status update cadence"]["target"] == "every 00:30:00"  # the config's cadence for P1
             await settle(pilot)
         st = app.desk.state()
         assert st is not None and st.drill
