@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import dataclasses
 import getpass
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -177,7 +178,6 @@ class CockpitApp(App):
 
     def _rescue(self):
         """What the journal refused and never took, into a file the responder is told about."""
-        import time
         from pathlib import Path
 
         from cockpit.journal import default_path
@@ -447,8 +447,6 @@ class CockpitApp(App):
                     title=f"Unexpected error in {where}; polling continues", severity="error",
                     markup=False, timeout=15)
 
-    # ------------------------------------------------------------ actions
-
     # ------------------------------------------------------------ drill scorecard
 
     async def action_quit(self) -> None:
@@ -506,23 +504,21 @@ class CockpitApp(App):
             return self.replay is not None and not isinstance(self.screen, ModalScreen)
         return True
 
+    # ------------------------------------------------------------ actions
+
     # ------------------------------------------------------------ drill replay
 
     def _start_replay(self) -> None:
-        import time
-
         self.replay.on_ghost = self.events.append
         self.replay.attach(self.on_readings)
         self._replay_wall = time.monotonic()
         self.set_interval(0.1, self._replay_tick, name="replay")
 
     def _replay_tick(self) -> None:
-        import time
+        from cockpit.tape import TapeError
 
         now = time.monotonic()
         elapsed, self._replay_wall = now - self._replay_wall, now
-        from cockpit.tape import TapeError
-
         was = self.replay.position
         try:
             self.replay.tick(elapsed)
@@ -595,18 +591,13 @@ class CockpitApp(App):
     def drill_seek(self, at: float) -> None:
         """Show the tape as it was at ``at``: the store refilled with the history before
         it, the alert trackers set to its levels without announcing them again."""
-        from cockpit.evaluator import level_of
-
         self.store.clear()
         self.replay.seek(at, float(self.config.settings.history))
-        for key, watch in self.tracker.watches.items():
-            latest = self.store.latest(key)
-            watch.level = level_of(latest.value, watch.threshold) if latest is not None and latest.ok \
-                else Level.UNKNOWN
-            watch.pending = None
-        self.states.states = {key: buf.latest.state for key in self.store.keys()
-                              if (buf := self.store.get(key)) is not None and buf.latest is not None
-                              and buf.latest.state is not None}
+        latest = {key: r for key in self.store.keys() if (r := self.store.latest(key)) is not None}
+        for key in self.tracker.watches:
+            r = latest.get(key)
+            self.tracker.settle(key, r.value if r is not None and r.ok else None)
+        self.states.settle({key: r.state for key, r in latest.items() if r.state is not None})
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings

@@ -71,6 +71,13 @@ class CrossingTracker:
         w = self.watches.get(key)
         return w.level if w else Level.UNKNOWN
 
+    def settle(self, key: str, value: float | None) -> None:
+        """Take ``value`` as the signal's level without announcing a change (a drill that
+        moved elsewhere on its tape: what crossed before is not news)."""
+        w = self.watches.get(key)
+        if w is not None:
+            w.level, w.pending = level_of(value, w.threshold) if value is not None else Level.UNKNOWN, None
+
     def update(self, key: str, value: float | None, ts: float) -> TimelineEvent | None:
         w = self.watches.get(key)
         if w is None:
@@ -112,6 +119,10 @@ class StateTracker:
 
     def __init__(self) -> None:
         self.states: dict[str, str] = {}
+
+    def settle(self, states: dict[str, str]) -> None:
+        """Take these states as the baseline, announcing nothing."""
+        self.states = dict(states)
 
     def update(self, key: str, label: str, state: str | None, ts: float) -> TimelineEvent | None:
         if state is None:
