@@ -1,6 +1,7 @@
 """Running an action: claim its target, journal the intent, execute, journal the
-outcome, verify, and after ``effect_after`` seconds journal the key signals before
-and after, so the timeline shows whether it helped.
+outcome, verify and journal the verification (at the time the check ran), and
+after ``effect_after`` seconds journal the key signals before and after, so the
+timeline shows whether it helped.
 
 The rules it keeps:
 - nothing runs unless its intent was journaled first (a refused intent: not run);
@@ -26,7 +27,9 @@ class Recorder(Protocol):
 
     def outcome(self, intent: Any, plan: Plan, outcome: Outcome) -> None: ...
 
-    def verified(self, intent: Any, plan: Plan, verification: Verification, before: dict, after: dict) -> None: ...
+    def verified(self, intent: Any, plan: Plan, verification: Verification) -> None: ...
+
+    def effect(self, intent: Any, plan: Plan, before: dict, after: dict, after_s: float) -> None: ...
 
 
 @dataclass
@@ -133,11 +136,15 @@ class ActionRunner:
                     verification = Verification(False, f"verification failed: {one_line(e)}")
             else:
                 verification = Verification(None, f"not verified: the outcome was {outcome.result}")
+            self.recorder.verified(intent, plan, verification)  # stamped now: when the check ran
         finally:
             self.release(plan.target)
         wait = cfg.effect_after - (time.monotonic() - done)
         if wait > 0 and not self.stopping.is_set():
             self.sleep(wait)
-        after = {} if self.stopping.is_set() else self.signals()  # closing: the effect was not seen
-        self.recorder.verified(intent, plan, verification, before, after)
+        if self.stopping.is_set():  # closing: the effect was not seen
+            after = {}
+        else:
+            after = self.signals()
+            self.recorder.effect(intent, plan, before, after, time.monotonic() - done)
         return Report(plan, outcome, verification, before, after)

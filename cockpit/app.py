@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import dataclasses
 import getpass
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -32,6 +33,7 @@ from themes import DEFAULT_THEME, DRILL_THEME, STYLESHEET, THEMES
 MODES = ("LIVE", "DEMO", "DRILL")
 ACTION_EXIT_WAIT = 30.0  # seconds quitting waits for a running action's outcome
 MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
+SNAPSHOT_RETRY = 5.0  # seconds before asking for a snapshot again (one is still on its way)
 
 
 def capacity_for(config: CockpitConfig) -> Callable[[str], int]:
@@ -99,7 +101,7 @@ class CockpitApp(App):
         self.actor = config.settings.actor or _os_user()
         self.events: list[TimelineEvent] = []
         self.tracker = CrossingTracker()
-        self.states = StateTracker()
+        self.states = StateTracker(config.settings.state_hold, config.settings.state_clear_hold)
         for role, panel, name in self.signal_panels():
             self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
         self._poll = poll
@@ -107,6 +109,7 @@ class CockpitApp(App):
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
         self._reported: set[tuple[str, str, str]] = set()
+        self._snapshot_asked = float("-inf")
         from cockpit.desk import IncidentDesk
         from cockpit.journal import SQLiteJournal
 
@@ -167,6 +170,7 @@ class CockpitApp(App):
             await asyncio.to_thread(self._stop_listening)
         self.runner.stopping.set()  # an action running now journals its outcome before the cockpit goes
         await asyncio.to_thread(self.runner.wait_idle, ACTION_EXIT_WAIT)
+        self.snapshot_now()  # the readings since the last snapshot, for the postmortem
         await self.journal_idle()  # what the responder did is written before the cockpit goes
         self._journal_thread.shutdown(wait=False)
         self.rescued = self._rescue()
@@ -347,8 +351,38 @@ class CockpitApp(App):
         if changed:
             self.desk_do(self.desk.suggest, *self.suggestion())
         now = self.clock.now()
-        if self.desk.snapshot_due(now):
-            self.desk_do(self.desk.snapshot, self._signal_values(), now)
+        if self.desk.snapshot_due(now) and now - self._snapshot_asked >= SNAPSHOT_RETRY:
+            self.snapshot_now()
+
+    def snapshot_now(self) -> None:
+        """Journal the key signals' readings since the last snapshot (before a status change,
+        an export or quitting, so the record holds every value seen until then)."""
+        now = self.clock.now()
+        since = self.desk.snapshot_since()
+        if since is None:
+            return
+        self._snapshot_asked = now
+        doc = self.signal_record(since, now)
+        if any(doc["samples"].values()):
+            self.desk_do(self.desk.snapshot, doc, since, now)
+
+    def signal_record(self, since: float, until: float) -> dict:
+        """Every reading of the key signals in (since, until], with what the postmortem's
+        charts need to draw them (title, unit, thresholds)."""
+        signals, samples = {}, {}
+        for role, panel, name in self.signal_panels():
+            t = panel.threshold
+            signals[role] = {"title": name, "series": panel.series, "unit": panel.unit, "warn": t.warn,
+                             "critical": t.critical, "direction": t.direction}
+            buf = self.store.get(panel.series)
+            points = buf.samples_after(since) if buf is not None else []
+            samples[role] = _finite(points, until)
+            if role == "error_rate":  # with the request rate, the postmortem counts failed requests
+                rate = self.store.get(f"{panel.series.split(':', 1)[0]}:request_rate")
+                if rate is not None:
+                    signals["requests"] = {"title": "requests", "series": "request_rate", "unit": "per_second"}
+                    samples["requests"] = _finite(rate.samples_after(since), until)
+        return {"signals": signals, "samples": samples}
 
     def signal_panels(self):
         """(role, panel config, name on the timeline) of the three numeric signals."""
@@ -420,9 +454,14 @@ class CockpitApp(App):
 
     def _scenario_resolved(self) -> bool:
         """Every scripted fault has come and been cleared, and the error rate reads OK again."""
+        from cockpit.evaluator import level_of
+
         sim = getattr(self.runner.executors.get("http"), "simulator", None)
-        return (sim is not None and all(f in sim.cleared for f in sim.faults)
-                and self.tracker.level("metrics:error_rate") is Level.OK and not isinstance(self.screen, ModalScreen))
+        if sim is None or not all(f in sim.cleared for f in sim.faults) or isinstance(self.screen, ModalScreen):
+            return False
+        panel = self.config.panels.error_rate
+        latest = self.store.latest(panel.series)  # the reading, not the alert (that waits out its clear hold)
+        return latest is not None and latest.ok and level_of(latest.value, panel.threshold) is Level.OK
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
@@ -626,7 +665,8 @@ class CockpitApp(App):
 
 class _JournalRecorder:
     """The runner's journal: each write runs on the journal thread, in order with
-    everything else, and the runner's thread waits for it."""
+    everything else, stamped with the moment it was asked for (the moment it happened),
+    and the runner's thread waits for it."""
 
     def __init__(self, app: CockpitApp) -> None:
         self.app = app
@@ -634,7 +674,7 @@ class _JournalRecorder:
     def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
         app = self.app
         try:
-            return app._journal_thread.submit(fn, *args).result()
+            return app._journal_thread.submit(partial(fn, *args, at=app.clock.now())).result()
         finally:
             app.from_thread(app.desk_changed)
 
@@ -647,10 +687,18 @@ class _JournalRecorder:
         problem = self._write(self.app.desk.action_outcome, intent, outcome.result, outcome.details, extra)
         self.app.from_thread(self.app.say, problem)
 
-    def verified(self, intent, plan, verification, before, after) -> None:
-        problem = self._write(self.app.desk.action_verified, intent, verification.ok, verification.details,
-                              before, after)
+    def verified(self, intent, plan, verification) -> None:
+        problem = self._write(self.app.desk.action_verified, intent, verification.ok, verification.details)
         self.app.from_thread(self.app.say, problem)
+
+    def effect(self, intent, plan, before, after, after_s) -> None:
+        self._write(self.app.desk.action_effect, intent, before, after, round(after_s, 1))
+
+
+def _finite(points: list[tuple[float, float | None]], until: float) -> list[list[float]]:
+    """[time, value] pairs up to ``until``, gaps and non-finite values left out, rounded."""
+    return [[round(ts, 3), float(f"{v:.6g}")] for ts, v in points if v is not None and ts <= until
+            and math.isfinite(v)]
 
 
 def _os_user() -> str:

@@ -78,10 +78,17 @@ def _parser() -> argparse.ArgumentParser:
                              description="Work with the incident journal (the embedded SQLite file by default).")
     jsub = journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     verify = jsub.add_parser("verify", help="check the hash chain of every (or one) incident",
-                             description="Recompute each event's hash and its link to the one before. Exit 0 "
-                             "when intact, 1 when an event was changed, removed or reordered, 2 when the "
-                             "journal cannot be read.")
+                             description="Recompute each event's hash and its link to the one before, and check "
+                             "every head recorded beside the journal (the heads file, the shared journal's heads "
+                             "table) so that removed events, removed incidents and a cut-short journal are found. "
+                             "Exit 0 when intact, 1 when an event was changed, removed, reordered or cut short "
+                             "(or an incident has no head to check it against), 2 when the journal cannot be read "
+                             "(missing, not a journal, damaged, unknown incident). A journal on a read-only "
+                             "filesystem is read from a temporary copy.")
     verify.add_argument("incident", nargs="?", help="only this incident")
+    verify.add_argument("--head", action="append", metavar="HASH",
+                        help="a head printed by `cockpit export` (its hash, or its first 16 or more characters): "
+                        "the journal must still hold that event, unchanged (repeatable)")
     verify.add_argument("--journal", default=None, metavar="JOURNAL",
                         help=JOURNAL_HELP)
     jlist = jsub.add_parser("list", help="list the incidents in the journal",
@@ -153,26 +160,23 @@ def _serve_simulator(args, hint: str):
         return None
 
 
-def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool = False, must_exist: bool = False):
+def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool = False, readonly: bool = False):
     """Open a journal (a SQLite file, or a postgresql:// URL / env:NAME for the shared one);
-    None, after one line on stderr, if it is missing or cannot be opened. The demo and
-    drills keep their own files, away from real incidents."""
-    from cockpit.journal import JournalError, default_path, is_shared, open_journal
+    None, after one line on stderr, if it cannot be opened. ``readonly``: it must exist
+    already and nothing is created or changed (verify, list, export). The demo and drills
+    keep their own files, away from real incidents."""
+    from cockpit.journal import JournalError, default_path, open_journal
 
     default = default_path().with_name("demo-journal.db" if demo else "drill-journal.db" if drill else
                                        default_path().name)
-    if must_exist and not is_shared(spec) and not (spec or "").startswith("env:"):
-        path = Path(spec).expanduser() if spec else default
-        if not path.exists():
-            _err(f"cockpit {command}: {path}: no journal there; pass --journal FILE or a postgresql:// URL")
-            return None
     try:
-        journal = open_journal(spec, default=default)
-        if must_exist:
+        journal = open_journal(spec, default=default, readonly=readonly)
+        if readonly:
             journal.incidents()  # a shared journal connects here: fail now, with one line
         return journal
     except JournalError as e:
-        _err(f"cockpit {command}: {e}")
+        hint = "; pass --journal FILE or a postgresql:// URL" if "no journal there" in str(e) else ""
+        _err(f"cockpit {command}: {e}{hint}")
         return None
 
 
@@ -358,9 +362,9 @@ def cmd_export(args) -> int:
 
     from cockpit.incident import fold
     from cockpit.journal import JournalError
-    from cockpit.postmortem import to_json, to_markdown
+    from cockpit.postmortem import to_json, to_markdown, write_markdown
 
-    journal = _journal(args.journal, "export", must_exist=True)
+    journal = _journal(args.journal, "export", readonly=True)
     if journal is None:
         return EXIT_CONFIG
     try:
@@ -375,12 +379,21 @@ def cmd_export(args) -> int:
         _err(f"cockpit export: {e}")
         return EXIT_CONFIG
     state = fold(args.incident, events)
-    text = (to_json if args.format == "json" else to_markdown)(state, time.time())
-    if args.output:
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+    head = events[-1]
+    if args.format == "json":
+        text = to_json(state, time.time(), head=head)
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    elif args.output:
+        charts = write_markdown(state, time.time(), args.output, head=head)
+        print(f"wrote {args.output}" + (f" and {len(charts)} chart(s) beside it" if charts else ""))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(to_markdown(state, time.time(), head=head))
+    if args.output:
+        print(f"head of {args.incident}: #{head.seq} {head.hash} (check it later with "
+              f"`cockpit journal verify {args.incident} --head {head.hash[:16]}`)")
     for p in problems:
         _err(f"warning: {p}")
     return EXIT_OK
@@ -389,36 +402,60 @@ def cmd_export(args) -> int:
 def cmd_journal(args) -> int:
     from cockpit.journal import JournalError
 
-    journal = _journal(args.journal, "journal", must_exist=True)
+    journal = _journal(args.journal, "journal", readonly=True)
     if journal is None:
         return EXIT_CONFIG
-    if args.journal_command == "list":
-        from cockpit.clock import utc
-        from cockpit.incident import fold
-
-        try:
-            for inc in journal.incidents():
-                st = fold(inc, journal.events(inc))
-                print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
-                      f"{st.title}{'  (drill)' if st.drill else ''}")
-        except JournalError as e:
-            _err(f"cockpit journal: {e}")
-            return EXIT_CONFIG
-        return EXIT_OK
-    path = journal.where
     try:
-        incidents = [args.incident] if args.incident else journal.incidents()
-        problems = journal.verify(args.incident)
-        counts = {inc: len(journal.events(inc)) for inc in incidents}
+        if args.journal_command == "list":
+            return _journal_list(journal)
+        return _journal_verify(journal, args.incident, args.head or [])
     except JournalError as e:
         _err(f"cockpit journal: {e}")
         return EXIT_CONFIG
-    for line in problems:
+    finally:
+        journal.close()
+
+
+def _journal_list(journal) -> int:
+    from cockpit.clock import utc
+    from cockpit.incident import fold
+
+    for inc in journal.incidents():
+        st = fold(inc, journal.events(inc))
+        print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
+              f"{st.title}{'  (drill)' if st.drill else ''}")
+    return EXIT_OK
+
+
+def _journal_verify(journal, incident: str | None, heads: list[str]) -> int:
+    """Exit 0 when every incident's chain is whole and sealed by a recorded head; 1 when
+    something was changed, removed, reordered or cut short (or cannot be shown not to
+    have been: unsealed); 2 (raised) when the journal cannot be read."""
+    report = journal.check(incident, heads)
+    for line in report.all_problems:
         print(line)
-    total = sum(counts.values())
-    verdict = "INTACT" if not problems else f"{len(problems)} PROBLEM{'S' if len(problems) != 1 else ''}"
-    print(f"{path}: {len(incidents)} incident(s), {total} event(s): chain {verdict}")
-    return EXIT_OK if not problems else EXIT_FAILED
+    for c in report.incidents:
+        if c.unsealed_tail:
+            print(f"incident {c.incident}: note: {c.unsealed_tail} event(s) after its last recorded head, their "
+                  "chain intact (a cockpit stopped between writing and sealing them, or they were added outside it)")
+        if c.events and not c.sealed and not c.problems:
+            print(f"incident {c.incident}: UNSEALED: no recorded head matches it, so removal from its end cannot be "
+                  "ruled out; pass --head HASH from its export")
+    for note in report.notes:
+        print(f"note: {note}")
+    total = sum(c.events for c in report.incidents)
+    n = len(report.incidents)
+    problems = len(report.all_problems)
+    if problems:
+        verdict = f"{problems} PROBLEM{'S' if problems != 1 else ''}"
+    elif not n:
+        verdict = "nothing recorded, nothing to verify"
+    elif report.intact:
+        verdict = "INTACT"
+    else:
+        verdict = "UNSEALED"
+    print(f"{report.where}: {n} incident(s), {total} event(s): chain {verdict}")
+    return EXIT_OK if report.intact else EXIT_FAILED
 
 
 def cmd_simulate(args) -> int:

@@ -104,6 +104,16 @@ class Settings(Model):
         "stale_factor x interval + timeout of its source.",
     )
     actor: str | None = Field(None, description="Your name on the timeline. Default: the OS user.")
+    state_hold: float = Field(
+        0.0, ge=0, le=3600,
+        description="Seconds a health check or component must stay in a worse state (degraded, unhealthy) "
+        "before it is an alert. A state is a fact the service reports, so by default at once.",
+    )
+    state_clear_hold: float = Field(
+        30.0, ge=0, le=86400,
+        description="Seconds a health check or component must stay in a better state before its recovery is an "
+        "alert, so a service flapping between healthy and degraded gives one alert, not one per poll.",
+    )
 
 
 # ---------------------------------------------------------------- sources
@@ -483,8 +493,12 @@ def declared_series(src: Any) -> list[str]:
 # ---------------------------------------------------------------- panels
 
 
+CLEAR_BAND = 0.10  # default hysteresis: an alert falls once the value is 10% back past its level
+
+
 class Threshold(Model):
-    """Warn and critical levels of one signal."""
+    """Warn and critical levels of one signal, with the hold times and clear level that
+    keep a noisy signal from flapping: a steady fault gives one alert."""
 
     warn: float | None = Field(None, description="Level at which the signal is a warning.")
     critical: float | None = Field(None, description="Level at which the signal is critical.")
@@ -492,14 +506,20 @@ class Threshold(Model):
         "above", description="'above': higher is worse; 'below': lower is worse."
     )
     hold: float = Field(
-        0.0, ge=0, le=3600,
-        description="Seconds a new level must persist before the alert changes (rising or falling), so a "
-        "single spike or dip does not fire or clear it.",
+        5.0, ge=0, le=3600,
+        description="Seconds a worse level must persist before the alert rises, so a single spike does not "
+        "fire it. The alert carries the time the level was first reached.",
+    )
+    clear_hold: float = Field(
+        30.0, ge=0, le=86400,
+        description="Seconds the value must stay back past the clear level before the alert falls (to WARN or "
+        "OK), so a dip is not a recovery. The alert carries the time the value first came back.",
     )
     clear: float | None = Field(
         None,
         description="Hysteresis: once raised, an alert stays at least WARN until the value is back past "
-        "this level. Default: the warn level (or critical when there is no warn).",
+        "this level. Default: the warn level (or critical when there is no warn) eased by 10% toward good; "
+        "a critical alert likewise stays critical until 10% back past the critical level.",
     )
 
     @model_validator(mode="after")
@@ -517,11 +537,24 @@ class Threshold(Model):
                                  f"({trigger})")
         return self
 
+    def _eased(self, limit: float) -> float:
+        band = CLEAR_BAND * abs(limit)
+        return limit - band if self.direction == "above" else limit + band
+
     @property
     def clear_level(self) -> float | None:
+        """Where a raised alert falls back to OK."""
         if self.clear is not None:
             return self.clear
-        return self.warn if self.warn is not None else self.critical
+        trigger = self.warn if self.warn is not None else self.critical
+        return None if trigger is None else self._eased(trigger)
+
+    @property
+    def critical_clear(self) -> float | None:
+        """Where a critical alert falls back to WARN (or OK when there is no warn level)."""
+        if self.critical is None:
+            return None
+        return self._eased(self.critical) if self.warn is not None else self.clear_level
 
 
 Unit = Literal["ratio", "seconds", "usd_per_day", "usd", "count", "per_second", "percent"]
@@ -674,7 +707,7 @@ class AwsSettings(Model):
 
 GUARD_RULES = ("confirm", "type_to_confirm", "deny")  # in order of strictness
 #: keys the dashboard uses itself; an action may not take one of these
-RESERVED_KEYS = set("naRmSDMxupfKqzA")
+RESERVED_KEYS = set("naRmSDMxupfKqzATi")
 
 
 class ActionBase(Model):

@@ -3,10 +3,17 @@ between the live signals and the journal. No UI code: the app calls it and
 shows what it returns.
 
 - The first critical alert declares an incident (if configured); every alert
-  after that is journaled on it.
-- Every journaled event becomes a timeline line (:func:`timeline_line`).
-- A failed journal write never loses the responder's text: it is kept in
-  ``unsaved`` and the error is returned for the UI to show.
+  after that is journaled on it. The symptoms that came before the declaration
+  in the same episode (a WARN, a degraded health check) are journaled on it too,
+  with their own times, so impact starts at the first symptom.
+- Everything goes through one ordered outbox: an event gets its id and the time
+  it happened when the responder acts (or the reading arrives), is shown at once,
+  and is written in order. When the journal is away (disk full, database down)
+  the outbox keeps it, the incident's state already includes it, and it is
+  written with its own time when the journal answers: one incident, one
+  declaration, no alert dropped. Whatever is still unwritten at exit goes to a
+  rescue file (:meth:`IncidentDesk.rescue`).
+- Every journaled event becomes a timeline line (:func:`timeline_line`) once.
 
 Threading: every method that touches the journal runs on the app's one journal
 thread (a shared journal is a network round trip away). :meth:`state` and
@@ -16,91 +23,128 @@ them on every frame without waiting on the database.
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from cockpit import incident as rules
 from cockpit.clock import Clock, hms
 from cockpit.incident import IncidentError, Incidents, IncidentState, fold
-from cockpit.journal import MACHINE_ACTOR, Event, Journal, JournalError
+from cockpit.journal import MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError
 from cockpit.model import Level, TimelineEvent
 
 STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
                  "resolved": Level.OK, "closed": Level.OK}
+EPISODE_LIMIT = 500  # symptoms kept from before a declaration (the first one is always kept)
+SNAPSHOT_LEAD = 120.0  # seconds of signal history before the first symptom that the first snapshot keeps
 
 
 @dataclass
 class Unsaved:
-    """Something the journal refused; kept, retried when the journal answers again, and
-    written to a rescue file if the cockpit stops first (:meth:`IncidentDesk.rescue`)."""
+    """An event the journal has not taken yet, with the id and time it was shown with."""
 
-    kind: str
-    payload: dict
-    error: str
-    at: float
-    retry: Callable[[], object] | None = field(default=None, repr=False)
+    event: Event
+    error: str = ""
+
+    @property
+    def kind(self) -> str:
+        return self.event.kind
+
+    @property
+    def payload(self) -> dict:
+        return self.event.payload
+
+    @property
+    def at(self) -> float:
+        return self.event.ts
 
 
 def timeline_line(ev: Event) -> TimelineEvent:
     """How a journal event reads on the timeline."""
     p, who = ev.payload, ev.actor
     kind = ev.kind
+    ident = {"id": ev.id}
     if kind == "incident_declared":
         how = "automatically" if p.get("auto") else f"by {who}"
         return TimelineEvent(ev.ts, "incident", f"incident {ev.incident} declared {how}: {p.get('title', '')}",
-                             Level.CRIT, payload={"id": ev.id})
+                             Level.CRIT, payload=ident)
     if kind in ("alert_raised", "alert_cleared"):
-        return TimelineEvent(ev.ts, "alert", p.get("text", ""), Level[p.get("level", "WARN")], p.get("signal", ""),
-                             {"id": ev.id})
+        return TimelineEvent(ev.ts, "alert", p.get("text", ""), _level(p.get("level")), p.get("signal", ""), ident)
+    if kind == "title_set":
+        return TimelineEvent(ev.ts, "status", f"title set by {who}: {p.get('title', '')}", Level.OK, payload=ident)
     if kind == "status_changed":
         why = f" ({p['reason']})" if p.get("reason") else ""
         return TimelineEvent(ev.ts, "status", f"status {p['from']} → {p['to']} by {who}{why}",
-                             STATUS_LEVELS.get(p["to"], Level.WARN), payload={"id": ev.id})
+                             STATUS_LEVELS.get(p["to"], Level.WARN), payload=ident)
     if kind == "severity_suggested":
         return TimelineEvent(ev.ts, "severity", f"{p['severity']} suggested: {p.get('driver', '')}", Level.WARN,
-                             payload={"id": ev.id})
+                             payload=ident)
     if kind == "severity_set":
         how = "accepted the suggestion" if p.get("accepted_suggestion") else (p.get("reason") or "set")
         return TimelineEvent(ev.ts, "severity", f"severity {p['severity']} by {who}: {how}", Level.WARN,
-                             payload={"id": ev.id})
+                             payload=ident)
     if kind == "note":
-        return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload={"id": ev.id})
+        return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload=ident)
+    if kind == "action_item":
+        owner = f" (owner {p['owner']})" if p.get("owner") else ""
+        return TimelineEvent(ev.ts, "note", f"action item by {who}: {p.get('text', '')}{owner}", Level.OK,
+                             payload=ident)
     if kind == "milestone_set":
         at = f" to {hms(p['at'])}" if isinstance(p.get("at"), (int, float)) else ""
         return TimelineEvent(ev.ts, "status",
                              f"milestone {p['name'].replace('_', ' ')} set{at} by {who}: {p.get('reason', '')}",
-                             Level.OK, payload={"id": ev.id})
+                             Level.OK, payload=ident)
     if kind == "communication_sent":
         how = p.get("channel", "?") if p.get("ok") else f"{p.get('channel', '?')} FAILED ({p.get('detail', '')})"
         return TimelineEvent(ev.ts, "status", f"update sent to {how} by {who}: {p.get('summary', '')}",
-                             Level.OK if p.get("ok") else Level.WARN, payload={"id": ev.id})
+                             Level.OK if p.get("ok") else Level.WARN, payload=ident)
     if kind == "action_intent":
         plan = p.get("plan", {})
         return TimelineEvent(ev.ts, "action", f"▶ {p.get('action')} on {plan.get('target', '?')} by {who}",
-                             Level.WARN, payload={"id": ev.id})
+                             Level.WARN, payload=ident)
     if kind == "action_outcome":
         took = f" in {p['duration']:.1f}s" if isinstance(p.get("duration"), (int, float)) else ""
         level = {"ok": Level.OK, "failed": Level.CRIT}.get(p.get("result"), Level.WARN)
         return TimelineEvent(ev.ts, "action", f"{p.get('action')}: {str(p.get('result')).upper()}{took}: "
-                             f"{p.get('details', '')}", level, payload={"id": ev.id, "intent": p.get("intent")})
+                             f"{p.get('details', '')}", level, payload={**ident, "intent": p.get("intent")})
     if kind == "action_verified":
         ok = p.get("ok")
-        verdict = "verified" if ok else "NOT verified" if ok is False else "not verifiable"
-        effect = ", ".join(f"{k.replace('_', ' ')} {_num(b)} → {_num(p.get('after', {}).get(k))}"
-                           for k, b in p.get("before", {}).items())
-        return TimelineEvent(ev.ts, "action", f"{p.get('action')} {verdict}: {p.get('details', '')}"
-                             + (f"; {effect}" if effect else ""),
+        return TimelineEvent(ev.ts, "action", f"{p.get('action')} {verdict(ok)}: {p.get('details', '')}"
+                             + (f"; {effect_text(p)}" if effect_text(p) else ""),  # journals before effects split
                              Level.OK if ok else Level.CRIT if ok is False else Level.WARN,
-                             payload={"id": ev.id, "intent": p.get("intent")})
+                             payload={**ident, "intent": p.get("intent")})
+    if kind == "action_effect":
+        return TimelineEvent(ev.ts, "action", f"{p.get('action')} effect after {p.get('after_s', 0):.0f}s: "
+                             f"{effect_text(p) or 'no signal read'}", Level.OK,
+                             payload={**ident, "intent": p.get("intent")})
     if kind == "drill_marker" and "scorecard" in p:
         return TimelineEvent(ev.ts, "note", f"drill scored against {p['scorecard'].get('against', '?')}", Level.OK,
-                             payload={"id": ev.id})
+                             payload=ident)
     if kind == "metrics_snapshot":
-        return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={"id": ev.id, "quiet": True})
+        return TimelineEvent(ev.ts, "snapshot", "signals recorded", Level.OK, payload={**ident, "quiet": True})
     if kind == "pin":
         return TimelineEvent(ev.ts, "note", f"{who} {'pinned' if p.get('pinned', True) else 'unpinned'} an event",
-                             Level.OK, payload={"id": ev.id, "quiet": True})
-    return TimelineEvent(ev.ts, kind, f"{kind.replace('_', ' ')} by {who}", Level.OK, payload={"id": ev.id})
+                             Level.OK, payload={**ident, "quiet": True})
+    return TimelineEvent(ev.ts, kind, f"{kind.replace('_', ' ')} by {who}", Level.OK, payload=ident)
+
+
+def verdict(ok: bool | None) -> str:
+    return "verified" if ok else "NOT verified" if ok is False else "not verifiable"
+
+
+def effect_text(p: dict) -> str:
+    """'error rate 0.21 → 0.004, …' from the before/after signals of a payload."""
+    after = p.get("after") or {}
+    return ", ".join(f"{k.replace('_', ' ')} {_num(b)} → {_num(after.get(k))}" for k, b in (p.get("before") or {}).items())
+
+
+def _level(name) -> Level:
+    try:
+        return Level[str(name)]
+    except KeyError:
+        return Level.WARN
 
 
 def _num(v) -> str:
@@ -113,34 +157,48 @@ class IncidentDesk:
                  drill: bool = False) -> None:
         self.journal = journal
         self.incidents = Incidents(journal, clock, actor)
+        self.clock = clock
+        self.actor = actor
         self.service = service
         self.declare_on_critical = declare_on_critical
         self.on_event = on_event or (lambda ev: None)
         self.drill = drill  # incidents declared here are drills (marked so in the journal and the postmortem)
         self._current: str | None = None  # on the journal thread; the UI reads `current`
+        #: events not written yet, oldest first (the journal was away); written in this order
         self.unsaved: list[Unsaved] = []
-        self._events: list[Event] = []  # the current incident's events, in journal order
+        self._events: list[Event] = []  # the current incident's written events, in journal order
+        self._shown: set[str] = set()  # ids shown before the journal gave them back
         self._state: IncidentState | None = None
-        self._last_snapshot = float("-inf")
-        self._retrying = False
-        #: the journal's last failure, until an operation succeeds again (shown in the header)
+        self._levels: dict[str, Level] = {}  # each alerting signal's last level
+        self._episode: list[Event] = []  # symptoms since every signal was last OK, before a declaration
+        self._flushing = False
+        #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
 
     # ------------------------------------------------------------ reading
 
     @property
     def current(self) -> str | None:
-        """The current incident's id as last published (None until its events were read)."""
+        """The current incident's id as last published (None until it has events)."""
         st = self._state
         return st.id if st is not None else None
 
     def state(self) -> IncidentState | None:
-        """The current incident as last read from the journal (no I/O: safe on the UI thread)."""
+        """The current incident as last known, unwritten events included (no I/O: safe on
+        the UI thread)."""
         return self._state
 
     def _follow(self, incident: str | None) -> None:
         self._current, self._events = incident, []
-        self._state = None
+        self._publish()
+
+    def _publish(self) -> None:
+        inc = self._current
+        if inc is None:
+            self._state = None
+            return
+        pending = [u.event for u in self.unsaved if u.event.incident == inc]
+        self._state = fold(inc, self._events + pending) if self._events or pending else None
 
     def resume_open(self) -> str | None:
         """Pick up the newest open incident of this service (a restarted cockpit, or one
@@ -165,10 +223,10 @@ class IncidentDesk:
         return None
 
     def follow(self) -> int:
-        """Another writer changed the journal: show the current incident's new events;
-        with no open incident, adopt the newest open one of this service. A journal that
-        cannot be read is noted in :attr:`journal_error` (the next announcement retries)."""
-        self.retry_unsaved()
+        """Another writer changed the journal (or it answers again): write what waits, show
+        the current incident's new events; with no open incident, adopt the newest open one
+        of this service. A journal that cannot be read is noted in :attr:`journal_error`."""
+        self.flush()
         try:
             st = self._state
             if st is not None and st.open:
@@ -182,234 +240,320 @@ class IncidentDesk:
 
     def sync(self) -> int:
         """Show journal events not shown yet (also those written by another cockpit)."""
-        if not self._current:
-            return 0
+        if not self._current or self.unsaved:
+            return 0  # the outbox first: its events come before anything newer
         new = self.journal.events(self._current, after_seq=self._events[-1].seq if self._events else 0)
         self.journal_error = None
         if not new and self._state is not None:
             return 0
         self._events.extend(new)
         for ev in new:
-            line = timeline_line(ev)
-            # who did what, for a drill's ghost: the original responders' own acts
-            line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}),
-                                **({"to": ev.payload["to"]} if "to" in ev.payload else {}))
-            if not line.payload.get("quiet"):
-                self.on_event(line)
-        self._state = fold(self._current, self._events)
+            self._show(ev)
+        self._publish()
         return len(new)
+
+    def _show(self, ev: Event) -> None:
+        """Put an event on the timeline once: when it happens, not again when it is read back."""
+        if ev.id in self._shown:
+            if ev.seq:  # the journal gave it back: it is written
+                self._shown.discard(ev.id)
+            return
+        if not ev.seq:
+            self._shown.add(ev.id)
+        line = timeline_line(ev)
+        # who did what, for a drill's ghost: the original responders' own acts
+        line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}),
+                            **({"to": ev.payload["to"]} if "to" in ev.payload else {}))
+        if not line.payload.get("quiet"):
+            self.on_event(line)
 
     # ------------------------------------------------------------ writing
 
-    def _guard(self, kind: str, payload: dict, write: Callable[[], object]) -> str | None:
-        """Run a journal write; on failure keep what the responder did and return the error."""
-        self.retry_unsaved()
-        try:
-            write()
-        except IncidentError as e:
-            return str(e)
-        except JournalError as e:
-            self.journal_error = str(e)
-            self.unsaved.append(Unsaved(kind, payload, str(e), self.incidents.clock.now(), write))
-            return f"NOT SAVED to the journal ({e}); kept, and retried when it answers: {kind}"
-        self.sync()
-        return None
+    def _event(self, kind: str, payload: dict, *, at: float | None = None, actor: str | None = None,
+               incident: str | None = None, pinned: bool = False, id: str | None = None) -> Event:
+        return Event(id or uuid.uuid4().hex, incident or self._current or "", self.clock.now() if at is None else at,
+                     actor or self.actor, kind, payload, pinned)
 
-    def retry_unsaved(self) -> int:
-        """Write what the journal refused earlier, oldest first, stopping at the first
-        failure (the journal is still away). A change the rules no longer allow (the status
-        moved on meanwhile) is dropped. Returns how many were written."""
-        if self._retrying or not self.unsaved:
+    def _put(self, ev: Event) -> str | None:
+        """Queue an event behind the ones waiting, show it, and write what the journal takes.
+        Returns a line for the responder when their own act could not be written."""
+        try:
+            json.dumps(ev.payload, allow_nan=False)
+        except (TypeError, ValueError) as e:  # never queued: it would block everything behind it
+            return f"not journaled: {ev.kind.replace('_', ' ')} is not JSON ({e})"
+        self.unsaved.append(Unsaved(ev))
+        self._show(ev)
+        self._publish()
+        was_down = self.journal_error is not None
+        self.flush()
+        if self.journal_error is None or ev.actor == MACHINE_ACTOR:
+            return None
+        if was_down and ev.kind in ("metrics_snapshot", "severity_suggested"):
+            return None
+        return (f"NOT SAVED to the journal ({self.journal_error}); kept with its time, written when it answers: "
+                f"{ev.kind.replace('_', ' ')}")
+
+    def _rule(self, make: Callable[[IncidentState], dict]) -> dict:
+        st = self._state
+        if st is None:
+            raise IncidentError("no incident: press D to declare one")
+        return make(st)
+
+    def flush(self) -> int:
+        """Write what waits, oldest first, stopping at the first failure (the journal is
+        still away). Returns how many were written."""
+        if self._flushing or not self.unsaved:
             return 0
-        self._retrying = True
-        saved = 0
+        self._flushing = True
+        written = 0
         try:
             while self.unsaved:
-                item = self.unsaved[0]
+                u = self.unsaved[0]
+                ev = u.event
                 try:
-                    if item.retry is not None:
-                        item.retry()
-                except IncidentError:
-                    pass
+                    self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts,
+                                        pinned=ev.pinned, id=ev.id)
                 except JournalError as e:
-                    item.error = self.journal_error = str(e)
+                    u.error = self.journal_error = str(e)
                     break
                 self.unsaved.pop(0)
-                saved += 1
+                written += 1
+            else:
+                self.journal_error = None
         finally:
-            self._retrying = False
-        if saved:
-            self.sync()
-        return saved
+            self._flushing = False
+        if written and not self.unsaved:
+            try:
+                self.sync()
+            except JournalError as e:
+                self.journal_error = str(e)
+        return written
+
+    retry_unsaved = flush  # the app's name for it
 
     def rescue(self, path: Path) -> Path | None:
-        """Write what is still unsaved to ``path`` (JSON lines) so nothing is lost when the
-        cockpit stops while the journal is away. None when there was nothing to write."""
-        import json
-
+        """Write what is still unsaved to ``path`` (JSON lines, each with the time it
+        happened) so nothing is lost when the cockpit stops while the journal is away.
+        None when there was nothing to write."""
         if not self.unsaved:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
             for u in self.unsaved:
-                f.write(json.dumps({"incident": self._current, "kind": u.kind, "at": u.at, "payload": u.payload,
+                ev = u.event
+                f.write(json.dumps({"id": ev.id, "incident": ev.incident, "kind": ev.kind, "at": ev.ts,
+                                    "actor": ev.actor, "payload": ev.payload, "pinned": ev.pinned,
                                     "error": u.error}, sort_keys=True) + "\n")
         return path
 
-    def declare(self, title: str, *, auto: bool = False, severity: str | None = None) -> str | None:
+    def _guarded(self, kind: str, make: Callable[[IncidentState], dict], at: float | None,
+                 **kw) -> str | None:
+        """A responder's change to the current incident: checked against its state (unsaved
+        events included), then queued with the time of the key press."""
+        try:
+            payload = self._rule(make)
+        except IncidentError as e:
+            return str(e)
+        return self._put(self._event(kind, payload, at=at, **kw))
+
+    def declare(self, title: str, *, auto: bool = False, severity: str | None = None,
+                at: float | None = None) -> str | None:
+        """Declare an incident. Its id is made here, so what follows (alerts, notes) goes to
+        it even while the journal is away. The symptoms of this episode so far go with it."""
         st = self.state()
         if st is not None and st.open:
             return f"{self._current} is still open; resolve it before declaring another"
-
-        def write() -> None:
-            inc = self.incidents.new_id(self.service)
-            self.journal.append(inc, "incident_declared",
-                                {"title": title, "severity": severity, "drill": self.drill, "auto": auto,
-                                 "service": self.service}, actor=self.incidents.actor,
-                                ts=self.incidents.clock.now())
-            self._follow(inc)
-
-        return self._guard("incident_declared", {"title": title}, write)
+        title = " ".join(title.split())
+        if not title:
+            return "an incident needs a title"
+        inc = self.incidents.new_id(self.service)
+        self._follow(inc)
+        problem = self._put(self._event("incident_declared",
+                                        {"title": title, "severity": severity, "drill": self.drill, "auto": auto,
+                                         "service": self.service},
+                                        at=at, actor=self.actor, incident=inc))
+        episode, self._episode = self._episode, []
+        for ev in episode:  # journaled with the times they happened (already on the timeline)
+            self._put(Event(ev.id, inc, ev.ts, MACHINE_ACTOR, ev.kind, ev.payload))
+        return problem
 
     def alert(self, ev: TimelineEvent) -> str | None:
         """A threshold crossing or state change from the evaluator."""
-        st = self.state()
-        if st is None or not st.open:
-            if not (self.declare_on_critical and ev.level is Level.CRIT):
-                self.on_event(ev)  # before an incident: shown, not journaled
-                return None
-            self._follow(None)
-            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
-            if problem:
-                return problem
         kind = "alert_cleared" if ev.level is Level.OK else "alert_raised"
         payload = {"signal": ev.signal, "level": ev.level.name, "text": ev.text, **ev.payload}
-        return self._guard(kind, payload, lambda: self.journal.append(
-            self._current, kind, payload, actor=MACHINE_ACTOR, ts=ev.ts))
+        event = self._event(kind, payload, at=ev.ts, actor=MACHINE_ACTOR)
+        key = ev.signal or ev.text
+        self._levels[key] = ev.level
+        st = self.state()
+        if st is not None and st.open:
+            return self._put(event)
+        if self.declare_on_critical and ev.level is Level.CRIT:
+            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True, at=ev.ts)
+            self._put(Event(event.id, self._current, event.ts, event.actor, event.kind, event.payload))
+            return problem
+        self._remember(event)
+        return None
 
-    def set_status(self, to: str, reason: str = "") -> str | None:
-        if not self._current:
-            return "no incident: press D to declare one"
-        return self._guard("status_changed", {"to": to}, lambda: self.incidents.set_status(self._current, to, reason))
+    def _remember(self, ev: Event) -> None:
+        """An alert with no incident open: shown, and kept as a symptom of the episode until
+        every signal is OK again (a declaration then journals them, not showing them twice)."""
+        self._show(ev)
+        if ev.kind == "alert_raised" or self._episode:
+            self._episode.append(ev)
+            if len(self._episode) > EPISODE_LIMIT:
+                self._shown.discard(self._episode.pop(1).id)  # the first symptom stays
+        else:
+            self._shown.discard(ev.id)  # a recovery outside any episode: never journaled
+        if all(level <= Level.OK for level in self._levels.values()):
+            self._shown.difference_update(e.id for e in self._episode)
+            self._episode = []
 
-    def note(self, text: str) -> str | None:
-        if not self._current:
-            problem = self.declare("declared to record a note")
-            if problem:
-                self.unsaved.pop()  # the declaration: retried below, with the note
-                self.unsaved.append(Unsaved("note", {"text": text}, problem, self.incidents.clock.now(),
-                                            lambda: self._late_note(text)))
-                return problem
-        return self._guard("note", {"text": text}, lambda: self.incidents.note(self._current, text))
+    def set_status(self, to: str, reason: str = "", *, at: float | None = None) -> str | None:
+        problem = self._guarded("status_changed", lambda st: rules.status_change(st, to, reason), at)
+        if problem is None and to in ("resolved", "closed"):
+            self._episode = []  # what comes next is a new episode
+        return problem
 
-    def set_milestone(self, name: str, at: float, reason: str) -> str | None:
-        if not self._current:
-            return "no incident"
-        return self._guard("milestone_set", {"name": name, "at": at, "reason": reason},
-                           lambda: self.incidents.set_milestone(self._current, name, at, reason))
+    def set_title(self, title: str, *, at: float | None = None) -> str | None:
+        return self._guarded("title_set", lambda st: rules.title_change(st, title), at)
+
+    def note(self, text: str, *, at: float | None = None) -> str | None:
+        return self._guarded("note", lambda st: rules.note_text(text), at)
+
+    def add_action_item(self, text: str, owner: str = "", priority: str = "", due: str = "", *,
+                        at: float | None = None) -> str | None:
+        return self._guarded("action_item", lambda st: rules.action_item(text, owner, priority, due), at)
+
+    def set_milestone(self, name: str, when: float, reason: str, *, at: float | None = None) -> str | None:
+        return self._guarded("milestone_set", lambda st: rules.milestone_change(st, name, when, reason), at)
+
+    def set_severity(self, severity: str, reason: str = "", accepted: bool = False, *,
+                     at: float | None = None) -> str | None:
+        return self._guarded("severity_set", lambda st: rules.severity_change(st, severity, reason, accepted), at)
+
+    def suggest(self, severity: str | None, driver: str, *, at: float | None = None) -> None:
+        st = self.state()
+        if st is None or not st.open or not severity:
+            return
+        payload = rules.suggestion(st, severity, driver)
+        if payload is not None:
+            self._put(self._event("severity_suggested", payload, at=at, actor=MACHINE_ACTOR))
+
+    def pin(self, event_id: str, pinned: bool = True, *, at: float | None = None) -> str | None:
+        return self._guarded("pin", lambda st: rules.pin_change(st, event_id, pinned), at)
+
+    def reopen(self, reason: str, *, at: float | None = None) -> str | None:
+        """Take the current (resolved) incident up again."""
+        return self.set_status("acknowledged", reason, at=at)
 
     # ------------------------------------------------------------ actions
 
-    def action_intent(self, plan: dict) -> Event:
-        """Journal that an action is about to run. Raises when the journal refuses: an
-        action whose intent was not recorded must not run."""
-        if not self._current:
-            problem = self.declare(f"declared to record an action: {plan.get('action')}")
-            if problem:
-                self.unsaved.pop()  # nothing ran, nothing to keep
-                raise JournalError(problem)
-        ev = self.journal.intent(self._current, plan.get("action", "?"), plan, actor=self.incidents.actor)
+    def action_intent(self, plan: dict, *, at: float | None = None) -> Event:
+        """Journal that an action is about to run. Raises when it is not written: an action
+        whose intent was not recorded must not run (so it is not kept for later either)."""
+        st = self.state()
+        if st is None or not st.open:
+            raise JournalError("no open incident to record it on: declare one, or reopen the last one")
+        if self.unsaved:
+            self.flush()
+            if self.unsaved:
+                raise JournalError(f"the journal is away ({self.journal_error}); "
+                                   f"{len(self.unsaved)} change(s) are still waiting to be written")
+        ev = self._event("action_intent", {"action": plan.get("action", "?"), "plan": plan}, at=at)
+        try:
+            stored = self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts, id=ev.id)
+        except JournalError as e:
+            self.journal_error = str(e)
+            raise
+        self.journal_error = None
         self.sync()
-        return ev
+        return stored
 
-    def action_outcome(self, intent: Event, result: str, details: str, extra: dict) -> str | None:
+    def action_outcome(self, intent: Event, result: str, details: str, extra: dict, *,
+                       at: float | None = None) -> str | None:
         """Journal what an action did; kept and retried if the journal refuses (it ran)."""
-        inc = intent.incident
-        return self._guard("action_outcome", {"intent": intent.id, "result": result, "details": details},
-                           lambda: self.journal.outcome(inc, intent, result, details, extra=extra,
-                                                        actor=self.incidents.actor))
+        payload = {**extra, "intent": intent.id, "action": intent.payload.get("action"), "result": result,
+                   "details": details}
+        return self._put(self._event("action_outcome", payload, at=at, incident=intent.incident))
 
-    def action_verified(self, intent: Event, ok: bool | None, details: str, before: dict, after: dict) -> str | None:
-        payload = {"intent": intent.id, "action": intent.payload.get("action"), "ok": ok, "details": details,
-                   "before": before, "after": after}
-        return self._guard("action_verified", payload, lambda: self.journal.append(
-            intent.incident, "action_verified", payload, actor=MACHINE_ACTOR))
+    def action_verified(self, intent: Event, ok: bool | None, details: str, *, at: float | None = None) -> str | None:
+        """Journal the verification at the time the check ran."""
+        payload = {"intent": intent.id, "action": intent.payload.get("action"), "ok": ok, "details": details}
+        return self._put(self._event("action_verified", payload, at=at, actor=MACHINE_ACTOR,
+                                     incident=intent.incident))
+
+    def action_effect(self, intent: Event, before: dict, after: dict, after_s: float, *,
+                      at: float | None = None) -> str | None:
+        """Journal the key signals before the action and ``after_s`` seconds after it."""
+        payload = {"intent": intent.id, "action": intent.payload.get("action"), "before": before, "after": after,
+                   "after_s": after_s}
+        return self._put(self._event("action_effect", payload, at=at, actor=MACHINE_ACTOR,
+                                     incident=intent.incident))
+
+    def _all_events(self) -> list[Event]:
+        st = self._state
+        return st.events if st is not None else []
 
     def action_of(self, event_id: str) -> Event | None:
         """The action intent a timeline entry belongs to (the intent, its outcome or verification)."""
-        by_id = {e.id: e for e in self._events}
+        by_id = {e.id: e for e in self._all_events()}
         ev = by_id.get(event_id)
         if ev is None:
             return None
-        if ev.kind in ("action_outcome", "action_verified"):
+        if ev.kind in ("action_outcome", "action_verified", "action_effect"):
             ev = by_id.get(ev.payload.get("intent"))
         return ev if ev is not None and ev.kind == "action_intent" else None
 
     def outcome_of(self, intent_id: str) -> str | None:
-        for e in self._events:
+        for e in self._all_events():
             if e.kind == "action_outcome" and e.payload.get("intent") == intent_id:
                 return e.payload.get("result")
         return None
 
     def unresolved_actions(self) -> list[Event]:
         """Intents of the current incident with no outcome: shown as "outcome unknown"."""
-        done = {e.payload.get("intent") for e in self._events if e.kind == "action_outcome"}
-        return [e for e in self._events if e.kind == "action_intent" and e.id not in done]
+        evs = self._all_events()
+        done = {e.payload.get("intent") for e in evs if e.kind == "action_outcome"}
+        return [e for e in evs if e.kind == "action_intent" and e.id not in done]
 
-    def _late_note(self, text: str) -> None:
-        """A note whose incident could not be declared: declare, then note (on retry)."""
-        if not self._current:
-            problem = self.declare("declared to record a note")
-            if problem:
-                self.unsaved.pop()
-                raise JournalError(problem)
-        self.incidents.note(self._current, text)
-
-    def set_severity(self, severity: str, reason: str = "", accepted: bool = False) -> str | None:
-        if not self._current:
-            return "no incident: press D to declare one"
-        return self._guard("severity_set", {"severity": severity, "reason": reason},
-                           lambda: self.incidents.set_severity(self._current, severity, reason, accepted=accepted))
-
-    def suggest(self, severity: str | None, driver: str) -> None:
-        if self._current and severity:
-            self._guard("severity_suggested", {"severity": severity},
-                        lambda: self.incidents.suggest_severity(self._current, severity, driver))
+    # ------------------------------------------------------------ signals
 
     SNAPSHOT_EVERY = 30.0
 
-    def snapshot_due(self, now: float) -> bool:
+    def snapshot_since(self) -> float | None:
+        """Where the next signal snapshot starts (None: no open incident). The first one
+        reaches back before the first symptom, so the charts show the change."""
         st = self._state
-        return st is not None and st.open and now - self._last_snapshot >= self.SNAPSHOT_EVERY
+        if st is None or not st.open:
+            return None
+        last = max((e.payload.get("to", e.ts) for e in st.events if e.kind == "metrics_snapshot"), default=None)
+        if last is not None:
+            return float(last)
+        return st.milestones.get("impact_started", st.declared_at) - SNAPSHOT_LEAD
 
-    def snapshot(self, values: dict[str, float], now: float) -> None:
-        """Journal the key signals now and then while the incident is open, so the
-        postmortem's peaks and cost need nothing but the journal."""
-        if not values or not self.snapshot_due(now):
-            return
-        self._last_snapshot = now
-        self._guard("metrics_snapshot", values,
-                    lambda: self.journal.append(self._current, "metrics_snapshot", values, actor=MACHINE_ACTOR, ts=now))
+    def snapshot_due(self, now: float) -> bool:
+        since = self.snapshot_since()
+        return since is not None and now - since >= self.SNAPSHOT_EVERY
+
+    def snapshot(self, doc: dict, since: float, now: float) -> None:
+        """Journal the key signals' readings in (since, now] (every value seen, so the
+        postmortem's peaks and charts need nothing but the journal)."""
+        if self.snapshot_since() is None:
+            return  # resolved meanwhile
+        self._put(self._event("metrics_snapshot", {**doc, "from": since, "to": now}, at=now, actor=MACHINE_ACTOR))
 
     def communication(self, channel: str, text: str, ok: bool, detail: str,
-                      external_id: str | None = None) -> str | None:
+                      external_id: str | None = None, *, at: float | None = None) -> str | None:
         """Journal a status update (its text; never the webhook URL or API key)."""
-        if not self._current:
-            return "no incident"
         payload = {"channel": channel, "summary": text.splitlines()[0][:120] if text else "", "text": text,
                    "ok": ok, "detail": detail}
         if external_id:
             payload["external_id"] = external_id
-        return self._guard("communication_sent", payload,
-                           lambda: self.incidents._append(self._current, "communication_sent", payload))
+        return self._guarded("communication_sent", lambda st: payload, at)
 
     def record_scorecard(self, doc: dict) -> str | None:
         """Journal a drill's scorecard (the postmortem's drill appendix)."""
-        if not self._current:
-            return "no incident"
-        payload = {"scorecard": doc}
-        return self._guard("drill_marker", payload,
-                           lambda: self.incidents._append(self._current, "drill_marker", payload))
+        return self._guarded("drill_marker", lambda st: {"scorecard": doc}, None)
 
     def next_update_due(self, every: dict[str, float]) -> float | None:
         """When the next status update is due under the severity's cadence (None: no cadence)."""
@@ -418,32 +562,33 @@ class IncidentDesk:
             return None
         return (st.last_update_sent or st.declared_at) + every[st.severity]
 
+    # ------------------------------------------------------------ export
+
+    def head(self) -> Event | None:
+        """The current incident's last written event (its hash seals the export)."""
+        return self._events[-1] if self._events else None
+
     def export_markdown(self, now: float) -> str:
         from cockpit.postmortem import to_markdown
 
-        return to_markdown(self.state(), now)
+        return to_markdown(self.state(), now, head=self.head())
 
     def export_file(self, now: float, folders: list[Path]) -> Path | None:
-        """Write postmortem-<incident>.md into the first folder that takes it; None if none did."""
-        text = self.export_markdown(now)
+        """Write postmortem-<incident>.md (and its charts beside it) into the first folder
+        that takes it; None if none did."""
+        from cockpit.postmortem import write_markdown
+
         name = f"postmortem-{self._current}.md"
         for folder in folders:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
-                (folder / name).write_text(text, encoding="utf-8")
+                write_markdown(self.state(), now, folder / name, head=self.head())
             except OSError:
                 continue
             return folder / name
         return None
 
-    def pin(self, event_id: str, pinned: bool = True) -> str | None:
-        if not self._current:
-            return "no incident"
-        return self._guard("pin", {"event": event_id}, lambda: self.incidents.pin(self._current, event_id, pinned))
-
     def can(self, to: str) -> bool:
         """Whether the status change ``to`` is allowed now (for greying keys)."""
-        from cockpit.journal import TRANSITIONS
-
         st = self.state()
         return st is not None and to in TRANSITIONS.get(st.status, ())

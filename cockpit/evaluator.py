@@ -1,8 +1,9 @@
-"""Threshold levels and crossings.
+"""Threshold levels, crossings and the severity they suggest.
 
-This is the first slice of the evaluator: a value's level against warn and
-critical, and the crossings of each watched signal as timeline events. Hold
-times, hysteresis and severity suggestion build on it.
+A value's level against warn and critical; the crossings of each watched signal
+and the state changes of health checks and components as timeline events, with
+hold times and hysteresis so a steady fault gives one alert; and the seed
+runbooks' severity definitions applied to the signals.
 """
 
 from __future__ import annotations
@@ -36,29 +37,59 @@ class Watch:
     threshold: Threshold
     fmt: object  # callable(value) -> str
     level: Level = Level.UNKNOWN  # the alert's level as last announced
-    pending: Level | None = None  # a different level waiting out the hold time
-    pending_since: float = 0.0
+    pending: Level | None = None  # a different level waiting out its hold time
+    pending_since: float = 0.0  # when the signal first moved that way
+
+
+def _worse_than(value: float, limit: float, t: Threshold) -> bool:
+    return value > limit if t.direction == "above" else value < limit
 
 
 def target_level(value: float | None, current: Level, t: Threshold) -> Level:
-    """The level a value asks for, with hysteresis: a raised alert stays at least WARN
-    until the value is back past the clear level."""
+    """The level a value asks for, with hysteresis: a raised alert falls only once the
+    value is back past the clear level of the level it is at."""
     raw = level_of(value, t)
-    if raw is Level.UNKNOWN or current < Level.WARN or raw >= Level.WARN:
+    if raw is Level.UNKNOWN or current <= raw:
         return raw
-    clear = t.clear_level
-    if clear is None:
-        return raw
-    still_bad = value > clear if t.direction == "above" else value < clear
-    return Level.WARN if still_bad else raw
+    if current is Level.CRIT and t.critical_clear is not None and _worse_than(value, t.critical_clear, t):
+        return Level.CRIT
+    if current >= Level.WARN > raw and t.clear_level is not None and _worse_than(value, t.clear_level, t):
+        return Level.WARN
+    return raw
+
+
+class Pending:
+    """A change of level waiting out its hold: worse must persist ``hold`` seconds, better
+    ``clear_hold``. A move the same way (WARN then CRIT while rising) keeps the clock
+    running; the announced level is the one asked for when the hold is over, and the
+    announcement carries the time the move began."""
+
+    @staticmethod
+    def step(w, new: Level, ts: float, hold: float, clear_hold: float) -> tuple[Level, float] | None:
+        """(level, since) to announce now, or None while waiting (``w`` has level/pending/pending_since)."""
+        if new == w.level:
+            w.pending = None
+            return None
+        rising = new > w.level
+        same_way = w.pending is not None and (w.pending > w.level) == rising
+        if not same_way:
+            w.pending_since = ts
+        w.pending = new
+        if ts - w.pending_since < (hold if rising else clear_hold):
+            return None
+        since = w.pending_since
+        w.level, w.pending = new, None
+        return new, since
 
 
 class CrossingTracker:
     """Emits a timeline event each time a signal's alert moves between OK, WARN and CRIT.
 
-    A change must persist for the threshold's ``hold`` seconds (rising and falling
-    alike) and a raised alert clears only past its ``clear`` level, so a flapping
-    signal does not spam. UNKNOWN (no data) is not a change: a gap is not a recovery.
+    A worse level must persist for the threshold's ``hold``, a better one for its
+    ``clear_hold``, and a raised alert falls only past its clear level, so a noisy
+    signal does not flap. UNKNOWN (no data) is not a change: a gap is not a recovery.
+    The first reading is a change like any other when it is already WARN or CRIT (a
+    cockpit started in the middle of an outage alerts on it).
     """
 
     def __init__(self) -> None:
@@ -85,54 +116,82 @@ class CrossingTracker:
         new = target_level(value, w.level, w.threshold)
         if new is Level.UNKNOWN:
             return None
-        if new == w.level:
-            w.pending = None
+        if w.level is Level.UNKNOWN and new is Level.OK:
+            w.level, w.pending = Level.OK, None  # first data and all is well: nothing to tell
             return None
-        first_and_fine = w.level is Level.UNKNOWN and new is Level.OK
-        if w.threshold.hold > 0 and not first_and_fine:
-            if w.pending != new:
-                w.pending, w.pending_since = new, ts
-                return None
-            if ts - w.pending_since < w.threshold.hold:
-                return None
-        old, w.level, w.pending = w.level, new, None
-        if old is Level.UNKNOWN and new is Level.OK:
-            return None  # first data and all is well: nothing to tell
-        return TimelineEvent(ts, "alert", self._text(w, new, value), new, w.signal, {"from": old.name, "to": new.name})
+        old = w.level
+        moved = Pending.step(w, new, ts, w.threshold.hold, w.threshold.clear_hold)
+        if moved is None:
+            return None
+        level, since = moved
+        return TimelineEvent(since, "alert", self._text(w, level, value, ts - since), level, w.signal,
+                             {"from": old.name, "to": level.name, "value": value})
 
-    def _text(self, w: Watch, new: Level, value: float | None) -> str:
+    def _text(self, w: Watch, new: Level, value: float | None, held: float) -> str:
         t = w.threshold
         shown = w.fmt(value)
+        lasting = f" for {held:.0f}s" if held >= 1 else ""
         if new is Level.OK:
-            return f"{w.signal} back to OK ({shown})"
+            return f"{w.signal} back to OK ({shown}){lasting}"
         if level_of(value, t) < new:  # held up by hysteresis, not by the value itself
-            return f"{w.signal} {new.word} {shown} (not yet back past {w.fmt(t.clear_level)})"
+            clear = t.critical_clear if new is Level.CRIT else t.clear_level
+            return f"{w.signal} {new.word} {shown} (not yet back past {w.fmt(clear)})"
         limit = t.critical if new is Level.CRIT else t.warn
         rel = ">=" if t.direction == "above" else "<="
-        return f"{w.signal} {new.word} {shown} ({rel} {w.fmt(limit)})"
+        return f"{w.signal} {new.word} {shown} ({rel} {w.fmt(limit)}){lasting}"
+
+
+@dataclass
+class _StateWatch:
+    state: str
+    level: Level
+    pending: Level | None = None
+    pending_since: float = 0.0
+    pending_state: str = ""
 
 
 class StateTracker:
     """Emits a timeline event when a health check or component changes state
-    (healthy -> degraded -> unhealthy, unreachable, and back). The first state
-    seen is the baseline, not an event; failed observations are not a state."""
+    (healthy -> degraded -> unhealthy, unreachable, and back). A worse state is an
+    alert after ``hold`` seconds (default at once), a better one after ``clear_hold``
+    (so flapping gives one alert). The first state seen is an alert when it is already
+    bad (from "unknown"); failed observations are not a state."""
 
-    def __init__(self) -> None:
-        self.states: dict[str, str] = {}
+    def __init__(self, hold: float = 0.0, clear_hold: float = 30.0) -> None:
+        self.hold, self.clear_hold = hold, clear_hold
+        self._watch: dict[str, _StateWatch] = {}
+
+    @property
+    def states(self) -> dict[str, str]:
+        """The state each key was last announced in (or, when fine, first seen in)."""
+        return {k: w.state for k, w in self._watch.items() if w.level is not Level.UNKNOWN}
 
     def settle(self, states: dict[str, str]) -> None:
         """Take these states as the baseline, announcing nothing."""
-        self.states = dict(states)
+        self._watch = {k: _StateWatch(s, state_level(s)) for k, s in states.items()}
 
     def update(self, key: str, label: str, state: str | None, ts: float) -> TimelineEvent | None:
         if state is None:
             return None
-        old = self.states.get(key)
-        self.states[key] = state
-        if old is None or old == state:
-            return None
         level = state_level(state)
-        return TimelineEvent(ts, "status", f"{label} {old} → {state}", level, label, {"from": old, "to": state})
+        w = self._watch.get(key)
+        if w is None:
+            w = self._watch[key] = _StateWatch("unknown", Level.UNKNOWN)
+            if level <= Level.OK:
+                w.state, w.level = state, level  # first seen and fine: the baseline
+                return None
+        if state == w.state:
+            w.pending = None
+            return None
+        if level == w.level:  # another word for the same level (up -> healthy): no alert
+            w.state, w.pending = state, None
+            return None
+        old = w.state
+        moved = Pending.step(w, level, ts, self.hold, self.clear_hold)
+        if moved is None:
+            return None
+        w.state = state
+        return TimelineEvent(moved[1], "status", f"{label} {old} → {state}", level, label, {"from": old, "to": state})
 
 
 # ---------------------------------------------------------------- severity

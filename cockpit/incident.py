@@ -31,6 +31,21 @@ class SeverityChange:
 
 
 @dataclass
+class ActionItem:
+    """A follow-up added during or after the incident (exported as a checklist)."""
+
+    text: str
+    owner: str = ""
+    priority: str = ""
+    due: str = ""
+    by: str = ""
+    ts: float = 0.0
+
+
+PRIORITIES = ("P0", "P1", "P2", "P3")
+
+
+@dataclass
 class IncidentState:
     id: str
     title: str = ""
@@ -42,9 +57,12 @@ class IncidentState:
     suggestion: tuple[str, str] | None = None  # (severity, driver) last suggested
     milestones: dict[str, float] = field(default_factory=dict)
     milestone_set_by_hand: set[str] = field(default_factory=set)
+    #: how each milestone came to be: "first symptom: …", "declared automatically", "alice: acknowledged", …
+    milestone_source: dict[str, str] = field(default_factory=dict)
     pinned: set[str] = field(default_factory=set)
     last_update_sent: float | None = None
     responders: list[str] = field(default_factory=list)
+    action_items: list[ActionItem] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -52,8 +70,15 @@ class IncidentState:
         return self.status not in ("resolved", "closed")
 
 
+def is_symptom(ev: Event) -> bool:
+    """An alert that says something is wrong (a WARN/CRIT crossing or a degraded state)."""
+    return ev.kind == "alert_raised" and ev.payload.get("level") in ("WARN", "CRIT")
+
+
 def fold(incident: str, events: list[Event]) -> IncidentState:
-    """The state of an incident after these events, in order."""
+    """The state of an incident after these events, in journal order. Events may carry
+    earlier times than the ones before them (alerts from before the declaration, work
+    written after an outage): milestones come from the times things happened."""
     st = IncidentState(incident)
     for ev in events:
         st.events.append(ev)
@@ -63,15 +88,20 @@ def fold(incident: str, events: list[Event]) -> IncidentState:
         if ev.kind == "incident_declared":
             st.title, st.drill, st.declared_at = p.get("title", ""), bool(p.get("drill")), ev.ts
             st.status = "declared"
-            _auto_milestone(st, "detected", ev.ts)
-            _auto_milestone(st, "impact_started", ev.ts)
+            how = "declared automatically on a critical alert" if p.get("auto") else f"declared by {ev.actor}"
+            _auto_milestone(st, "detected", ev.ts, how)
+            _auto_milestone(st, "impact_started", ev.ts, "no earlier symptom: the declaration")
             if p.get("severity"):
                 st.severity = p["severity"]
                 st.severities.append(SeverityChange(ev.ts, p["severity"], ev.actor, "declared", False))
+        elif is_symptom(ev):
+            _first_symptom(st, ev)
+        elif ev.kind == "title_set":
+            st.title = p.get("title", st.title)
         elif ev.kind == "status_changed":
             st.status = p["to"]
             if p["to"] in MILESTONES:
-                _auto_milestone(st, p["to"], ev.ts)
+                _auto_milestone(st, p["to"], ev.ts, f"{ev.actor} set the status to {p['to']}")
         elif ev.kind == "severity_suggested":
             st.suggestion = (p["severity"], p.get("driver", ""))
         elif ev.kind == "severity_set":
@@ -81,19 +111,33 @@ def fold(incident: str, events: list[Event]) -> IncidentState:
         elif ev.kind == "milestone_set":
             st.milestones[p["name"]] = float(p["at"])
             st.milestone_set_by_hand.add(p["name"])
+            st.milestone_source[p["name"]] = f"set by {ev.actor}: {p.get('reason', '')}"
         elif ev.kind == "communication_sent" and p.get("ok"):
-            st.last_update_sent = ev.ts
+            st.last_update_sent = max(st.last_update_sent or ev.ts, ev.ts)
         elif ev.kind == "pin":
             (st.pinned.add if p.get("pinned", True) else st.pinned.discard)(p["event"])
+        elif ev.kind == "action_item":
+            st.action_items.append(ActionItem(p.get("text", ""), p.get("owner", ""), p.get("priority", ""),
+                                              p.get("due", ""), ev.actor, ev.ts))
         if ev.pinned:
             st.pinned.add(ev.id)
     return st
 
 
-def _auto_milestone(st: IncidentState, name: str, ts: float) -> None:
+def _auto_milestone(st: IncidentState, name: str, ts: float, how: str) -> None:
     # the first time a status is reached sets its milestone, unless a responder set it by hand
     if name not in st.milestones:
         st.milestones[name] = ts
+        st.milestone_source[name] = how
+
+
+def _first_symptom(st: IncidentState, ev: Event) -> None:
+    """Impact starts at the episode's first symptom, unless a responder set it by hand."""
+    if "impact_started" in st.milestone_set_by_hand:
+        return
+    if "impact_started" not in st.milestones or ev.ts < st.milestones["impact_started"]:
+        st.milestones["impact_started"] = ev.ts
+        st.milestone_source["impact_started"] = f"first symptom: {ev.payload.get('text', '')}"
 
 
 def check_milestone_order(milestones: dict[str, float]) -> str | None:
@@ -106,8 +150,95 @@ def check_milestone_order(milestones: dict[str, float]) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- the rules
+# Each takes the incident as it stands and returns the payload to journal, or raises
+# IncidentError saying why not; the desk checks them against its own state (which
+# includes what the journal has not taken yet), Incidents against the journal's.
+
+def status_change(st: IncidentState, to: str, reason: str = "") -> dict:
+    if to not in STATUSES:
+        raise IncidentError(f"status must be one of {', '.join(STATUSES)}")
+    if to == st.status:
+        raise IncidentError(f"{st.id} is already {to}")
+    if to not in TRANSITIONS[st.status]:
+        allowed = ", ".join(TRANSITIONS[st.status])
+        raise IncidentError(f"{st.id} is {st.status}: it can go to {allowed}, not {to}")
+    reopening = STATUSES.index(to) < STATUSES.index(st.status)
+    if reopening and not reason.strip():
+        raise IncidentError(f"reopening {st.id} ({st.status} -> {to}) needs a reason")
+    return {"from": st.status, "to": to, "reason": reason}
+
+
+def severity_change(st: IncidentState, severity: str, reason: str = "", accepted: bool = False) -> dict:
+    if severity not in SEVERITIES:
+        raise IncidentError(f"severity must be one of {', '.join(SEVERITIES)}")
+    overriding = st.suggestion is not None and st.suggestion[0] != severity and not accepted
+    if overriding and not reason.strip():
+        raise IncidentError(f"{severity} overrides the suggested {st.suggestion[0]}: give a reason")
+    return {"severity": severity, "reason": reason, "accepted_suggestion": accepted, "previous": st.severity}
+
+
+def suggestion(st: IncidentState, severity: str, driver: str) -> dict | None:
+    """A suggestion worth journaling: only when the suggested severity changes."""
+    if st.suggestion is not None and st.suggestion[0] == severity:
+        return None
+    return {"severity": severity, "driver": driver}
+
+
+def note_text(text: str) -> dict:
+    text = text.strip()
+    if not text:
+        raise IncidentError("an empty note is not saved")
+    return {"text": text}
+
+
+def title_change(st: IncidentState, title: str) -> dict:
+    title = " ".join(title.split())
+    if not title:
+        raise IncidentError("an empty title is not saved")
+    if title == st.title:
+        raise IncidentError(f"{st.id} is already titled {title!r}")
+    return {"title": title, "previous": st.title}
+
+
+def pin_change(st: IncidentState, event_id: str, pinned: bool = True) -> dict:
+    if not any(e.id == event_id for e in st.events):
+        raise IncidentError(f"no event {event_id} in {st.id}")
+    return {"event": event_id, "pinned": pinned}
+
+
+def milestone_change(st: IncidentState, name: str, at: float, reason: str) -> dict:
+    if name not in MILESTONES:
+        raise IncidentError(f"milestone must be one of {', '.join(MILESTONES)}")
+    if not reason.strip():
+        raise IncidentError(f"changing {name} needs a reason (it moves the incident's durations)")
+    problem = check_milestone_order({**st.milestones, name: at})
+    if problem:
+        raise IncidentError(problem)
+    return {"name": name, "at": at, "reason": reason, "previous": st.milestones.get(name)}
+
+
+def action_item(text: str, owner: str = "", priority: str = "", due: str = "") -> dict:
+    """A follow-up: what, who owns it, how urgent (P0-P3), when (YYYY-MM-DD)."""
+    from datetime import date
+
+    text = " ".join(text.split())
+    if not text:
+        raise IncidentError("an action item needs a text")
+    priority = priority.strip().upper()
+    if priority and priority not in PRIORITIES:
+        raise IncidentError(f"priority must be one of {', '.join(PRIORITIES)} (or left empty)")
+    due = due.strip()
+    if due:
+        try:
+            date.fromisoformat(due)
+        except ValueError:
+            raise IncidentError(f"due {due!r} is not a date: type it as YYYY-MM-DD") from None
+    return {"text": text, "owner": " ".join(owner.split()), "priority": priority, "due": due}
+
+
 class Incidents:
-    """Writes incident events to a journal after checking the rules."""
+    """Writes incident events to a journal after checking the rules against it."""
 
     def __init__(self, journal: Journal, clock: Clock | None = None, actor: str | None = None) -> None:
         self.journal = journal
@@ -137,56 +268,28 @@ class Incidents:
         return incident
 
     def set_status(self, incident: str, to: str, reason: str = "") -> Event:
-        if to not in STATUSES:
-            raise IncidentError(f"status must be one of {', '.join(STATUSES)}")
-        st = self.state(incident)
-        if to == st.status:
-            raise IncidentError(f"{incident} is already {to}")
-        if to not in TRANSITIONS[st.status]:
-            allowed = ", ".join(TRANSITIONS[st.status])
-            raise IncidentError(f"{incident} is {st.status}: it can go to {allowed}, not {to}")
-        reopening = STATUSES.index(to) < STATUSES.index(st.status)
-        if reopening and not reason.strip():
-            raise IncidentError(f"reopening {incident} ({st.status} -> {to}) needs a reason")
-        return self._append(incident, "status_changed", {"from": st.status, "to": to, "reason": reason})
+        return self._append(incident, "status_changed", status_change(self.state(incident), to, reason))
 
     def suggest_severity(self, incident: str, severity: str, driver: str) -> Event | None:
         """Journal a suggestion when the suggested severity changes (not for every new driver value)."""
-        st = self.state(incident)
-        if st.suggestion is not None and st.suggestion[0] == severity:
-            return None
-        return self._append(incident, "severity_suggested", {"severity": severity, "driver": driver})
+        payload = suggestion(self.state(incident), severity, driver)
+        return None if payload is None else self._append(incident, "severity_suggested", payload)
 
     def set_severity(self, incident: str, severity: str, reason: str = "", *, accepted: bool = False) -> Event:
-        if severity not in SEVERITIES:
-            raise IncidentError(f"severity must be one of {', '.join(SEVERITIES)}")
-        st = self.state(incident)
-        overriding = st.suggestion is not None and st.suggestion[0] != severity and not accepted
-        if overriding and not reason.strip():
-            raise IncidentError(f"{severity} overrides the suggested {st.suggestion[0]}: give a reason")
         return self._append(incident, "severity_set",
-                            {"severity": severity, "reason": reason, "accepted_suggestion": accepted,
-                             "previous": st.severity})
+                            severity_change(self.state(incident), severity, reason, accepted))
 
     def note(self, incident: str, text: str, *, pinned: bool = False) -> Event:
-        text = text.strip()
-        if not text:
-            raise IncidentError("an empty note is not saved")
-        return self._append(incident, "note", {"text": text}, pinned=pinned)
+        return self._append(incident, "note", note_text(text), pinned=pinned)
+
+    def set_title(self, incident: str, title: str) -> Event:
+        return self._append(incident, "title_set", title_change(self.state(incident), title))
 
     def pin(self, incident: str, event_id: str, pinned: bool = True) -> Event:
-        if not any(e.id == event_id for e in self.journal.events(incident)):
-            raise IncidentError(f"no event {event_id} in {incident}")
-        return self._append(incident, "pin", {"event": event_id, "pinned": pinned})
+        return self._append(incident, "pin", pin_change(self.state(incident), event_id, pinned))
 
     def set_milestone(self, incident: str, name: str, at: float, reason: str) -> Event:
-        if name not in MILESTONES:
-            raise IncidentError(f"milestone must be one of {', '.join(MILESTONES)}")
-        if not reason.strip():
-            raise IncidentError(f"changing {name} needs a reason (it moves the incident's durations)")
-        st = self.state(incident)
-        problem = check_milestone_order({**st.milestones, name: at})
-        if problem:
-            raise IncidentError(problem)
-        return self._append(incident, "milestone_set",
-                            {"name": name, "at": at, "reason": reason, "previous": st.milestones.get(name)})
+        return self._append(incident, "milestone_set", milestone_change(self.state(incident), name, at, reason))
+
+    def add_action_item(self, incident: str, text: str, owner: str = "", priority: str = "", due: str = "") -> Event:
+        return self._append(incident, "action_item", action_item(text, owner, priority, due))

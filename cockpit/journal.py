@@ -11,6 +11,19 @@ Actions write an ``action_intent`` before they run and an ``action_outcome``
 after; an intent with no outcome (the cockpit died in between) is reported by
 :meth:`Journal.unresolved_intents` and shown as "outcome unknown".
 
+Every event carries two times: ``ts``, when the thing happened (the reading, the
+key press, the check), and ``written``, when the journal took it. Durations and
+the postmortem use ``ts``; an event written late (the journal was away) keeps
+the time it happened.
+
+Removal is detected too: after each append the event's *head* (incident, seq,
+hash) is added to an append-only heads file beside the SQLite journal (the
+PostgreSQL journal keeps them in a table of their own as well as in a local
+file). Deleting events from the journal does not delete their heads, so
+:meth:`Journal.check` finds an incident cut short, removed, or a table gone.
+An export prints the incident's head; ``cockpit journal verify --head HASH``
+checks a journal against it.
+
 This module never imports textual; the embedded store is stdlib sqlite3. The
 shared PostgreSQL journal implements the same interface.
 """
@@ -19,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -31,6 +45,7 @@ from cockpit.clock import Clock, SystemClock
 
 KINDS = (
     "incident_declared",
+    "title_set",
     "alert_raised",
     "alert_cleared",
     "severity_suggested",
@@ -39,9 +54,11 @@ KINDS = (
     "milestone_set",
     "note",
     "pin",
+    "action_item",
     "action_intent",
     "action_outcome",
     "action_verified",
+    "action_effect",
     "communication_sent",
     "drill_marker",
     "metrics_snapshot",
@@ -63,8 +80,6 @@ MACHINE_ACTOR = "cockpit"  # the actor of events the cockpit journals by itself 
 
 def default_path() -> Path:
     """The embedded journal's home: $XDG_DATA_HOME/cockpit/journal.db (~/.local/share/...)."""
-    import os
-
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "cockpit" / "journal.db"
 
@@ -73,9 +88,16 @@ class JournalError(Exception):
     """A journal that cannot be opened or written, or an event that breaks a rule."""
 
 
+class JournalUnreadable(JournalError):
+    """A journal that cannot be read at all: not a journal, damaged, unknown incident
+    (``cockpit journal verify`` exits 2, not 1: nothing was shown to be changed)."""
+
+
 @dataclass(frozen=True)
 class Event:
-    """One journaled event. ``seq`` orders events within the journal."""
+    """One journaled event. ``seq`` orders events within the journal; ``ts`` is when the
+    thing happened, ``written`` when the journal took it (None in journals older than
+    schema 2)."""
 
     id: str
     incident: str
@@ -87,10 +109,13 @@ class Event:
     prev_hash: str = GENESIS
     hash: str = ""
     seq: int = 0
+    written: float | None = None
 
     def body(self) -> bytes:
-        """The canonical bytes the hash covers."""
+        """The canonical bytes the hash covers (both times, when the event has both)."""
         doc = [self.id, self.incident, repr(float(self.ts)), self.actor, self.kind, self.payload, self.pinned]
+        if self.written is not None:
+            doc.append(repr(float(self.written)))
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -109,27 +134,132 @@ CREATE TABLE IF NOT EXISTS events (
     payload   TEXT NOT NULL,
     pinned    INTEGER NOT NULL DEFAULT 0,
     prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
+    hash      TEXT NOT NULL,
+    written   REAL
 );
 CREATE INDEX IF NOT EXISTS events_incident ON events (incident, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "1"
+#: 2 added ``written`` (when the journal took an event; ``ts`` is when it happened)
+SCHEMA_VERSION = "2"
+_COLUMNS = "seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written"
 
+
+# ---------------------------------------------------------------- heads
+
+@dataclass(frozen=True)
+class Head:
+    """The last event of an incident as it was when written: (incident, seq, hash)."""
+
+    incident: str
+    seq: int
+    hash: str
+
+
+class HeadsFile:
+    """An append-only file of heads, one JSON line per journaled event, kept apart from
+    the journal so that deleting rows (or the whole journal) does not delete them.
+    Never raises on write: a head that cannot be written is kept and written with the
+    next one (the event itself is already committed)."""
+
+    def __init__(self, path: Path, durable: bool = False) -> None:
+        self.path = path
+        self.durable = durable
+        self._waiting: list[Head] = []
+        self._lock = threading.Lock()
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def add(self, head: Head) -> None:
+        with self._lock:
+            self._waiting.append(head)
+            lines = "".join(json.dumps({"i": h.incident, "s": h.seq, "h": h.hash}, separators=(",", ":")) + "\n"
+                            for h in self._waiting)
+            try:
+                with self.path.open("a", encoding="utf-8") as f:
+                    f.write(lines)
+                    f.flush()
+                    if self.durable:
+                        os.fsync(f.fileno())
+            except OSError:
+                return  # the disk is full or gone: these heads go with the next event
+            self._waiting.clear()
+
+    def load(self) -> list[Head]:
+        """Every head recorded; a damaged line is skipped (it seals nothing)."""
+        try:
+            text = self.path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return []
+        except OSError as e:
+            raise JournalUnreadable(f"{self.path}: cannot read the heads file: {e.strerror or e}") from None
+        out = []
+        for line in text.splitlines():
+            try:
+                doc = json.loads(line)
+                out.append(Head(str(doc["i"]), int(doc["s"]), str(doc["h"])))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
+
+@dataclass
+class IncidentCheck:
+    """What verification found for one incident."""
+
+    incident: str
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+    sealed: bool = False  # a recorded head matched an event of it
+    unsealed_tail: int = 0  # events after the last recorded head (a cockpit stopped between the two writes)
+
+
+@dataclass
+class CheckReport:
+    """Everything ``cockpit journal verify`` says, and its exit code."""
+
+    where: str
+    incidents: list[IncidentCheck] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # of the journal as a whole
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def all_problems(self) -> list[str]:
+        return self.problems + [p for c in self.incidents for p in c.problems]
+
+    @property
+    def intact(self) -> bool:
+        return not self.all_problems and all(c.sealed for c in self.incidents if c.events)
+
+
+# ---------------------------------------------------------------- journals
 
 class Journal:
     """What every journal does; subclasses store the events (SQLite here, PostgreSQL in
-    :mod:`cockpit.pgjournal`). Subclasses provide append, events, incidents, close and
+    :mod:`cockpit.pgjournal`). Subclasses provide _insert, _rows, incidents, close and
     ``where`` (the place, for messages; never a password)."""
 
     clock: Clock
     actor: str
     where: str
+    heads: HeadsFile | None = None
     #: True when other cockpits' writes are announced (LISTEN/NOTIFY); else the UI polls
     notifies = False
 
     def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
-               actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
+               actor: str | None = None, ts: float | None = None, pinned: bool = False,
+               id: str | None = None) -> Event:
+        """Append one event; when this returns, the event is committed and its head recorded.
+        ``ts`` is when it happened (default now); ``id`` lets a write that is retried keep
+        the id the event was shown with."""
+        ev = self._new_event(incident, kind, payload, actor, ts, pinned, id)
+        stored = self._insert(ev)
+        if self.heads is not None:
+            self.heads.add(Head(stored.incident, stored.seq, stored.hash))
+        return stored
+
+    def _insert(self, ev: Event) -> Event:
         raise NotImplementedError
 
     def events(self, incident: str, after_seq: int = 0) -> list[Event]:
@@ -153,31 +283,118 @@ class Journal:
         return None
 
     def _new_event(self, incident: str, kind: str, payload: dict[str, Any] | None, actor: str | None,
-                   ts: float | None, pinned: bool) -> Event:
+                   ts: float | None, pinned: bool, id: str | None = None) -> Event:
         """A checked, not yet chained event (the subclass sets prev_hash and hash under its lock)."""
         if kind not in KINDS:
             raise JournalError(f"unknown event kind {kind!r}")
         payload = dict(payload or {})
         try:
-            json.dumps(payload)
+            json.dumps(payload, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise JournalError(f"event payload is not JSON: {e}") from None
-        return Event(uuid.uuid4().hex, incident, self.clock.now() if ts is None else float(ts),
-                     actor or self.actor, kind, payload, pinned)
+        now = self.clock.now()
+        return Event(id or uuid.uuid4().hex, incident, now if ts is None else float(ts),
+                     actor or self.actor, kind, payload, pinned, written=now)
+
+    # ------------------------------------------------------------ verification
+
+    def _chain(self, incident: str) -> list[Event | str]:
+        """The incident's events for verification; a row that cannot be decoded is a
+        problem line in its place (SQLite reads raw bytes here)."""
+        return list(self.events(incident))
+
+    def _recorded_heads(self) -> list[Head]:
+        """Heads recorded apart from the events (file, and table where there is one)."""
+        return self.heads.load() if self.heads is not None else []
+
+    def _has_heads(self) -> bool:
+        return self.heads is not None and self.heads.exists()
 
     def verify(self, incident: str | None = None) -> list[str]:
-        """Problems in the hash chain, one line each; empty when intact."""
-        problems = []
-        for inc in [incident] if incident else self.incidents():
-            prev = GENESIS
-            for ev in self.events(inc):
-                if ev.prev_hash != prev:
-                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) does not follow the one before "
+        """Problems in the hash chain and against the recorded heads, one line each;
+        empty when nothing was changed, removed, reordered or cut short."""
+        return self.check(incident).all_problems
+
+    def check(self, incident: str | None = None, heads: Iterable[str] = ()) -> CheckReport:
+        """Verify every (or one) incident: the chain, and every recorded head against it.
+        ``heads`` are hashes printed by exports (``--head``). Raises JournalUnreadable when
+        the journal cannot be read or ``incident`` is unknown."""
+        report = CheckReport(self.where)
+        recorded = self._recorded_heads()
+        by_incident: dict[str, dict[int, set[str]]] = {}
+        for h in recorded:
+            by_incident.setdefault(h.incident, {}).setdefault(h.seq, set()).add(h.hash)
+        in_journal = self.incidents()
+        if incident is not None:
+            if incident not in in_journal and incident not in by_incident:
+                near = ", ".join(in_journal[-5:]) or "none"
+                raise JournalUnreadable(f"{self.where}: no incident {incident} (recent: {near}); "
+                                        "`cockpit journal list` shows them")
+            names = [incident]
+        else:
+            names = in_journal + [i for i in by_incident if i not in in_journal]
+        given = {h.strip().lower() for h in heads if h.strip()}
+        for h in given:
+            if len(h) < 16 or len(h) > 64 or any(c not in "0123456789abcdef" for c in h):
+                raise JournalUnreadable(f"--head {h[:70]!r} is not a head: give its hash as printed by "
+                                        "`cockpit export` (at least its first 16 hex characters)")
+        found: set[str] = set()
+        for name in names:
+            report.incidents.append(self._check_one(name, by_incident.get(name, {}), given, found))
+        for h in sorted(given - found):
+            report.problems.append(f"head {h[:16]}… is not in {'incident ' + incident if incident else 'the journal'}: "
+                                   "the event it sealed, or one before it, was changed or removed")
+        if not recorded and any(c.events for c in report.incidents) and not given:
+            report.notes.append("no heads recorded for this journal"
+                                + (f" ({self.heads.path} is missing)" if self.heads is not None else "")
+                                + ": removal cannot be ruled out; pass --head HASH from an export")
+        return report
+
+    def _check_one(self, name: str, heads: dict[int, set[str]], given: set[str], found: set[str]) -> IncidentCheck:
+        chk = IncidentCheck(name)
+        prev = GENESIS
+        seqs: dict[int, str] = {}
+        last_seq = 0
+        for ev in self._chain(name):
+            if isinstance(ev, str):  # a row that does not decode
+                chk.problems.append(f"incident {name}: {ev}")
+                prev = ""
+                continue
+            chk.events += 1
+            if ev.prev_hash != prev:
+                chk.problems.append(f"incident {name}: event #{ev.seq} ({ev.kind}) does not follow the one before "
                                     "it: an event was removed or reordered")
-                if chain_hash(ev.prev_hash, ev) != ev.hash:
-                    problems.append(f"incident {inc}: event #{ev.seq} ({ev.kind}) was changed after it was written")
-                prev = ev.hash
-        return problems
+            if chain_hash(ev.prev_hash, ev) != ev.hash:
+                chk.problems.append(f"incident {name}: event #{ev.seq} ({ev.kind}) was changed after it was written")
+            prev = ev.hash
+            seqs[ev.seq] = ev.hash
+            last_seq = ev.seq
+            for h in given:
+                if ev.hash.startswith(h):
+                    found.add(h)
+                    chk.sealed = True
+        if chk.events == 0 and heads:
+            chk.problems.append(f"incident {name}: REMOVED: {len(heads)} event(s) were recorded (the last #"
+                                f"{max(heads)}), none is left in the journal")
+            return chk
+        gone = sorted(s for s in heads if s not in seqs)
+        cut = [s for s in gone if s > last_seq]
+        if cut:
+            chk.problems.append(f"incident {name}: CUT SHORT: {len(cut)} event(s) removed from the end (#{cut[0]}"
+                                f"{'' if len(cut) == 1 else f' to #{cut[-1]}'}); it now ends at #{last_seq}")
+        middle = [s for s in gone if s <= last_seq]
+        if middle:
+            chk.problems.append(f"incident {name}: {len(middle)} event(s) removed from the middle (#"
+                                + ", #".join(map(str, middle[:5])) + (" …" if len(middle) > 5 else "") + ")")
+        for s, hs in heads.items():
+            if s in seqs and (seqs[s] not in hs or len(hs) > 1):
+                chk.problems.append(f"incident {name}: event #{s} differs from the head recorded when it was written:"
+                                    " it was changed or replaced")
+        matched = [s for s, hs in heads.items() if seqs.get(s) in hs]
+        if matched:
+            chk.sealed = True
+            chk.unsealed_tail = sum(1 for s in seqs if s > max(matched))
+        return chk
 
     def unresolved_intents(self, incident: str) -> list[Event]:
         """Action intents with no outcome: the cockpit stopped between running and recording."""
@@ -201,21 +418,29 @@ class Journal:
         return self.append(incident, "action_outcome", payload, **kw)
 
 
-
 class SQLiteJournal(Journal):
-    """The embedded journal: one SQLite file in WAL mode. Thread-safe."""
+    """The embedded journal: one SQLite file in WAL mode, its heads in ``<file>.heads``
+    beside it. Thread-safe. ``readonly`` opens it for verification only: nothing is
+    created or migrated, and a journal on a read-only filesystem is read from a copy."""
 
     def __init__(self, path: str | Path, clock: Clock | None = None, actor: str = "responder",
-                 durability: str = "normal") -> None:
+                 durability: str = "normal", readonly: bool = False) -> None:
         if durability not in ("normal", "full"):
             raise ValueError("durability is 'normal' (survives a killed process) or 'full' (survives power loss)")
         self.path = Path(path)
         self.where = str(self.path)
         self.clock = clock or SystemClock()
         self.actor = actor
+        self.readonly = readonly
         self._lock = threading.Lock()
         self._tail: dict[str, str] = {}
         self._seen_version = -1
+        self._copy: Path | None = None  # the temporary copy a read-only filesystem is read from
+        memory = str(path) == ":memory:"
+        self.heads = None if memory else HeadsFile(Path(f"{self.path}.heads"), durable=durability == "full")
+        if readonly:
+            self._db = self._open_readonly()
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -226,36 +451,99 @@ class SQLiteJournal(Journal):
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
                 self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif row[0] == "1":
+                self._migrate_from_1()
             elif row[0] != SCHEMA_VERSION:
                 raise JournalError(f"{self.path}: journal schema {row[0]} is not {SCHEMA_VERSION}; "
                                    "open it with the cockpit version that wrote it")
         except sqlite3.DatabaseError as e:
             raise JournalError(f"{self.path}: cannot open the journal: {e}") from None
 
+    def _migrate_from_1(self) -> None:
+        """Schema 1 had no ``written`` column and no heads: add the column, and seal what
+        is there now (removal before this moment cannot be detected)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(events)")}
+            if "written" not in columns:
+                self._db.execute("ALTER TABLE events ADD COLUMN written REAL")
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+            self._db.execute("COMMIT")
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
+            raise
+        if self.heads is not None and not self.heads.exists():
+            for seq, incident, digest in self._db.execute("SELECT seq, incident, hash FROM events ORDER BY seq"):
+                self.heads.add(Head(incident, seq, digest))
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise JournalUnreadable(f"{self.path}: no journal there")
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                 isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            db = self._open_copy()  # a WAL journal on a read-only filesystem cannot make its -shm file
+        except sqlite3.DatabaseError as e:
+            raise JournalUnreadable(f"{self.path}: not a journal ({e})") from None
+        db.text_factory = bytes  # every row is read, even one whose text was damaged
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables & {b"events", b"meta"} and not (self.heads is not None and self.heads.exists()):
+            what = "an empty file" if self.path.stat().st_size == 0 else "a database without the journal's tables"
+            raise JournalUnreadable(f"{self.path}: not a journal ({what})")
+        self._has_events_table = b"events" in tables
+        self._had_schema = b"meta" in tables
+        return db
+
+    def _open_copy(self) -> sqlite3.Connection:
+        """Read a journal whose folder cannot be written (a read-only filesystem): copy the
+        database and its write-ahead log to a temporary folder and read the copy."""
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="cockpit-verify-"))
+        try:
+            shutil.copy2(self.path, folder / self.path.name)
+            for suffix in ("-wal",):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    shutil.copy2(side, folder / side.name)
+            db = sqlite3.connect(folder / self.path.name, check_same_thread=False, isolation_level=None)
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except (OSError, sqlite3.DatabaseError) as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise JournalUnreadable(f"{self.path}: cannot be read: {getattr(e, 'strerror', None) or e}") from None
+        self._copy = folder
+        return db
+
     # ------------------------------------------------------------ writing
 
-    def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
-               actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
-        """Append one event; when this returns, the event is committed."""
-        ev = self._new_event(incident, kind, payload, actor, ts, pinned)
+    def _insert(self, ev: Event) -> Event:
+        if self.readonly:
+            raise JournalError(f"{self.path}: opened read-only")
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                prev = self._last_hash(incident)
+                prev = self._last_hash(ev.incident)
                 digest = chain_hash(prev, ev)  # the hashed body holds neither prev_hash nor hash
                 cur = self._db.execute(
-                    "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (ev.id, ev.incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
-                     int(ev.pinned), prev, digest),
+                     int(ev.pinned), prev, digest, ev.written),
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as e:
                 self._tail.clear()
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.IntegrityError):
+                    row = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE id=?", (ev.id,)).fetchone()
+                    if row is not None:  # written before, its answer lost: a retry, not a second event
+                        return _row_event(row)
                 raise JournalError(f"{self.path}: cannot write the event: {e}") from None
-            self._tail[incident] = digest
+            self._tail[ev.incident] = digest
             self._seen_version = self._data_version()
         return sealed(ev, prev, digest, cur.lastrowid)
 
@@ -284,24 +572,56 @@ class SQLiteJournal(Journal):
 
     # ------------------------------------------------------------ reading
 
-    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+    def _query(self, sql: str, args: tuple = ()) -> list:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash FROM events "
-                "WHERE incident=? AND seq>? ORDER BY seq", (incident, after_seq)
-            ).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as e:
+                raise JournalUnreadable(f"{self.path}: cannot read the journal: {e}") from None
+
+    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+        if self.readonly:
+            return [e for e in self._chain(incident) if isinstance(e, Event) and e.seq > after_seq]
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE incident=? AND seq>? ORDER BY seq",
+                           (incident, after_seq))
         return [_row_event(r) for r in rows]
 
     def incidents(self) -> list[str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT incident, MIN(seq) FROM events GROUP BY incident ORDER BY MIN(seq)"
-            ).fetchall()
-        return [r[0] for r in rows]
+        if self.readonly and not self._has_events_table:
+            return []
+        rows = self._query("SELECT incident, MIN(seq) FROM events GROUP BY incident ORDER BY MIN(seq)")
+        return [r[0].decode("utf-8", "replace") if isinstance(r[0], bytes) else r[0] for r in rows]
+
+    def _chain(self, incident: str) -> list[Event | str]:
+        if not self.readonly:
+            return list(self.events(incident))
+        if not self._has_events_table:
+            return []
+        rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE incident=? ORDER BY seq", (incident,))
+        out: list[Event | str] = []
+        for r in rows:
+            try:
+                out.append(_row_event([v.decode("utf-8") if isinstance(v, bytes) else v for v in r], strict=True))
+            except (UnicodeDecodeError, ValueError, TypeError) as e:
+                out.append(f"event #{r[0]} was changed after it was written (its row no longer decodes: "
+                           f"{str(e).splitlines()[0][:80]})")
+        return out
+
+    def check(self, incident: str | None = None, heads: Iterable[str] = ()) -> CheckReport:
+        report = super().check(incident, heads)
+        if self.readonly and not self._has_events_table:
+            report.problems.insert(0, f"{self.path}: the events table is gone"
+                                   + ("" if self._had_schema else " (the file holds no journal any more)"))
+        return report
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._copy is not None:
+            import shutil
+
+            shutil.rmtree(self._copy, ignore_errors=True)
+
 
 def is_shared(spec: str | None) -> bool:
     """Whether a journal setting names a PostgreSQL server rather than a file."""
@@ -309,9 +629,10 @@ def is_shared(spec: str | None) -> bool:
 
 
 def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: str = "responder",
-                 default: Path | None = None) -> Journal:
+                 default: Path | None = None, readonly: bool = False) -> Journal:
     """The journal a setting names: a postgresql:// URL (shared; ``env:NAME`` holding one
-    is resolved here) or a SQLite file (``default`` when None). Raises JournalError."""
+    is resolved here) or a SQLite file (``default`` when None). ``readonly``: to verify
+    or export, creating and changing nothing. Raises JournalError."""
     from cockpit.config import SecretError, is_secret_ref, resolve_secret
 
     text = str(spec) if spec is not None else None
@@ -323,20 +644,26 @@ def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: 
     if is_shared(text):
         from cockpit.pgjournal import PostgresJournal
 
-        return PostgresJournal(text, clock=clock, actor=actor)
+        return PostgresJournal(text, clock=clock, actor=actor, readonly=readonly)
     path = Path(text).expanduser() if text is not None else (default or default_path())
-    return SQLiteJournal(path, clock=clock, actor=actor)
+    return SQLiteJournal(path, clock=clock, actor=actor, readonly=readonly)
 
 
 def sealed(ev: Event, prev_hash: str, digest: str, seq: int) -> Event:
     """The event as stored: chained after ``prev_hash`` with its ``digest`` and ``seq``."""
-    return Event(ev.id, ev.incident, ev.ts, ev.actor, ev.kind, ev.payload, ev.pinned, prev_hash, digest, seq)
+    return Event(ev.id, ev.incident, ev.ts, ev.actor, ev.kind, ev.payload, ev.pinned, prev_hash, digest, seq,
+                 ev.written)
 
 
-def _row_event(r: Iterable) -> Event:
-    seq, id_, incident, ts, actor, kind, payload, pinned, prev_hash, hash_ = r
+def _row_event(r: Iterable, strict: bool = False) -> Event:
+    """An event from a row (columns as in ``_COLUMNS``). ``strict``: a payload that is not
+    JSON raises instead of being kept as text (verification)."""
+    seq, id_, incident, ts, actor, kind, payload, pinned, prev_hash, hash_, written = r
     try:
         doc = json.loads(payload)
     except ValueError:
+        if strict:
+            raise
         doc = {"_unreadable": payload}
-    return Event(id_, incident, ts, actor, kind, doc, bool(pinned), prev_hash, hash_, seq)
+    return Event(id_, incident, float(ts), actor, kind, doc, bool(pinned), prev_hash, hash_, seq,
+                 None if written is None else float(written))

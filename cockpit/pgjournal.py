@@ -10,6 +10,9 @@ Same events, same hash chain and same guarantees as the embedded SQLite journal
 - Each append sends ``NOTIFY cockpit_journal, '<incident>'`` in its transaction; a
   listening cockpit (:meth:`PostgresJournal.listen`) reads the new events at once
   instead of waiting for its next poll.
+- Each append also records the event's head in ``cockpit_heads`` (same statement),
+  and the cockpit that wrote it keeps it in a local heads file: deleting events does
+  not delete their heads, so verification finds what was removed.
 
 psycopg is imported on first use, in the thread that uses the journal, never at
 start-up. The URL is never shown with its password (and the config refuses URLs
@@ -26,7 +29,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.journal import GENESIS, SCHEMA_VERSION, Event, Journal, JournalError, _row_event, chain_hash, sealed
+from cockpit.journal import (_COLUMNS, GENESIS, SCHEMA_VERSION, Event, Head, HeadsFile, Journal, JournalError,
+                             JournalUnreadable, _row_event, chain_hash, default_path, sealed)
 
 CHANNEL = "cockpit_journal"
 CONNECT_TIMEOUT = 5  # seconds
@@ -44,12 +48,19 @@ CREATE TABLE IF NOT EXISTS cockpit_events (
     pinned    BOOLEAN NOT NULL DEFAULT FALSE,
     prev_hash TEXT NOT NULL,
     hash      TEXT NOT NULL,
+    written   DOUBLE PRECISION,
     UNIQUE (incident, prev_hash)
 );
 CREATE INDEX IF NOT EXISTS cockpit_events_incident ON cockpit_events (incident, seq);
 CREATE TABLE IF NOT EXISTS cockpit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+ALTER TABLE cockpit_events ADD COLUMN IF NOT EXISTS written DOUBLE PRECISION;
+CREATE TABLE IF NOT EXISTS cockpit_heads (
+    incident TEXT NOT NULL,
+    seq      BIGINT NOT NULL,
+    hash     TEXT NOT NULL,
+    PRIMARY KEY (incident, seq)
+);
 """
-_COLUMNS = "seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash"
 #: advisory lock keys: one for creating the schema, one per incident (hashed) for appends
 _SCHEMA_LOCK = 0x636B7074  # "ckpt"
 
@@ -80,14 +91,20 @@ class PostgresJournal(Journal):
 
     notifies = True
 
-    def __init__(self, url: str, clock: Clock | None = None, actor: str = "responder") -> None:
+    def __init__(self, url: str, clock: Clock | None = None, actor: str = "responder",
+                 readonly: bool = False) -> None:
+        import hashlib
+
         self.url = url
         self.where = safe_url(url)
         self.clock = clock or SystemClock()
         self.actor = actor
+        self.readonly = readonly
         self._lock = threading.Lock()
         self._conn = None
         self._tail: dict[str, str] = {}  # incident -> the last hash this cockpit saw
+        tag = hashlib.sha256(self.where.encode()).hexdigest()[:16]
+        self.heads = HeadsFile(default_path().parent / "heads" / f"pg-{tag}.heads")
 
     # ------------------------------------------------------------ connection
 
@@ -107,13 +124,24 @@ class PostgresJournal(Journal):
         if self._conn is not None and not self._conn.closed:
             return self._conn
         conn = self._connect()
+        if self.readonly:
+            return self._check_tables(conn)
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(_SCHEMA)
-                row = conn.execute("SELECT value FROM cockpit_meta WHERE key='schema'").fetchone()
-                if row is None:
-                    conn.execute("INSERT INTO cockpit_meta VALUES ('schema', %s)", (SCHEMA_VERSION,))
+                row = conn.execute("SELECT to_regclass('cockpit_meta') IS NOT NULL").fetchone()
+                old = conn.execute("SELECT value FROM cockpit_meta WHERE key='schema'").fetchone() if row[0] else None
+                if old is not None and old[0] not in ("1", SCHEMA_VERSION):
+                    row = old
+                else:
+                    conn.execute(_SCHEMA)
+                    if old is None:
+                        conn.execute("INSERT INTO cockpit_meta VALUES ('schema', %s)", (SCHEMA_VERSION,))
+                    elif old[0] == "1":  # seal what is there (removal before now cannot be detected)
+                        conn.execute("INSERT INTO cockpit_heads SELECT incident, seq, hash FROM cockpit_events "
+                                     "ON CONFLICT DO NOTHING")
+                        conn.execute("UPDATE cockpit_meta SET value=%s WHERE key='schema'", (SCHEMA_VERSION,))
+                    row = None
         except Exception as e:
             conn.close()
             raise JournalError(f"{self.where}: cannot set up the journal tables: {_one_line(e)}") from None
@@ -123,6 +151,21 @@ class PostgresJournal(Journal):
                                "open it with the cockpit version that wrote it")
         self._conn = conn
         return conn
+
+    def _check_tables(self, conn):
+        """Read-only: the journal's tables must be there (nothing is created)."""
+        found = conn.execute("SELECT to_regclass('cockpit_events') IS NOT NULL, "
+                             "to_regclass('cockpit_heads') IS NOT NULL, to_regclass('cockpit_meta') IS NOT NULL"
+                             ).fetchone()
+        self._tables = dict(zip(("events", "heads", "meta"), found))
+        if not any(found) and not self.heads.exists():
+            conn.close()
+            raise JournalUnreadable(f"{self.where}: not a journal (no cockpit tables in this database)")
+        self._conn = conn
+        return conn
+
+    def _has(self, table: str) -> bool:
+        return not self.readonly or self._tables.get(table, False)
 
     def _run(self, what: str, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(connection)`` under the lock; errors become one JournalError line, and a
@@ -142,10 +185,11 @@ class PostgresJournal(Journal):
 
     # ------------------------------------------------------------ writing
 
-    def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
-               actor: str | None = None, ts: float | None = None, pinned: bool = False) -> Event:
-        """Append one event; when this returns, it is committed and announced."""
-        ev = self._new_event(incident, kind, payload, actor, ts, pinned)
+    def _insert(self, ev: Event) -> Event:
+        """Insert one chained event, its head and the announcement in one statement."""
+        if self.readonly:
+            raise JournalError(f"{self.where}: opened read-only")
+        incident = ev.incident
 
         def insert(conn, prev: str) -> Event:
             digest = chain_hash(prev, ev)
@@ -153,11 +197,12 @@ class PostgresJournal(Journal):
             # writer that read the tail under that lock cannot be overtaken
             seq = conn.execute(
                 "WITH lock AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))), "
-                "ins AS (INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash) "
-                "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s FROM lock RETURNING seq) "
+                "ins AS (INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, "
+                "written) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM lock RETURNING seq, incident, hash), "
+                "head AS (INSERT INTO cockpit_heads SELECT incident, seq, hash FROM ins) "
                 "SELECT seq, pg_notify(%s, %s) FROM ins",
                 ("cockpit:" + incident, ev.id, incident, ev.ts, ev.actor, ev.kind,
-                 json.dumps(ev.payload, sort_keys=True), ev.pinned, prev, digest, CHANNEL, incident),
+                 json.dumps(ev.payload, sort_keys=True), ev.pinned, prev, digest, ev.written, CHANNEL, incident),
             ).fetchone()[0]
             self._tail[incident] = digest
             return sealed(ev, prev, digest, seq)
@@ -179,6 +224,9 @@ class PostgresJournal(Journal):
             # first write here, or another cockpit wrote: read the tail under the incident's lock
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
+                row = conn.execute(f"SELECT {_COLUMNS} FROM cockpit_events WHERE id=%s", (ev.id,)).fetchone()
+                if row is not None:  # written before, its answer lost: a retry, not a second event
+                    return _row_event(row)
                 return insert(conn, tail(conn))
 
         return self._run("write the event", write)
@@ -188,13 +236,25 @@ class PostgresJournal(Journal):
     def events(self, incident: str, after_seq: int = 0) -> list[Event]:
         rows = self._run("read the journal", lambda conn: conn.execute(
             f"SELECT {_COLUMNS} FROM cockpit_events WHERE incident=%s AND seq>%s ORDER BY seq",
-            (incident, after_seq)).fetchall())
+            (incident, after_seq)).fetchall() if self._has("events") else [])
         return [_row_event(r) for r in rows]
 
     def incidents(self) -> list[str]:
         rows = self._run("read the journal", lambda conn: conn.execute(
-            "SELECT incident, MIN(seq) FROM cockpit_events GROUP BY incident ORDER BY MIN(seq)").fetchall())
+            "SELECT incident, MIN(seq) FROM cockpit_events GROUP BY incident ORDER BY MIN(seq)").fetchall()
+            if self._has("events") else [])
         return [r[0] for r in rows]
+
+    def _recorded_heads(self) -> list[Head]:
+        rows = self._run("read the journal's heads", lambda conn: conn.execute(
+            "SELECT incident, seq, hash FROM cockpit_heads").fetchall() if self._has("heads") else [])
+        return [Head(r[0], int(r[1]), r[2]) for r in rows] + self.heads.load()
+
+    def check(self, incident: str | None = None, heads=()):
+        report = super().check(incident, heads)
+        if self.readonly and not self._tables.get("events"):
+            report.problems.insert(0, f"{self.where}: the cockpit_events table is gone")
+        return report
 
     def close(self) -> None:
         with self._lock:

@@ -1,20 +1,35 @@
 """The postmortem, built from the journal alone (so `cockpit export` works anywhere
-the journal is). Sections merge the Google SRE, PagerDuty and Atlassian templates
-with the seed runbooks' post-incident reviews; what only people can write (root
-cause, lessons) is left as prompts."""
+the journal is). Sections follow the Google SRE and PagerDuty templates and the
+seed runbooks' post-incident reviews: summary, impact, trigger, detection,
+response and recovery, timeline, roles, action items, lessons; what only people
+can write (root cause, lessons) is left as prompts. It stays a draft until the
+incident is closed.
+
+Every figure comes from what happened, not from when it was written: peaks and
+troughs from every reading of the key signals the cockpit journaled during the
+incident (:func:`signal_series`), impact from the first symptom, durations
+rounded to the second. With a file to write to, a chart of each key signal goes
+beside the Markdown (:mod:`cockpit.charts`, imported only then).
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cockpit.clock import format_duration, utc
-from cockpit.incident import IncidentState
+from cockpit.desk import effect_text, verdict
+from cockpit.incident import IncidentState, is_symptom
 from cockpit.journal import MACHINE_ACTOR, Event
-from cockpit.units import fmt_ratio, fmt_seconds, fmt_usd
+from cockpit.units import fmt_usd, formatter
 
-SIGNIFICANT = {"incident_declared", "status_changed", "severity_set", "milestone_set", "action_intent",
-               "action_outcome", "action_verified", "communication_sent", "drill_marker"}
+#: what journals written before snapshots carried their signals' descriptions held
+_LEGACY = {"error_rate": ("error_rate", "error rate", "ratio"), "latency_p95": ("latency", "p95 latency", "seconds"),
+           "cost_per_day": ("cost", "cost", "usd_per_day")}
+#: journal kinds the Timeline table leaves to the appendix
+QUIET = {"metrics_snapshot", "pin", "severity_suggested", "drill_marker"}
 
 
 def md(text: Any) -> str:
@@ -32,11 +47,17 @@ def people(st: IncidentState) -> list[str]:
     return [r for r in st.responders if r != MACHINE_ACTOR]
 
 
+def window(st: IncidentState, now: float) -> tuple[float, float]:
+    """The incident window: impact start to resolution (or now)."""
+    start = st.milestones.get("impact_started", st.declared_at)
+    return start, st.milestones.get("resolved", now)
+
+
 def durations(st: IncidentState) -> dict[str, float | None]:
     m = st.milestones
 
     def between(a: str, b: str) -> float | None:
-        return m[b] - m[a] if a in m and b in m else None
+        return round(m[b] - m[a]) if a in m and b in m else None
 
     return {
         "TTD": between("impact_started", "detected"),
@@ -55,53 +76,140 @@ def severity_time(st: IncidentState, end: float) -> list[tuple[str, float]]:
     return out
 
 
-def peaks(events: list[Event]) -> dict[str, float]:
-    """Worst values journaled during the incident (metrics snapshots and alerts)."""
-    out: dict[str, float] = {}
+# ---------------------------------------------------------------- signals
+
+@dataclass
+class SignalSeries:
+    """Every journaled reading of one key signal, with what it takes to show it."""
+
+    role: str
+    title: str
+    unit: str
+    warn: float | None = None
+    critical: float | None = None
+    direction: str = "above"
+    series: str = ""
+    points: list[tuple[float, float]] = field(default_factory=list)
+
+    def fmt(self, v: float | None) -> str:
+        try:
+            return formatter(self.unit)(v)
+        except KeyError:
+            return "—" if v is None else f"{v:.4g}"
+
+    def within(self, start: float, end: float) -> list[tuple[float, float]]:
+        return [(t, v) for t, v in self.points if start <= t <= end]
+
+    def extremes(self, start: float, end: float) -> dict[str, tuple[float, float]] | None:
+        """max, min and worst (max when higher is worse) in the window, each with its time."""
+        pts = self.within(start, end)
+        if not pts:
+            return None
+        hi = max(pts, key=lambda p: p[1])
+        lo = min(pts, key=lambda p: p[1])
+        return {"max": hi, "min": lo, "worst": hi if self.direction == "above" else lo}
+
+
+def signal_series(events: list[Event]) -> dict[str, SignalSeries]:
+    """The key signals' readings from the journal's snapshots, in time order."""
+    out: dict[str, SignalSeries] = {}
+    points: dict[str, dict[float, float]] = {}
     for e in events:
-        if e.kind == "metrics_snapshot":
-            for k, v in e.payload.items():
-                if isinstance(v, (int, float)):
-                    out[k] = max(out.get(k, v), v)
+        if e.kind != "metrics_snapshot":
+            continue
+        p = e.payload
+        if "samples" in p:
+            for role, meta in (p.get("signals") or {}).items():
+                if role not in out and isinstance(meta, dict):
+                    out[role] = SignalSeries(role, str(meta.get("title", role)), str(meta.get("unit", "")),
+                                             _num(meta.get("warn")), _num(meta.get("critical")),
+                                             "below" if meta.get("direction") == "below" else "above",
+                                             str(meta.get("series", "")))
+            for role, pts in (p.get("samples") or {}).items():
+                for pt in pts if isinstance(pts, list) else []:
+                    if isinstance(pt, list) and len(pt) == 2 and _num(pt[0]) is not None and _num(pt[1]) is not None:
+                        points.setdefault(role, {})[float(pt[0])] = float(pt[1])
+        else:  # the flat snapshots of older journals: one value per signal
+            for key, v in p.items():
+                if key in _LEGACY and _num(v) is not None:
+                    role, title, unit = _LEGACY[key]
+                    out.setdefault(role, SignalSeries(role, title, unit))
+                    points.setdefault(role, {})[e.ts] = float(v)
+    for role, pts in points.items():
+        if role in out:
+            out[role].points = sorted(pts.items())
     return out
 
 
-def cost_during(events: list[Event], end: float) -> float | None:
-    """Money spent while open: the journaled burn rate integrated over time."""
-    snaps = [(e.ts, e.payload.get("cost_per_day")) for e in events if e.kind == "metrics_snapshot"]
-    snaps = [(t, v) for t, v in snaps if isinstance(v, (int, float))]
-    if not snaps:
+def _num(v: Any) -> float | None:
+    import math
+
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def cost_during(series: dict[str, SignalSeries], start: float, end: float) -> float | None:
+    """Money spent in the window: the cost burn rate ($/day) integrated over time."""
+    s = series.get("cost")
+    pts = s.within(start, end) if s is not None and s.unit == "usd_per_day" else []
+    if not pts:
         return None
     total = 0.0
-    for (t, v), nxt in zip(snaps, snaps[1:] + [(end, None)]):
+    for (t, v), nxt in zip(pts, pts[1:] + [(end, None)]):
         total += v * max(0.0, nxt[0] - t) / 86400.0
     return total
 
 
-def _effect(v: Event | None) -> str:
-    """'verified; error_rate 0.21 → 0.004' from an action_verified event."""
-    if v is None:
-        return ""
-    p = v.payload
-    verdict = {True: "verified", False: "NOT verified"}.get(p.get("ok"), "not verifiable")
-    after = p.get("after") or {}
-    moved = ", ".join(f"{k} {b:.4g} → {after[k]:.4g}" for k, b in (p.get("before") or {}).items()
-                      if isinstance(b, (int, float)) and isinstance(after.get(k), (int, float)))
-    return f"{verdict} ({p.get('details', '')})" + (f"; {moved}" if moved else "")
+def failed_requests(series: dict[str, SignalSeries], start: float, end: float) -> tuple[float, float] | None:
+    """(failed, total) requests in the window, where a source gives the request rate."""
+    err, rate = series.get("error_rate"), series.get("requests")
+    if err is None or rate is None or err.unit != "ratio":
+        return None
+    rates = rate.within(start, end)
+    errs = err.points
+    if len(rates) < 2 or not errs:
+        return None
+    import bisect
+
+    times = [t for t, _ in errs]
+    failed = total = 0.0
+    for (t, r), (t2, _) in zip(rates, rates[1:]):
+        i = bisect.bisect_right(times, t) - 1
+        if i < 0:
+            continue
+        n = r * (t2 - t)
+        total += n
+        failed += n * errs[i][1]
+    return failed, total
+
+
+# ---------------------------------------------------------------- actions and the timeline
+
+def _effect(v: Event | None, e: Event | None) -> str:
+    """'verified (api healthy); error rate 0.21 → 0.004' from the verification and effect events."""
+    parts = []
+    if v is not None:
+        parts.append(f"{verdict(v.payload.get('ok'))} ({v.payload.get('details', '')})")
+    moved = effect_text(e.payload if e is not None else (v.payload if v is not None else {}))
+    if moved:
+        parts.append(moved)
+    return "; ".join(parts)
 
 
 def actions(events: list[Event]) -> list[dict[str, Any]]:
-    outcomes = {e.payload.get("intent"): e for e in events if e.kind == "action_outcome"}
-    verified = {e.payload.get("intent"): e for e in events if e.kind == "action_verified"}
+    by_intent: dict[str, dict[str, Event]] = {}
+    for e in events:
+        if e.kind in ("action_outcome", "action_verified", "action_effect"):
+            by_intent.setdefault(e.payload.get("intent"), {})[e.kind] = e
     out = []
     for e in events:
         if e.kind == "action_intent":
-            o = outcomes.get(e.id)
+            got = by_intent.get(e.id, {})
+            o = got.get("action_outcome")
             out.append({"at": e.ts, "action": e.payload.get("action"), "actor": e.actor,
                         "target": (e.payload.get("plan") or {}).get("target", ""),
                         "result": o.payload.get("result") if o else "outcome unknown",
                         "details": o.payload.get("details", "") if o else "the cockpit stopped before recording it",
-                        "effect": _effect(verified.get(e.id))})
+                        "effect": _effect(got.get("action_verified"), got.get("action_effect"))})
     return out
 
 
@@ -110,6 +218,8 @@ def line(e: Event) -> str:
     k = e.kind
     if k == "incident_declared":
         return f"Incident declared{' automatically' if p.get('auto') else ''}: {p.get('title', '')}"
+    if k == "title_set":
+        return f"Title set: {p.get('title', '')}"
     if k == "status_changed":
         return f"Status {p.get('from')} → {p.get('to')}" + (f" ({p['reason']})" if p.get("reason") else "")
     if k == "severity_set":
@@ -121,6 +231,8 @@ def line(e: Event) -> str:
         return p.get("text", k)
     if k == "note":
         return f"Note: {p.get('text', '')}"
+    if k == "action_item":
+        return f"Action item: {p.get('text', '')}" + (f" (owner {p['owner']})" if p.get("owner") else "")
     if k == "milestone_set":
         return f"Milestone {p.get('name')} set to {when(p.get('at'))}: {p.get('reason', '')}"
     if k == "action_intent":
@@ -128,46 +240,105 @@ def line(e: Event) -> str:
     if k == "action_outcome":
         return f"Action {p.get('action')}: {p.get('result')} {p.get('details', '')}".strip()
     if k == "action_verified":
-        return f"Action {p.get('action')}: {_effect(e)}"
+        return f"Action {p.get('action')}: {_effect(e, None)}"
+    if k == "action_effect":
+        return f"Action {p.get('action')} after {p.get('after_s', 0):.0f}s: {effect_text(p) or 'no signal read'}"
     if k == "communication_sent":
         return f"Update sent to {p.get('channel', '?')}: {p.get('summary', '')}"
     if k == "pin":
         return "Pinned an event" if p.get("pinned", True) else "Unpinned an event"
     if k == "metrics_snapshot":
-        return "Signals: " + ", ".join(f"{a} {b}" for a, b in p.items())
+        n = sum(len(v) for v in (p.get("samples") or {}).values() if isinstance(v, list))
+        return f"Signals recorded ({n} readings)" if "samples" in p else \
+            "Signals: " + ", ".join(f"{a} {b}" for a, b in p.items())
     return k.replace("_", " ")
 
 
-def data(st: IncidentState, now: float) -> dict[str, Any]:
+def in_time_order(events: list[Event]) -> list[Event]:
+    """Events by when they happened (journal order breaks ties): alerts from before the
+    declaration and work written after an outage fall where they belong."""
+    return sorted(events, key=lambda e: (e.ts, e.seq or 0))
+
+
+def roles(st: IncidentState) -> dict[str, list[str]]:
+    """Who did what: each person's acts, in the order they first did them."""
+    did: dict[str, list[str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for e in in_time_order(st.events):
+        if e.actor == MACHINE_ACTOR:
+            continue
+        what = {"incident_declared": "declared" if not e.payload.get("auto") else "",
+                "status_changed": {"acknowledged": "acknowledged", "mitigated": "marked mitigated",
+                                   "resolved": "resolved", "closed": "closed"}.get(e.payload.get("to"), "reopened"),
+                "severity_set": "set the severity", "title_set": "set the title",
+                "action_intent": f"ran {e.payload.get('action')}", "note": "notes",
+                "communication_sent": "sent updates", "action_item": "action items",
+                "milestone_set": "corrected milestones"}.get(e.kind, "")
+        if not what:
+            continue
+        key = (e.actor, what)
+        counts[key] = counts.get(key, 0) + 1
+        if counts[key] == 1:
+            did.setdefault(e.actor, []).append(what)
+    return {who: [f"{w} ({counts[(who, w)]})" if counts[(who, w)] > 1 else w for w in acts]
+            for who, acts in did.items()}
+
+
+# ---------------------------------------------------------------- the document
+
+def data(st: IncidentState, now: float, head: Event | None = None) -> dict[str, Any]:
     evs = st.events
-    end = st.milestones.get("resolved", now)
-    pk = peaks(evs)
+    start, end = window(st, now)
+    series = signal_series(evs)
+    extremes = {role: s.extremes(start, end) for role, s in series.items()}
+    requests = failed_requests(series, start, end)
+    items = [{"text": i.text, "owner": i.owner, "priority": i.priority, "due": i.due, "by": i.by}
+             for i in st.action_items]
+    items += [{"text": e.payload["text"][4:].lstrip(" :-"), "owner": "", "priority": "", "due": "", "by": e.actor}
+              for e in evs if e.kind == "note" and e.payload.get("text", "").upper().startswith("TODO")]
     return {
         "id": st.id, "title": st.title, "status": st.status, "drill": st.drill,
+        "postmortem": "final" if st.status == "closed" else "draft",
         "severity_initial": st.severities[0].severity if st.severities else None,
         "severity_final": st.severity,
         "severities": [{"severity": c.severity, "at": c.ts, "by": c.actor, "reason": c.reason,
                         "accepted_suggestion": c.accepted_suggestion} for c in st.severities],
         "time_at_severity": [{"severity": s, "seconds": d} for s, d in severity_time(st, end)],
-        "milestones": st.milestones, "durations": durations(st),
-        "peaks": pk, "cost_usd": cost_during(evs, end),
-        "responders": people(st), "actions": actions(evs),
-        "action_items": [e.payload["text"] for e in evs if e.kind == "note"
-                         and e.payload.get("text", "").upper().startswith("TODO")],
+        "milestones": st.milestones, "milestone_source": st.milestone_source, "durations": durations(st),
+        "window": {"start": start, "end": end},
+        "peaks": {role: x["worst"][1] for role, x in extremes.items() if x},
+        "extremes": {role: {k: {"at": t, "value": v} for k, (t, v) in x.items()} for role, x in extremes.items() if x},
+        "failed_requests": None if requests is None else {"failed": requests[0], "total": requests[1]},
+        "cost_usd": cost_during(series, start, end),
+        "responders": people(st), "roles": roles(st), "actions": actions(evs),
+        "action_items": items,
         "communications": [e.payload for e in evs if e.kind == "communication_sent"],
-        "events": [{"at": e.ts, "actor": e.actor, "kind": e.kind, "payload": e.payload, "pinned": e.id in st.pinned}
-                   for e in evs],
+        "head": None if head is None else {"seq": head.seq, "hash": head.hash},
+        "events": [{"at": e.ts, "written": e.written, "actor": e.actor, "kind": e.kind, "payload": e.payload,
+                    "pinned": e.id in st.pinned} for e in in_time_order(evs)],
     }
 
 
-def to_json(st: IncidentState, now: float) -> str:
-    return json.dumps(data(st, now), indent=2, ensure_ascii=False) + "\n"
+def to_json(st: IncidentState, now: float, head: Event | None = None) -> str:
+    return json.dumps(data(st, now, head), indent=2, ensure_ascii=False) + "\n"
 
 
-def to_markdown(st: IncidentState, now: float) -> str:
-    d = data(st, now)
+def write_markdown(st: IncidentState, now: float, path: Path, head: Event | None = None) -> list[Path]:
+    """Write the postmortem to ``path`` and a chart of each key signal beside it (SVG);
+    returns the charts written. Raises OSError when the file cannot be written."""
+    from cockpit.charts import draw_signals
+
+    charts = draw_signals(st, now, path.with_suffix(""), signal_series(st.events))
+    path.write_text(to_markdown(st, now, head=head, charts={role: p.name for role, p in charts.items()}),
+                    encoding="utf-8")
+    return list(charts.values())
+
+
+def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts: dict[str, str] | None = None) -> str:
+    d = data(st, now, head)
     evs = st.events
-    end = st.milestones.get("resolved", now)
+    start, end = window(st, now)
+    series = signal_series(evs)
     out: list[str] = []
     w = out.append
     sev_path = " → ".join(f"{c.severity} ({utc(c.ts):%H:%M} UTC)" for c in st.severities) or "not set"
@@ -176,75 +347,42 @@ def to_markdown(st: IncidentState, now: float) -> str:
     w(f"title: {json.dumps(st.title, ensure_ascii=False)}")
     w(f"severity: {json.dumps(sev_path, ensure_ascii=False)}")
     w(f"status: {st.status}")
+    w(f"postmortem: {d['postmortem']}")
     w(f"authors: {json.dumps(people(st), ensure_ascii=False)}")
     w(f"drill: {'true' if st.drill else 'false'}")
     w(f"generated: {when(now)}")
+    if head is not None:
+        w(f"journal_head: {head.hash}")
     w("---")
     w("")
     w(f"# Postmortem: {md(st.title) or st.id}{' (DRILL)' if st.drill else ''}")
     w("")
+    if d["postmortem"] == "draft":
+        w("> **DRAFT**: it becomes final when the incident is closed. Fill in the prompts in _italics_.")
+        w("")
     w("## Summary")
     w("")
-    dur = d["durations"]["TTR"]
-    w(f"{md(st.title)}. Declared {when(st.declared_at)}; severity {st.severity or 'not set'}; status "
-      f"{st.status}; {'resolved after ' + format_duration(dur) if dur is not None else 'not resolved yet'}.")
+    ttr = d["durations"]["TTR"]
+    w(f"{md(st.title)}. Impact from {when(start)}; declared {when(st.declared_at)}; severity "
+      f"{st.severity or 'not set'}; status {st.status}; "
+      f"{'resolved after ' + format_duration(ttr) if ttr is not None else 'not resolved yet'}.")
     w("")
     w("> _Write two or three sentences: what broke, who was affected, how it was fixed._")
     w("")
-    w("## Impact")
+    _impact(w, st, d, series, start, end)
+    _milestones(w, st, d)
+    w("## Trigger / what changed")
     w("")
-    for sev, secs in severity_time(st, end):
-        w(f"- {sev}: {format_duration(secs)}")
-    if not st.severities:
-        w("- severity: never set")
-    pk = d["peaks"]
-    w(f"- Peak error rate: {fmt_ratio(pk['error_rate']) if 'error_rate' in pk else 'not recorded'}")
-    w(f"- Peak p95 latency: {fmt_seconds(pk['latency_p95']) if 'latency_p95' in pk else 'not recorded'}")
-    cost = d["cost_usd"]
-    w(f"- Cost during the incident: {fmt_usd(cost) if cost is not None else 'not recorded'}")
+    first = next((e for e in in_time_order(evs) if is_symptom(e)), None)
+    if first is not None:
+        w(f"First symptom: {md(first.payload.get('text', ''))} at {when(first.ts)}.")
+    before = [a for a in d["actions"] if a["at"] < start]
+    for a in before:
+        w(f"- {utc(a['at']):%H:%M:%S} {md(a['action'])} on {md(a['target'])} by {md(a['actor'])}")
     w("")
-    w("## Key timestamps and durations")
+    w("> _What changed just before the first symptom (deploy, config, traffic, a dependency)?_")
     w("")
-    w("Durations are measured from **impact_started** (TTD, TTM, TTR) and from **detected** (TTA).")
-    w("")
-    w("| milestone | time (UTC) | set |")
-    w("|---|---|---|")
-    for name in ("impact_started", "detected", "acknowledged", "mitigated", "resolved"):
-        how = "by hand" if name in st.milestone_set_by_hand else "automatically"
-        w(f"| {name} | {when(st.milestones.get(name))} | {how if name in st.milestones else '—'} |")
-    w("")
-    for k, v in d["durations"].items():
-        w(f"- {k}: {format_duration(v) if v is not None else '—'}")
-    w("")
-    w("## Responders")
-    w("")
-    for r in people(st):
-        w(f"- {md(r)}")
-    w("")
-    w("## Timeline")
-    w("")
-    w("| time (UTC) | event | actor |")
-    w("|---|---|---|")
-    for e in evs:
-        critical_alert = e.kind == "alert_raised" and e.payload.get("level") == "CRIT"
-        if e.kind in SIGNIFICANT or e.id in st.pinned or critical_alert:
-            pin = "📌 " if e.id in st.pinned else ""
-            w(f"| {utc(e.ts):%H:%M:%S} | {pin}{md(line(e))} | {md(e.actor)} |")
-    w("")
-    w("The full log is in the appendix.")
-    w("")
-    w("## Detection")
-    w("")
-    declared = next((e for e in evs if e.kind == "incident_declared"), None)
-    first_alert = next((e for e in evs if e.kind == "alert_raised"), None)
-    if declared is not None:
-        how = "automatically on a critical alert" if declared.payload.get("auto") else f"by {md(declared.actor)}"
-        w(f"Declared {how} at {when(declared.ts)}.")
-    if first_alert is not None:
-        w(f"First alert: {md(first_alert.payload.get('text', ''))} at {when(first_alert.ts)}.")
-    w("")
-    w("> _Why did monitoring not catch it earlier? What would have?_")
-    w("")
+    _detection(w, st, evs)
     w("## Response and recovery")
     w("")
     if d["actions"]:
@@ -255,6 +393,27 @@ def to_markdown(st: IncidentState, now: float) -> str:
               f"{md(a['result'])} | {md(a['details'])} | {md(a['effect'])} |")
     else:
         w("No remediation actions were run from the cockpit.")
+    w("")
+    w("## Timeline")
+    w("")
+    w("Times are when things happened (UTC); the appendix has every event.")
+    w("")
+    w("| time (UTC) | event | actor |")
+    w("|---|---|---|")
+    for e in in_time_order(evs):
+        if e.kind not in QUIET or e.id in st.pinned:
+            pin = "📌 " if e.id in st.pinned else ""
+            w(f"| {utc(e.ts):%H:%M:%S} | {pin}{md(line(e))} | {md(e.actor)} |")
+    w("")
+    w("## Roles")
+    w("")
+    if d["roles"]:
+        w("| responder | did |")
+        w("|---|---|")
+        for who, acts in d["roles"].items():
+            w(f"| {md(who)} | {md(', '.join(acts))} |")
+    else:
+        w("No responder acted from the cockpit.")
     w("")
     w("## Root cause and contributing factors")
     w("")
@@ -269,19 +428,21 @@ def to_markdown(st: IncidentState, now: float) -> str:
     w("## Action items")
     w("")
     if d["action_items"]:
-        w("| # | item | owner | due |")
-        w("|---|---|---|---|")
-        for i, item in enumerate(d["action_items"], 1):
-            w(f"| {i} | {md(item[4:].lstrip(' :-'))} |  |  |")
+        for item in d["action_items"]:
+            extra = [f"owner: {md(item['owner'])}" if item["owner"] else "owner: _unassigned_",
+                     f"priority: {item['priority']}" if item["priority"] else "",
+                     f"due: {item['due']}" if item["due"] else ""]
+            w(f"- [ ] {md(item['text'])} ({', '.join(x for x in extra if x)})")
     else:
-        w("No notes starting with TODO were recorded; add action items here.")
+        w("None recorded (add them in the cockpit with `i`, or here).")
     w("")
     w("## Communications sent")
     w("")
-    comms = [e for e in evs if e.kind == "communication_sent"]
+    comms = [e for e in in_time_order(evs) if e.kind == "communication_sent"]
     if comms:
         for e in comms:
-            w(f"- {utc(e.ts):%H:%M:%S} UTC, {md(e.payload.get('channel', '?'))}: {md(e.payload.get('summary', ''))}")
+            w(f"- {utc(e.ts):%H:%M:%S} UTC, {md(e.payload.get('channel', '?'))} by {md(e.actor)}: "
+              f"{md(e.payload.get('summary', ''))}")
     else:
         w("None recorded.")
     w("")
@@ -291,11 +452,92 @@ def to_markdown(st: IncidentState, now: float) -> str:
 
         out.extend(markdown(cards[-1]))
         w("")
+    if charts:
+        w("## Signals")
+        w("")
+        for role, name in charts.items():
+            title = series[role].title if role in series else role
+            w(f"![{md(title)} over the incident, with its thresholds and the D/A/M/R milestones]({name})")
+            w("")
     w("## Appendix: full event log")
     w("")
-    w("| time (UTC) | kind | event | actor |")
-    w("|---|---|---|---|")
-    for e in evs:
-        w(f"| {utc(e.ts):%H:%M:%S} | {e.kind} | {md(line(e))} | {md(e.actor)} |")
+    w("| time (UTC) | written | kind | event | actor |")
+    w("|---|---|---|---|---|")
+    for e in in_time_order(evs):
+        late = f"+{e.written - e.ts:.0f}s" if e.written is not None and e.written - e.ts >= 1 else ""
+        w(f"| {utc(e.ts):%H:%M:%S} | {late} | {e.kind} | {md(line(e))} | {md(e.actor)} |")
     w("")
+    if head is not None:
+        w(f"Journal head: event #{head.seq}, `{head.hash}`. Check this record later with "
+          f"`cockpit journal verify {st.id} --head {head.hash[:16]}`.")
+        w("")
     return "\n".join(out)
+
+
+def _impact(w, st: IncidentState, d: dict, series: dict[str, SignalSeries], start: float, end: float) -> None:
+    w("## Impact")
+    w("")
+    resolved = "resolved" in st.milestones
+    w(f"- Duration: {format_duration(end - start)}{'' if resolved else ' so far (not resolved)'}, "
+      f"from the first symptom ({when(start)})")
+    for sev, secs in severity_time(st, end):
+        w(f"- Time at {sev}: {format_duration(secs)}")
+    if not st.severities:
+        w("- Severity: never set")
+    for role, label in (("error_rate", "error rate"), ("latency", "latency"), ("cost", "cost burn")):
+        s = series.get(role)
+        x = d["extremes"].get(role)
+        if s is None or x is None:
+            w(f"- Peak {label}: not recorded")
+            continue
+        worst = x["worst"]
+        word = "Peak" if s.direction == "above" else "Lowest"
+        name = s.title if not s.series or s.series.endswith(s.title.replace(" ", "_")) else \
+            f"{s.title} ({s.series.split(':', 1)[-1]})"
+        w(f"- {word} {md(name)}: {s.fmt(worst['value'])} at {utc(worst['at']):%H:%M:%S} UTC")
+    fr = d["failed_requests"]
+    if fr is not None and fr["total"] > 0:
+        w(f"- Requests failed: about {fr['failed']:,.0f} of {fr['total']:,.0f} "
+          f"({fr['failed'] / fr['total'] * 100:.1f}%), from the error rate and the request rate")
+    cost = d["cost_usd"]
+    w(f"- Cost during the incident: {fmt_usd(cost) if cost is not None else 'not recorded'}")
+    comps = sorted({e.payload.get("signal", "") for e in st.events if is_symptom(e) and e.payload.get("signal")
+                    and start <= e.ts <= end and e.payload.get("signal", "").startswith(("component", "health"))})
+    if comps:
+        w(f"- Affected: {md(', '.join(comps))}")
+    w("")
+    w("> _Who was affected, and how (customers, regions, features)?_")
+    w("")
+
+
+def _milestones(w, st: IncidentState, d: dict) -> None:
+    w("## Key timestamps and durations")
+    w("")
+    w("Durations are measured from **impact_started** (TTD, TTM, TTR) and from **detected** (TTA), "
+      "rounded to the second. Correct a milestone in the cockpit with `M`.")
+    w("")
+    w("| milestone | time (UTC) | how |")
+    w("|---|---|---|")
+    for name in ("impact_started", "detected", "acknowledged", "mitigated", "resolved"):
+        how = md(st.milestone_source.get(name, "")) if name in st.milestones else "—"
+        w(f"| {name} | {when(st.milestones.get(name))} | {how} |")
+    w("")
+    for k, v in d["durations"].items():
+        w(f"- {k}: {format_duration(v) if v is not None else '—'}")
+    w("")
+
+
+def _detection(w, st: IncidentState, evs: list[Event]) -> None:
+    w("## Detection")
+    w("")
+    declared = next((e for e in evs if e.kind == "incident_declared"), None)
+    if declared is not None:
+        how = "automatically on a critical alert" if declared.payload.get("auto") else f"by {md(declared.actor)}"
+        w(f"Declared {how} at {when(declared.ts)}.")
+        early = [e for e in in_time_order(evs) if is_symptom(e) and e.ts < declared.ts]
+        if early:
+            w(f"{len(early)} symptom(s) came before the declaration, the first at {when(early[0].ts)}: "
+              f"{md(early[0].payload.get('text', ''))}.")
+    w("")
+    w("> _Why did monitoring not catch it earlier? What would have?_")
+    w("")

@@ -76,6 +76,20 @@ class RingBuffer:
         idx = list(self._indices(len(vals)))
         return [(self._ts[i], v) for i, v in zip(idx, vals)]
 
+    def samples_after(self, ts: float) -> list[tuple[float, float | None]]:
+        """(timestamp, value) pairs newer than ``ts``, oldest first; walks back from the
+        newest, so a short window of a long buffer costs only its own samples."""
+        out: list[tuple[float, float | None]] = []
+        for k in range(self._size):
+            i = (self._head - 1 - k) % self.capacity
+            t = self._ts[i]
+            if t <= ts:
+                break
+            v = self._values[i]
+            out.append((t, None if math.isnan(v) or self._status[i] else v))
+        out.reverse()
+        return out
+
     def since(self, ts: float) -> list[float | None]:
         """Values with a timestamp at or after ``ts``, oldest first."""
         return [v for t, v in self.samples() if t >= ts]

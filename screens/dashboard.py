@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -42,6 +43,9 @@ class DashboardScreen(Screen):
         Binding("M", "milestone", "Milestones", show=False, tooltip="Correct a milestone (e.g. when impact started)",
                 id="dashboard.milestone"),
         Binding("D", "declare", "Declare", id="dashboard.declare"),
+        Binding("T", "title", "Title", show=False, tooltip="Set the incident's title", id="dashboard.title"),
+        Binding("i", "action_item", "Action item", show=False,
+                tooltip="Add a follow-up (owner, priority, due) to the postmortem", id="dashboard.action_item"),
         Binding("x", "export", "Export", id="dashboard.export"),
         Binding("u", "update", "Update", id="dashboard.update"),
         Binding("p", "pin", "Pin", show=False, id="dashboard.pin"),
@@ -189,7 +193,7 @@ class DashboardScreen(Screen):
             return True if self.app.armed else None  # greyed while READ-ONLY
         if action == "status":
             return True if desk.can(str(parameters[0])) else None
-        if action == "export":
+        if action in ("export", "title", "action_item"):
             return True if desk.current else None
         if action == "update":
             return True if desk.current else None
@@ -202,18 +206,69 @@ class DashboardScreen(Screen):
         return True
 
     def _do(self, fn, *args) -> None:
-        """A desk operation for a key: on the journal thread; its problem is shown after."""
-        self.app.desk_do(fn, *args)
+        """A desk operation for a key: on the journal thread, stamped with the moment the
+        responder acted (not when the journal took it); its problem is shown after."""
+        self.app.desk_do(partial(fn, at=self.app.clock.now()), *args)
+
+    def with_incident(self, what: str, then) -> None:
+        """Run ``then()`` once an incident is open: when none is, ask whether to declare a
+        new one or reopen the last one (Escape: nothing happens)."""
+        from screens.prompt import IncidentChoice
+
+        app, desk = self.app, self.app.desk
+        st = desk.state()
+        if st is not None and st.open:
+            then()
+            return
+
+        def go(problem: str | None) -> None:
+            app.say(problem)  # refused, or taken but not written yet (the journal is away)
+            app.desk_changed()
+            now = desk.state()
+            if now is not None and now.open:
+                then()
+
+        def chosen(choice: str | None) -> None:
+            if choice == "new":
+                app.desk_do(partial(desk.declare, f"declared to record {what}", at=app.clock.now()), then=go)
+            elif choice == "reopen":
+                app.desk_do(partial(desk.reopen, f"reopened to record {what}", at=app.clock.now()), then=go)
+            else:
+                app.notify(f"{what}: cancelled, nothing was run or recorded.", markup=False, timeout=4)
+
+        app.push_screen(IncidentChoice(what, st.id if st is not None else None), chosen)
 
     def action_note(self) -> None:
         from screens.prompt import TextPrompt
 
         def save(text: str | None) -> None:
-            if text is not None:
+            if text is None:
+                return
+            if self.app.desk.current:
                 self._do(self.app.desk.note, text)
+            else:
+                self.with_incident("a note", lambda: self._do(self.app.desk.note, text))
 
-        where = self.app.desk.current or "a new incident"
+        where = self.app.desk.current or "an incident (none is open: you will be asked)"
         self.app.push_screen(TextPrompt(f"Note on {where}", "what you saw, did or decided"), save)
+
+    def action_title(self) -> None:
+        from screens.prompt import TextPrompt
+
+        st = self.app.desk.state()
+        if st is None:
+            return
+        self.app.push_screen(TextPrompt(f"Title of {st.id}", "what is broken, for whom", value=st.title),
+                             lambda title: title is not None and self._do(self.app.desk.set_title, title))
+
+    def action_action_item(self) -> None:
+        from screens.prompt import ActionItemPrompt
+
+        st = self.app.desk.state()
+        if st is None:
+            return
+        self.app.push_screen(ActionItemPrompt(st.id),
+                             lambda item: item is not None and self._do(self.app.desk.add_action_item, *item))
 
     def action_status(self, to: str) -> None:
         from cockpit.journal import STATUSES
@@ -223,6 +278,7 @@ class DashboardScreen(Screen):
         st = desk.state()
         if st is None:
             return
+        self.app.snapshot_now()  # the readings until this moment go on the record first
         if STATUSES.index(to) < STATUSES.index(st.status):
             self.app.push_screen(
                 TextPrompt(f"Reopen {st.id} ({st.status} → {to}): why?", "what came back"),
@@ -334,6 +390,7 @@ class DashboardScreen(Screen):
         app = self.app
         if not app.desk.current:
             return
+        app.snapshot_now()  # every reading until now is in the postmortem
 
         def done(written: Path | None) -> None:
             if written is not None:
@@ -396,6 +453,10 @@ class DashboardScreen(Screen):
             return
         if guard == "deny":
             app.say(f"{cfg.name} is denied in {app.config.service.environment} (guards in the config)")
+            return
+        st = app.desk.state()
+        if st is None or not st.open:  # one rule: an action is recorded on an open incident, asked for
+            self.with_incident(f"{cfg.name} on {cfg.target}", lambda: self._start_action(cfg, guard, undo_of))
             return
         problem = app.runner.claim(cfg.target, cfg.name)
         if problem:

@@ -18,14 +18,14 @@ class TextPrompt(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
-    def __init__(self, title: str, placeholder: str = "", hint: str = "") -> None:
+    def __init__(self, title: str, placeholder: str = "", hint: str = "", value: str = "") -> None:
         super().__init__()
-        self.title_text, self.placeholder, self.hint = title, placeholder, hint
+        self.title_text, self.placeholder, self.hint, self.value = title, placeholder, hint, value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
-            yield Input(placeholder=self.placeholder, id="prompt-input")
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Static(Text(self.hint or "enter saves · esc cancels", style="dim"), id="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -228,6 +228,76 @@ class ActionsMenu(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ActionItemPrompt(ModalScreen[tuple[str, str, str, str] | None]):
+    """A follow-up for the postmortem: what, who owns it, priority, due date. Enter moves
+    to the next box and saves from the last; Escape cancels. The desk checks the values."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="item.cancel")]
+    FIELDS = (("item-text", "what to do, e.g. alert on deploy error budget"), ("item-owner", "owner (a name)"),
+              ("item-priority", "priority: P0 P1 P2 P3 (optional)"), ("item-due", "due: YYYY-MM-DD (optional)"))
+
+    def __init__(self, incident: str) -> None:
+        super().__init__()
+        self.incident = incident
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"Action item for {self.incident}", style="bold"), classes="dialog-title")
+            for ident, placeholder in self.FIELDS:
+                yield Input(placeholder=placeholder, id=ident)
+            yield Static(Text("enter: next box, saves from the last · esc cancels", style="dim"), id="item-hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        boxes = [self.query_one(f"#{ident}", Input) for ident, _ in self.FIELDS]
+        if not boxes[0].value.strip():
+            self.query_one("#item-hint", Static).update(Text("say what is to be done first", style="bold"))
+            boxes[0].focus()
+            return
+        at = boxes.index(event.input)
+        if at < len(boxes) - 1:
+            boxes[at + 1].focus()
+            return
+        self.dismiss(tuple(b.value.strip() for b in boxes))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class IncidentChoice(ModalScreen[str | None]):
+    """Something must be recorded on an incident and none is open: declare a new one (n),
+    reopen the last one (o, when there is one) or cancel (Escape): nothing happens until
+    the responder says which."""
+
+    BINDINGS = [
+        Binding("n", "choose('new')", "New incident", id="choice.new"),
+        Binding("o", "choose('reopen')", "Reopen", id="choice.reopen"),
+        Binding("escape", "cancel", "Cancel", id="choice.cancel"),
+    ]
+
+    def __init__(self, what: str, last: str | None) -> None:
+        super().__init__()
+        self.what, self.last = what, last
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"No incident is open to record {self.what} on", style="bold"),
+                         classes="dialog-title")
+            lines = Text("n  declare a new incident\n", style="bold")
+            if self.last:
+                lines.append(f"o  reopen {self.last}\n", "bold")
+            lines.append("esc  cancel: nothing is run or recorded", "dim")
+            yield Static(lines, id="choice-options")
+
+    def action_choose(self, choice: str) -> None:
+        if choice == "reopen" and not self.last:
+            return
+        self.dismiss(choice)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -35,6 +35,7 @@ class ListRecorder:
     def __init__(self, folder, refuse_intent: bool = False) -> None:
         self.journal = SQLiteJournal(folder / "j.db")
         self.desk = IncidentDesk(self.journal, ManualClock(), "alice", "svc")
+        assert self.desk.declare("checkout 5xx") is None  # an action is recorded on an open incident
         self.refuse_intent = refuse_intent
 
     def intent(self, plan):
@@ -45,8 +46,11 @@ class ListRecorder:
     def outcome(self, intent, plan, outcome):
         assert self.desk.action_outcome(intent, outcome.result, outcome.details, {"undo": plan.undo}) is None
 
-    def verified(self, intent, plan, v, before, after):
-        assert self.desk.action_verified(intent, v.ok, v.details, before, after) is None
+    def verified(self, intent, plan, v):
+        assert self.desk.action_verified(intent, v.ok, v.details) is None
+
+    def effect(self, intent, plan, before, after, after_s):
+        assert self.desk.action_effect(intent, before, after, after_s) is None
 
     def kinds(self):
         return [e.kind for e in self.journal.events(self.desk.current)] if self.desk.current else []
@@ -90,9 +94,11 @@ def test_http_rollback_plans_runs_verifies_and_journals(deploy_server, tmp_path)
     assert report.outcome.result == "ok" and "rolled back to v1.4.2" in report.outcome.details
     assert report.outcome.changed["state"]["version"] == "v1.4.2"
     assert report.verification.ok is True
-    assert rec.kinds() == ["incident_declared", "action_intent", "action_outcome", "action_verified"]
-    verified = rec.journal.events(rec.desk.current)[-1].payload
-    assert verified["before"] == {"error_rate": 0.2} and verified["after"] == {"error_rate": 0.004}
+    assert rec.kinds() == ["incident_declared", "action_intent", "action_outcome", "action_verified", "action_effect"]
+    events = rec.journal.events(rec.desk.current)
+    assert events[-2].payload["ok"] is True
+    effect = events[-1].payload
+    assert effect["before"] == {"error_rate": 0.2} and effect["after"] == {"error_rate": 0.004}
     assert not runner.busy(cfg.target)
 
 

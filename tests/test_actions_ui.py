@@ -12,6 +12,7 @@ from cockpit.demo import demo_config
 from cockpit.journal import SQLiteJournal
 from cockpit.simulator import Fault, Simulator, SimulatorServer
 from screens.confirm import ActionConfirm
+from screens.prompt import IncidentChoice
 
 
 @pytest.fixture
@@ -59,8 +60,21 @@ def kinds(app) -> list[str]:
     return [e.kind for e in app.journal.events(cur) if e.kind.startswith("action")] if cur else []
 
 
+async def declared(pilot, title: str = "checkout 5xx") -> str:
+    """Declare an incident as D would, and wait until it is written."""
+    app = pilot.app
+    app.desk_do(app.desk.declare, title)
+    await settle(pilot)
+    assert app.desk.state() is not None and app.desk.state().open
+    return app.desk.current
+
+
 async def open_dialog(pilot, key: str) -> ActionConfirm:
+    """Press an action's key; with no incident open, answer the question with n (a new one)."""
     await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, (ActionConfirm, IncidentChoice)), 5, "a dialog")
+    if isinstance(pilot.app.screen, IncidentChoice):
+        await pilot.press("n")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, ActionConfirm), 5, "the plan dialog")
     return pilot.app.screen
 
@@ -73,9 +87,9 @@ async def test_rollback_shows_the_plan_runs_verifies_and_journals(sim, tmp_path)
         assert f"POST {sim.url}/admin/rollback" in shown and '"version": "v1.5.0"' in shown
         assert "YES: it overwrites state" in shown and "api" in shown
         await pilot.press("y")
-        await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the verification")
+        await wait_for(pilot, lambda: "action_effect" in kinds(app), 10, "the verification and effect")
         await settle(pilot)
-        assert kinds(app) == ["action_intent", "action_outcome", "action_verified"]
+        assert kinds(app) == ["action_intent", "action_outcome", "action_verified", "action_effect"]
         assert sim.sim.version == "v1.4.2"
         events = app.journal.events(app.desk.current)
         outcome = next(e for e in events if e.kind == "action_outcome").payload
@@ -135,6 +149,7 @@ async def test_double_press_runs_once_and_a_busy_target_says_so(sim, tmp_path, f
     config = demo_with(sim.url, e={"url": fault_server.url("/flag"), "effect_after": 0})
     app = CockpitApp(config, mode="DEMO", armed=True, poll=False, journal=SQLiteJournal(tmp_path / "j.db"))
     async with app.run_test(size=(120, 40)) as pilot:
+        await declared(pilot)
         await pilot.press("e", "e")  # the second press: the dialog (or the claim) already has it
         await wait_for(pilot, lambda: isinstance(app.screen, ActionConfirm), 5, "the plan dialog")
         dialog = app.screen
@@ -221,9 +236,9 @@ async def test_demo_rollback_brings_the_error_rate_back_under_the_threshold(tmp_
                 await pilot.press("y")
                 await wait_for(pilot, lambda: "action_outcome" in kinds(app), 5, "the rollback")
                 await wait_for(pilot, error_rate_below(app, 0.05), 20, "the error rate back under the warn threshold")
-                await wait_for(pilot, lambda: "action_verified" in kinds(app), 10, "the effect to be recorded")
-            verified = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_verified")
-            assert verified.payload["before"]["error_rate"] > 0.10
+                await wait_for(pilot, lambda: "action_effect" in kinds(app), 10, "the effect to be recorded")
+            effect = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_effect")
+            assert effect.payload["before"]["error_rate"] > 0.10
     finally:
         server.stop()
 
@@ -233,6 +248,7 @@ async def test_the_actions_menu_lists_every_action_and_opens_its_plan(sim, tmp_p
 
     app = make_app(sim, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
+        await declared(pilot)
         await pilot.press("A")
         assert isinstance(app.screen, ActionsMenu)
         menu = app.screen.query_one("#actions-options")
@@ -243,6 +259,36 @@ async def test_the_actions_menu_lists_every_action_and_opens_its_plan(sim, tmp_p
         await pilot.press("escape")
         await settle(pilot)
         assert kinds(app) == []
+
+
+async def test_an_action_with_no_incident_open_asks_first(sim, tmp_path):
+    """One rule for every action key: with no incident, or after resolve, the cockpit asks
+    whether to declare a new incident or reopen the last one; Escape runs nothing."""
+    app = make_app(sim, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentChoice), 5, "the question")
+        assert "o  reopen" not in str(app.screen.query_one("#choice-options").render())  # nothing to reopen
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.desk.current is None and sim.sim.admin_state()["version"] == "v1.5.0"
+        assert any("cancelled, nothing was run or recorded" in n.message for n in app._notifications)
+        inc = await declared(pilot)
+        app.desk_do(app.desk.set_status, "resolved")
+        await settle(pilot)
+        # after resolve: asked again, and o reopens the same incident (no new declaration)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, IncidentChoice), 5, "the question after resolve")
+        assert f"o  reopen {inc}" in str(app.screen.query_one("#choice-options").render())
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionConfirm), 5, "the plan dialog")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "action_outcome" in kinds(app), 10, "the rollback")
+        assert app.desk.current == inc and app.desk.state().status == "acknowledged"
+        events = app.journal.events(inc)
+        reopened = next(e for e in events if e.kind == "status_changed" and e.payload["to"] == "acknowledged")
+        assert "reopened to record Rollback" in reopened.payload["reason"]
+        assert [e.kind for e in events].count("incident_declared") == 1
 
 
 async def test_scale_asks_for_the_count_in_the_dialog(sim, tmp_path, moto_url):

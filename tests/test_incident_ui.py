@@ -139,7 +139,10 @@ async def test_first_critical_alert_declares_and_journals(tmp_path):
 
             shown = {k.action for k in app.screen.query(FooterKey)}
             assert "declare" not in shown and "status('acknowledged')" in shown
-            assert evs[1].kind == "alert_raised" and evs[1].payload["level"] == "CRIT"
+            # the symptoms before it are journaled on it with their own times: impact starts at the first
+            symptoms = [e for e in evs if e.kind == "alert_raised"]
+            assert symptoms and symptoms[0].ts <= evs[0].ts
+            assert app.desk.state().milestones["impact_started"] == min(e.ts for e in symptoms)
     finally:
         server.stop()
 

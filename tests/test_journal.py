@@ -73,7 +73,8 @@ def test_verify_detects_a_removed_event(tmp_path):
     j = _five_notes(path)
     _tamper(path, "DELETE FROM events WHERE seq=2")
     problems = j.verify("INC-1")
-    assert len(problems) == 1 and "event #3" in problems[0] and "removed or reordered" in problems[0]
+    assert len(problems) == 2 and "event #3" in problems[0] and "removed or reordered" in problems[0]
+    assert problems[1] == "incident INC-1: 1 event(s) removed from the middle (#2)"  # named by its head
 
 
 def test_two_writers_on_one_file_keep_one_chain(tmp_path):

@@ -21,7 +21,7 @@ from cockpit.journal import GENESIS, JournalError, open_journal
 from cockpit.pgjournal import PostgresJournal, safe_url
 from cockpit.simulator import Simulator, SimulatorServer
 from screens.header import CockpitHeader
-from screens.prompt import TextPrompt
+from screens.prompt import IncidentChoice, TextPrompt
 
 
 @pytest.fixture
@@ -114,9 +114,11 @@ def test_unreachable_server_is_one_line_and_the_note_is_kept(closed_port):
     assert "\n" not in str(err.value)
     assert str(err.value).startswith(f"postgresql://127.0.0.1:{closed_port}/incidents: cannot connect")
     desk = IncidentDesk(j, ManualClock(), "alice", "svc")
-    problem = desk.note("the database is on fire")
-    assert problem and "NOT SAVED" not in problem or desk.unsaved  # refused, yet kept in memory
-    assert any(u.payload.get("text") == "the database is on fire" for u in desk.unsaved)
+    assert "NOT SAVED" in desk.declare("the database is on fire")
+    inc = desk.current
+    assert inc is not None and desk.state().open  # the incident exists here, waiting to be written
+    assert "NOT SAVED" in desk.note("failing over")  # refused, yet kept in memory, on that incident
+    assert [(u.kind, u.event.incident) for u in desk.unsaved] == [("incident_declared", inc), ("note", inc)]
 
 
 def test_a_lost_connection_reconnects_on_the_next_write(pg_url):
@@ -239,7 +241,11 @@ async def test_a_journal_that_cannot_be_reached_keeps_the_note_and_says_so(close
         await settle(pilot)
         await pilot.press("n", *"tried restarting the pool", "enter")
         await settle(pilot)
-        assert app.is_running and not isinstance(app.screen, TextPrompt)
+        assert isinstance(app.screen, IncidentChoice)  # no incident yet: asked, then declared while down
+        await pilot.press("n")
+        await settle(pilot)
+        await settle(pilot)
+        assert app.is_running and not isinstance(app.screen, (TextPrompt, IncidentChoice))
         assert any(u.payload.get("text") == "tried restarting the pool" for u in app.desk.unsaved)
         assert any("cannot connect" in n.message for n in app._notifications)
         await pilot.pause(0.1)

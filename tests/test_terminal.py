@@ -135,6 +135,9 @@ def test_run_armed_rolls_back_in_tmux(sim_server_url):
     try:
         wait_screen(name, lambda s: "ARMED" in s and "● OK" in s, 15, "live values, ARMED")
         _tmux("send-keys", "-t", name, "r")
+        # no incident is open: asked first (n declares one), then the plan
+        wait_screen(name, lambda s: "No incident is open to record Rollback" in s, 8, "the question")
+        _tmux("send-keys", "-t", name, "n")
         screen = wait_screen(name, lambda s: "Run Rollback on checkout-api?" in s, 8, "the plan dialog")
         assert "/admin/rollback" in screen and "y runs it" in screen
         _tmux("send-keys", "-t", name, "y")

@@ -99,7 +99,7 @@ def test_check_view_component_error_is_unknown_and_says_what_it_was():
 
 def test_crossings_fire_on_change_only_and_ignore_gaps():
     t = CrossingTracker()
-    t.watch("k", "error rate", Threshold(warn=0.05, critical=0.10), fmt_ratio)
+    t.watch("k", "error rate", Threshold(warn=0.05, critical=0.10, hold=0, clear_hold=0), fmt_ratio)
     assert t.update("k", 0.01, 1) is None  # first data, all well: nothing to say
     assert t.update("k", 0.02, 2) is None
     ev = t.update("k", 0.06, 3)
@@ -107,7 +107,7 @@ def test_crossings_fire_on_change_only_and_ignore_gaps():
     assert t.update("k", 0.07, 4) is None  # same level, no spam
     assert t.update("k", None, 5) is None  # a gap is not a recovery
     ev = t.update("k", 0.2, 6)
-    assert ev.level is Level.CRIT and ev.payload == {"from": "WARN", "to": "CRIT"}
+    assert ev.level is Level.CRIT and ev.payload == {"from": "WARN", "to": "CRIT", "value": 0.2}
     ev = t.update("k", 0.01, 7)
     assert ev.level is Level.OK and "back to OK" in ev.text
 
@@ -127,7 +127,7 @@ def test_freshness_waiting_without_buffer():
 def test_state_changes_become_timeline_events_after_the_baseline():
     from cockpit.evaluator import StateTracker
 
-    t = StateTracker()
+    t = StateTracker(clear_hold=0)
     assert t.update("c:component/api", "component api", "healthy", 1) is None  # baseline
     assert t.update("c:component/api", "component api", "healthy", 2) is None
     assert t.update("c:component/api", "component api", None, 3) is None  # failed poll is not a state
