@@ -457,3 +457,40 @@ def private_user_dirs(tmp_path, monkeypatch):
     # an unexpected error the cockpit caught and logged (never shown as a traceback) still fails the test
     log = tmp_path / "xdg-state" / "cockpit" / "errors.log"
     assert not log.exists(), f"the cockpit logged an unexpected error:\n{log.read_text()[-3000:]}"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of its own: a tmpfs mounted for the test (``small_disk(size)`` gives
+    its path; ``.readonly()`` remounts it read-only). Needs root, as CI has; elsewhere the
+    test is skipped, and under CI=true it fails instead."""
+    import os
+    import subprocess
+
+    mounts: list = []
+
+    class Disk:
+        def __call__(self, size: str = "1m"):
+            path = tmp_path / f"disk{len(mounts)}"
+            path.mkdir()
+            run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                why = f"cannot mount a tmpfs here ({run.stderr.strip() or 'mount failed'}): run the tests as root"
+                if os.environ.get("CI"):
+                    pytest.fail(why)
+                pytest.skip(why)
+            mounts.append(path)
+            return path
+
+        @staticmethod
+        def readonly(path) -> None:
+            subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True, capture_output=True)
+
+        @staticmethod
+        def writable(path) -> None:
+            subprocess.run(["mount", "-o", "remount,rw", str(path)], check=True, capture_output=True)
+
+    yield Disk()
+    for path in reversed(mounts):
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -21,6 +21,8 @@ CORE = [
     "cockpit.views",
     "cockpit.journal",
     "cockpit.incident",
+    "cockpit.desk",
+    "cockpit.postmortem",
     "cockpit.units",
     "cockpit.sources",
     "cockpit.sources.http",
@@ -32,7 +34,7 @@ CORE = [
     "cockpit.cli",
     "actions",
 ]
-FORBIDDEN = ["textual", "boto3", "botocore", "psycopg", "aiohttp"]
+FORBIDDEN = ["textual", "boto3", "botocore", "psycopg", "aiohttp", "matplotlib"]
 
 
 def imported_after(modules: list[str], extra: str = "") -> list[str]:
@@ -78,3 +80,36 @@ def test_building_a_source_and_the_demo_config_stays_ui_free():
 def test_the_check_detects_a_forbidden_import():
     """The contract check itself works: importing textual is seen."""
     assert imported_after(["cockpit.config", "textual"]) == ["textual"]
+
+
+def test_the_app_starts_without_the_chart_library():
+    """matplotlib is for writing a postmortem's charts only: never on the start-up path."""
+    code = ("import sys; import cockpit.app, screens.dashboard; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_writing_a_postmortem_draws_its_charts_with_matplotlib(tmp_path):
+    """...and writing one does load it (the charts are real SVG from a plotting library)."""
+    extra = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from cockpit.clock import ManualClock
+        from cockpit.incident import fold
+        from cockpit.journal import SQLiteJournal
+        from cockpit.postmortem import write_markdown
+        j = SQLiteJournal({str(tmp_path / "j.db")!r}, clock=ManualClock(100.0))
+        j.append("INC-1", "incident_declared", {{"title": "t"}}, ts=100.0)
+        meta = {{"error_rate": {{"title": "error rate", "unit": "ratio", "warn": 0.05, "critical": 0.1}}}}
+        j.append("INC-1", "metrics_snapshot", {{"signals": meta,
+                 "samples": {{"error_rate": [[90.0 + i, 0.01 * i] for i in range(30)]}}}}, ts=120.0)
+        charts = write_markdown(fold("INC-1", j.events("INC-1")), 130.0, Path({str(tmp_path / "pm.md")!r}))
+        assert [c.name for c in charts] == ["pm-error_rate.svg"], charts
+        """
+    ).replace("\n", "\n        ")
+    assert "matplotlib" in imported_after(["cockpit.postmortem"], extra)
+    svg = (tmp_path / "pm-error_rate.svg").read_text()
+    assert svg.startswith("<?xml") and "<svg" in svg and "matplotlib" in svg
+    assert "![error rate over the incident" in (tmp_path / "pm.md").read_text()
