@@ -27,6 +27,8 @@ def draw_signals(st: IncidentState, now: float, stem: Path, series: dict[str, Si
     start, end = window(st, now)
     out: dict[str, Path] = {}
     for role, s in series.items():
+        if s.warn is None and s.critical is None and role == "requests":
+            continue  # the request rate only counts failed requests: not a key signal of its own
         pts = s.within(start - CONTEXT, end + CONTEXT)
         if len(pts) < 2:
             continue

@@ -388,7 +388,8 @@ class IncidentDesk:
         if st is not None and st.open:
             return self._put(event)
         if self.declare_on_critical and ev.level is Level.CRIT:
-            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True, at=ev.ts)
+            # declared now (detection), on an alert that says when the crossing began
+            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
             self._put(Event(event.id, self._current, event.ts, event.actor, event.kind, event.payload))
             return problem
         self._remember(event)

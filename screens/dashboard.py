@@ -112,6 +112,7 @@ class DashboardScreen(Screen):
             self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.journal_error = app.desk.journal_error
+        header.unsaved = len(app.desk.unsaved)
         header.drill = app.drill_status()
         if app.replay is not None:
             from screens.drillbar import DrillBar

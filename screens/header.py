@@ -23,15 +23,17 @@ class CockpitHeader(Widget):
         self.targets: dict[str, float] = {}
         self.update_due: float | None = None
         self.journal_error: str | None = None
-        self._shown_error: str | None = None
+        self.unsaved = 0  # events kept while the journal is away
+        self._shown_error: tuple | None = None
         self.now: float = 0.0
         self.drill = ""  # a replay's position, speed or pause ("" when not replaying)
         self._shown_drill = ""
 
     def tick(self, now: float, incident, targets: dict[str, float]) -> None:
+        error = (self.journal_error, self.unsaved)
         changed = (int(now) != int(self.now) or incident is not self.incident
-                   or self.journal_error != self._shown_error or self.drill != self._shown_drill)
-        self._shown_error, self._shown_drill = self.journal_error, self.drill
+                   or error != self._shown_error or self.drill != self._shown_drill)
+        self._shown_error, self._shown_drill = error, self.drill
         self.now, self.incident, self.targets = now, incident, targets
         if changed:
             self.refresh()
@@ -63,8 +65,8 @@ class CockpitHeader(Widget):
             self._badge(out, "ARMED", "error")
         else:
             self._badge(out, "READ-ONLY", "success")
-        if self.journal_error:
-            self._badge(out, "JOURNAL DOWN", "error")  # what the responder does now is kept, not yet saved
+        if self.journal_error:  # what happens now is kept with its time, written when the journal answers
+            self._badge(out, f"JOURNAL DOWN · {self.unsaved} kept" if self.unsaved else "JOURNAL DOWN", "error")
         inc = self.incident
         if inc is None:
             self._badge(out, "SEV —", "foreground-muted")
