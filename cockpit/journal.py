@@ -177,6 +177,7 @@ class HeadsFile:
             lines = "".join(json.dumps({"i": h.incident, "s": h.seq, "h": h.hash}, separators=(",", ":")) + "\n"
                             for h in self._waiting)
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 with self.path.open("a", encoding="utf-8") as f:
                     f.write(lines)
                     f.flush()

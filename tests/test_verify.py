@@ -259,3 +259,43 @@ def test_a_payload_that_is_not_an_object_is_a_changed_event(tmp_path, payload):
     db.close()
     run = verify(path)
     assert run.returncode == 1 and f"event #{seq}" in run.stdout and "Traceback" not in run.stderr
+
+
+def test_the_shared_journal_finds_removed_events_and_incidents(pg_url):
+    """PostgreSQL keeps each event's head in a table of its own (and the writing cockpit in a
+    local file): deleting rows from cockpit_events is found, the table dropped too."""
+    import psycopg
+
+    from cockpit.pgjournal import PostgresJournal
+
+    j = PostgresJournal(pg_url, clock=ManualClock(), actor="alice")
+    a = [j.append("INC-A", "note", {"text": f"a {i}"}) for i in range(4)]
+    for i in range(2):
+        j.append("INC-B", "note", {"text": f"b {i}"})
+    j.close()
+    assert verify_url(pg_url).returncode == 0
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DELETE FROM cockpit_events WHERE seq = %s", (a[-1].seq,))
+        db.execute("DELETE FROM cockpit_events WHERE incident = 'INC-B'")
+    run = verify_url(pg_url)
+    assert run.returncode == 1
+    assert f"incident INC-A: CUT SHORT: 1 event(s) removed from the end (#{a[-1].seq})" in run.stdout
+    assert "incident INC-B: REMOVED: 2 event(s) were recorded" in run.stdout
+    with psycopg.connect(pg_url, autocommit=True) as db:  # the heads table emptied too:
+        db.execute("DELETE FROM cockpit_heads")
+    run = verify_url(pg_url)  # the writing cockpit's own heads file still remembers
+    assert run.returncode == 1 and "incident INC-A: CUT SHORT" in run.stdout and "INC-B: REMOVED" in run.stdout
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE cockpit_events")
+    run = verify_url(pg_url)
+    assert run.returncode == 1 and "the cockpit_events table is gone" in run.stdout
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE cockpit_heads")
+        db.execute("DROP TABLE cockpit_meta")
+    os.remove(PostgresJournal(pg_url).heads.path)  # and the writing cockpit's own copy of the heads
+    run = verify_url(pg_url)  # a database with no journal in it: not "intact"
+    assert run.returncode == 2 and "not a journal" in run.stderr, run.stdout + run.stderr
+
+
+def verify_url(url: str) -> subprocess.CompletedProcess:
+    return cli("journal", "verify", "--journal", url)
