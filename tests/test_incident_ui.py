@@ -100,6 +100,47 @@ async def test_reopening_asks_for_a_reason(calm_server, tmp_path):
         assert app.desk.state().status == "acknowledged"
 
 
+async def test_title_and_action_items_from_the_keyboard(calm_server, tmp_path, monkeypatch):
+    """T retitles the incident (the first alert's text is rarely the right title); i adds a
+    follow-up with owner, priority and due date; both reach the postmortem."""
+    from screens.prompt import ActionItemPrompt
+
+    monkeypatch.chdir(tmp_path)
+    journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("T")  # no incident: nothing to title
+        assert not isinstance(app.screen, TextPrompt)
+        app.desk_do(app.desk.declare, "cost critical: cost CRIT $101/day")
+        await settle(pilot)
+        await pilot.press("T")
+        assert isinstance(app.screen, TextPrompt)
+        box = app.screen.query_one("#prompt-input")
+        assert box.value == "cost critical: cost CRIT $101/day"  # the current title, to edit
+        box.value = ""
+        await pilot.press(*"checkout 5xx after v1.5.0", "enter")
+        await settle(pilot)
+        assert app.desk.state().title == "checkout 5xx after v1.5.0"
+        await pilot.press("i")
+        assert isinstance(app.screen, ActionItemPrompt)
+        await pilot.press(*"alert on deploy error budget", "enter", *"bob", "enter", *"p9", "enter",
+                          *"2026-12-08", "enter")
+        await settle(pilot)
+        assert any("priority must be one of" in n.message for n in app._notifications)  # refused, said
+        await pilot.press("i", *"alert on deploy error budget", "enter", *"bob", "enter", *"p1", "enter",
+                          *"2026-12-08", "enter")
+        await settle(pilot)
+        items = app.desk.state().action_items
+        assert [(i.text, i.owner, i.priority, i.due) for i in items] == [
+            ("alert on deploy error budget", "bob", "P1", "2026-12-08")]
+        await pilot.press("x")
+        await settle(pilot)
+        text = (tmp_path / f"postmortem-{app.desk.current}.md").read_text()
+    assert "# Postmortem: checkout 5xx after v1.5.0" in text
+    assert "- [ ] alert on deploy error budget (owner: bob, priority: P1, due: 2026-12-08)" in text
+
+
 async def test_a_restarted_cockpit_resumes_the_open_incident(calm_server, tmp_path):
     path = tmp_path / "j.db"
     first = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(path))

@@ -4,6 +4,7 @@ and blocked queries."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -190,3 +191,51 @@ def test_cockpit_check_reaches_the_database_sources(logs, sim_server, write_conf
     rows = {line.split()[0]: line for line in out.stdout.splitlines()[2:]}
     assert "ok" in rows["db"] and "macro-db healthy (" in rows["db"]
     assert f"cost_today {sum(range(1, 2001)) * 0.00002:.4g}" in rows["cost"]
+
+
+async def test_intermittent_blocking_gives_one_alert_not_one_per_poll(pg_url):
+    """Under load the database's 'blocked' check went WARN/OK 5 times in 25 s (no hold).
+    A real lock taken and released every 1.2 s, polled every 0.4 s: with the defaults one
+    "healthy → degraded" alert and no recovery while it goes on; with no clear hold (the old
+    behaviour) an alert on every flip."""
+    from cockpit.evaluator import StateTracker
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE TABLE accounts (id int primary key, balance int)")
+        db.execute("INSERT INTO accounts VALUES (1, 100)")
+    src, _ = make("pg_health", pg_url)
+    stop = threading.Event()
+
+    def flap() -> None:
+        with psycopg.connect(pg_url) as holder, psycopg.connect(pg_url, autocommit=True) as waiter:
+            while not stop.is_set():
+                holder.execute("UPDATE accounts SET balance = balance + 1 WHERE id = 1")  # takes the row lock
+                t = threading.Thread(target=waiter.execute, args=("UPDATE accounts SET balance = 0 WHERE id = 1",))
+                t.start()  # blocked behind it
+                stop.wait(1.2)
+                holder.commit()
+                t.join()
+                stop.wait(1.2)
+
+    thread = threading.Thread(target=flap, daemon=True)
+    thread.start()
+    defaults, no_hold = StateTracker(), StateTracker(clear_hold=0)
+    fired: dict[str, list[str]] = {"defaults": [], "no hold": []}
+    states = []
+    try:
+        start = time.monotonic()
+        while time.monotonic() - start < 9.0:
+            row = next(r for r in await src.fetch() if r.series == "component/database")
+            states.append(row.state)
+            for name, tracker in (("defaults", defaults), ("no hold", no_hold)):
+                ev = tracker.update("db:component/database", "component database", row.state, time.monotonic())
+                if ev is not None:
+                    fired[name].append(ev.text)
+            await asyncio.sleep(0.4)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        await src.aclose()
+    assert states.count("degraded") >= 3 and states.count("healthy") >= 3, states  # it really flapped
+    assert len(fired["no hold"]) >= 4, fired  # the noise the issue saw
+    assert fired["defaults"] == ["component database healthy → degraded"], fired
