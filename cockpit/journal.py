@@ -578,7 +578,9 @@ class SQLiteJournal(Journal):
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as e:
-                raise JournalUnreadable(f"{self.path}: cannot read the journal: {e}") from None
+                hint = (f"; restore it from a backup, or save what can be read with `sqlite3 {self.path} .recover`"
+                        if "malformed" in str(e) else "")
+                raise JournalUnreadable(f"{self.path}: cannot read the journal: {e}{hint}") from None
 
     def events(self, incident: str, after_seq: int = 0) -> list[Event]:
         if self.readonly:

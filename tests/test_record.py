@@ -54,15 +54,20 @@ def test_postmortem_peaks_are_the_highest_readings_the_cockpit_saw(tmp_path):
     assert f"- Peak latency (latency_p95): {fmt_seconds(p95)} at " in text
 
 
-async def _poll_on(app, server, clock, seconds: int) -> int:
+async def _poll_on(app, server, clock, seconds: int, jitter: float = 0.0) -> int:
+    """Poll every source once a simulated second; ``jitter`` varies each interval by up to that
+    much, as a real event loop does (rates over 9, 10 or 11 of the simulator's 0.1 s steps)."""
+    import random
+
     from cockpit.poller import Poller
     from cockpit.sources import SourceContext, build_source
 
+    rng = random.Random(1)
     ctx = SourceContext(clock)
     poller = Poller([build_source(s, ctx) for s in app.config.sources], app.on_readings)
     try:
         for _ in range(seconds):
-            clock.advance(1.0)
+            clock.advance(1.0 + rng.uniform(-jitter, jitter))
             await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
     finally:
         await ctx.aclose()
@@ -189,7 +194,8 @@ def test_a_steady_fault_gives_one_alert_per_level_in_the_demo(tmp_path):
     """cost CRIT → WARN → CRIT within 2 s, latency likewise: the noise filled the postmortem."""
     server, clock = frozen_demo(seed=7, fault_at=20.0)
     try:
-        app = asyncio.run(prefilled_app(server, clock, seconds=240, journal=SQLiteJournal(tmp_path / "j.db")))
+        app = asyncio.run(prefilled_app(server, clock, seconds=0, journal=SQLiteJournal(tmp_path / "j.db")))
+        asyncio.run(_poll_on(app, server, clock, 240, jitter=0.08))  # a live loop's uneven intervals
     finally:
         server.stop()
     by_signal: dict[str, list[str]] = {}
