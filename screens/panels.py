@@ -262,30 +262,45 @@ class TimelinePane(Vertical):
         self.filter = name
         self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
         self.query_one(OptionList).clear_options()
+        self._times = []
         self.add(events[-self.MAX_SHOWN:])
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
         self.border_title = "Timeline"
+        self._times: list[float] = []  # each shown line's time, in the pane's order
 
     def compose(self) -> ComposeResult:
         yield OptionList(id="timeline-list")
 
     def add(self, events: list[TimelineEvent]) -> None:
-        """Append events in one batch (a flapping fleet can bring hundreds at once)."""
+        """Add events in one batch (a flapping fleet can bring hundreds at once), in the order
+        they happened: an alert that says when its crossing began, or what was written late
+        after a journal outage, goes where its time puts it, not at the bottom."""
         events = [ev for ev in events if self.shows(ev)]
         if not events:
             return
         ol = self.query_one(OptionList)
         at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
-        options = [Option(self._line(ev), id=ev.payload.get("id")) for ev in events]
-        if ol.option_count + len(options) > self.MAX_SHOWN:
-            # the whole record stays in the app; the pane keeps the most recent half
-            keep = self.MAX_SHOWN // 2
-            old = [ol.get_option_at_index(i) for i in range(ol.option_count)]
+        new = [(ev.ts, Option(self._line(ev), id=ev.payload.get("id"))) for ev in events]
+        times = [t for t, _ in new]
+        in_order = times == sorted(times) and (not self._times or times[0] >= self._times[-1])
+        if in_order and ol.option_count + len(new) <= self.MAX_SHOWN:
+            ol.add_options([o for _, o in new])
+            self._times += times
+        else:
+            highlighted = self.highlighted_event_id()
+            old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count))))
+            merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
+            if len(merged) > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the newest half
+                merged = merged[-(self.MAX_SHOWN // 2):]
             ol.clear_options()
-            options = (old + options)[-keep:]
-        ol.add_options(options)
+            ol.add_options([o for _, o in merged])
+            self._times = [t for t, _ in merged]
+            if highlighted is not None and not at_end:
+                ids = [o.id for _, o in merged]
+                if highlighted in ids:
+                    ol.highlighted = ids.index(highlighted)
         if at_end:
             ol.scroll_end(animate=False)
 

@@ -366,6 +366,17 @@ def prometheus(tmp_path_factory):
 PG_ADMIN = "postgresql://127.0.0.1:5432/postgres"
 
 
+def pg_outage(url: str, on: bool) -> None:
+    """Really refuse (or allow again) new connections to a test database, dropping open ones."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if on else "true"}')
+        if on:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
 @pytest.fixture
 def pg_url():
     """A fresh database on the machine's real PostgreSQL (127.0.0.1:5432), dropped afterwards."""

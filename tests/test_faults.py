@@ -19,9 +19,7 @@ import json
 import time
 from collections.abc import Callable
 
-import pytest
 
-from apphelpers import wait_for
 from cockpit.app import CockpitApp
 from cockpit.config import config_from_dict
 from faultproxy import FaultProxy, http_reply

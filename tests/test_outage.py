@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-import psycopg
 import pytest
 
 from cockpit.clock import ManualClock
@@ -20,6 +19,7 @@ from cockpit.journal import SQLiteJournal
 from cockpit.model import Level, TimelineEvent
 from cockpit.pgjournal import PostgresJournal
 from cockpit.postmortem import durations
+from conftest import pg_outage
 
 T0 = 1_767_225_600.0
 
@@ -80,21 +80,12 @@ def check_one_incident(journal, desk: IncidentDesk) -> None:
                                               for e in events))
 
 
-def _pg_outage(url: str, on: bool) -> None:
-    """Really refuse (or allow again) new connections to the database, dropping open ones."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect("postgresql://127.0.0.1:5432/postgres", autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if on else "true"}')
-        if on:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-
-
 def test_postgres_refusing_connections_keeps_one_incident_and_every_time(pg_url):
     clock = ManualClock(T0)
     journal = PostgresJournal(pg_url, clock=clock, actor="alice")
     journal.incidents()  # the tables exist before the outage
     desk = IncidentDesk(journal, clock, "alice", "checkout")
-    incident_during_an_outage(desk, clock, lambda: _pg_outage(pg_url, True), lambda: _pg_outage(pg_url, False))
+    incident_during_an_outage(desk, clock, lambda: pg_outage(pg_url, True), lambda: pg_outage(pg_url, False))
     check_one_incident(PostgresJournal(pg_url), desk)
 
 

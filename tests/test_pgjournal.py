@@ -11,6 +11,7 @@ import time
 import psycopg
 import pytest
 from apphelpers import settle, wait_for
+from conftest import pg_outage
 
 from cockpit.app import CockpitApp
 from cockpit.clock import ManualClock
@@ -254,26 +255,17 @@ async def test_a_journal_that_cannot_be_reached_keeps_the_note_and_says_so(close
     assert app.rescued is not None and "tried restarting the pool" in app.rescued.read_text()
 
 
-def _outage(url: str, on: bool) -> None:
-    """Really refuse (or allow again) new connections to the database, dropping open ones."""
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect("postgresql://127.0.0.1:5432/postgres", autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if on else "true"}')
-        if on:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-
-
 def test_changes_refused_during_an_outage_are_written_when_the_journal_answers(pg_url):
     j = PostgresJournal(pg_url, actor="alice")
     desk = IncidentDesk(j, ManualClock(), "alice", "checkout")
     assert desk.declare("checkout 5xx") is None
-    _outage(pg_url, True)
+    pg_outage(pg_url, True)
     try:
         assert "NOT SAVED" in desk.note("failing over to eu-west-1")
         assert "NOT SAVED" in desk.set_status("acknowledged")
         assert desk.follow() == 0 and len(desk.unsaved) == 2  # still away: kept, in order
     finally:
-        _outage(pg_url, False)
+        pg_outage(pg_url, False)
     desk.follow()  # what the listener's reconnect triggers
     assert desk.unsaved == []
     assert desk.state().status == "acknowledged"

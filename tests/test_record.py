@@ -17,7 +17,6 @@ from cockpit.clock import ManualClock, format_duration
 from cockpit.desk import IncidentDesk
 from cockpit.journal import SQLiteJournal
 from cockpit.model import Level, TimelineEvent
-from cockpit.postmortem import to_markdown
 from cockpit.simulator import Fault, Simulator, SimulatorServer
 from cockpit.units import fmt_ratio, fmt_seconds
 
@@ -110,10 +109,12 @@ def test_ttd_counts_from_the_first_symptom_and_early_alerts_are_on_the_record(de
 
 def test_an_episode_that_recovered_is_not_the_next_incidents_impact(desk):
     d, clock = desk
-    d.alert(alert(T0, "error rate", Level.WARN, "error rate WARN 6%"))
-    d.alert(alert(T0 + 30, "error rate", Level.OK, "error rate back to OK (1%)"))  # over: a new episode next
-    d.alert(alert(T0 + 600, "latency", Level.WARN, "latency WARN 600ms"))
-    d.alert(alert(T0 + 610, "latency", Level.CRIT, "latency CRIT 1.2s"))
+    for dt, signal, level, text in ((0, "error rate", Level.WARN, "error rate WARN 6%"),
+                                    (30, "error rate", Level.OK, "error rate back to OK (1%)"),  # over
+                                    (600, "latency", Level.WARN, "latency WARN 600ms"),  # a new episode
+                                    (610, "latency", Level.CRIT, "latency CRIT 1.2s")):
+        clock.set(T0 + dt)
+        d.alert(alert(T0 + dt, signal, level, text))
     st = d.state()
     assert st.milestones["impact_started"] == T0 + 600
     assert [e.payload["text"] for e in st.events if e.kind.startswith("alert")] == [
@@ -208,3 +209,24 @@ def test_a_steady_fault_gives_one_alert_per_level_in_the_demo(tmp_path):
         ranks = [rank[x] for x in levels]
         assert ranks == sorted(ranks), f"{signal} went back down while the fault lasted: {levels}"
         assert len(levels) <= 2, f"{signal}: {levels}"
+
+
+async def test_the_timeline_pane_shows_lines_in_the_order_they_happened(tmp_path):
+    """An alert carries the time its crossing began (before its hold), and an outage's events
+    are written late: the pane puts each where its time belongs, keeping the highlight."""
+    from apphelpers import settle
+
+    from cockpit.app import CockpitApp
+    from cockpit.demo import demo_config
+
+    app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False,
+                     journal=SQLiteJournal(tmp_path / "j.db"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for ts, text, ident in ((T0 + 10, "ten", "a"), (T0 + 30, "thirty", "b"), (T0 + 20, "twenty", "c"),
+                                (T0 + 5, "five", "d"), (T0 + 40, "forty", "e")):
+            app.record(TimelineEvent(ts, "note", text, Level.OK, payload={"id": ident}))
+            app.refresh_dashboard()
+            await settle(pilot)
+        ol = app.screen.query_one("#timeline-list")
+        shown = [str(ol.get_option_at_index(i).prompt).split(" ", 2)[-1] for i in range(ol.option_count)]
+        assert shown == ["five", "ten", "twenty", "thirty", "forty"]

@@ -118,7 +118,7 @@ async def test_pause_speed_and_step_from_the_keyboard(tmp_path):
 
 
 def test_drill_keys_are_not_offered_outside_a_drill():
-    from cockpit.demo import demo_config, demo_raw
+    from cockpit.demo import demo_config
 
     app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
     assert not app.check_action("drill_pause", ())

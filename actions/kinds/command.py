@@ -43,7 +43,7 @@ def run(argv: list[str], cfg, timeout: float) -> tuple[str, str]:
                            + (f": {_tail(out)}" if out else ""))
     out = _tail((proc.stdout or "") + (proc.stderr or ""))
     if proc.returncode == 0:
-        return "ok", f"exit 0" + (f": {out}" if out else "")
+        return "ok", "exit 0" + (f": {out}" if out else "")
     return "failed", f"exit {proc.returncode}" + (f": {out}" if out else "")
 
 

@@ -4,7 +4,6 @@ found, not allowed) is that row's error, the others still answer."""
 
 from __future__ import annotations
 
-import asyncio
 
 from cockpit import aws
 from cockpit.model import Reading, Status

@@ -9,7 +9,6 @@ Credential and permission problems are one line on the panel (cockpit.aws.descri
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from datetime import datetime, timedelta, timezone
