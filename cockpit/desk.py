@@ -172,6 +172,7 @@ class IncidentDesk:
         self._levels: dict[str, Level] = {}  # each alerting signal's last level
         self._episode: list[Event] = []  # symptoms since every signal was last OK, before a declaration
         self._flushing = False
+        self._snap_from = 0.0  # where the next signal snapshot starts (see snapshot_since)
         #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
 
@@ -198,7 +199,12 @@ class IncidentDesk:
             self._state = None
             return
         pending = [u.event for u in self.unsaved if u.event.incident == inc]
-        self._state = fold(inc, self._events + pending) if self._events or pending else None
+        st = fold(inc, self._events + pending) if self._events or pending else None
+        if st is not None:  # where the next snapshot starts, worked out here rather than on every tick
+            last = max((e.payload.get("to", e.ts) for e in st.events if e.kind == "metrics_snapshot"), default=None)
+            self._snap_from = float(last) if last is not None else \
+                st.milestones.get("impact_started", st.declared_at) - SNAPSHOT_LEAD
+        self._state = st
 
     def resume_open(self) -> str | None:
         """Pick up the newest open incident of this service (a restarted cockpit, or one
@@ -525,12 +531,7 @@ class IncidentDesk:
         """Where the next signal snapshot starts (None: no open incident). The first one
         reaches back before the first symptom, so the charts show the change."""
         st = self._state
-        if st is None or not st.open:
-            return None
-        last = max((e.payload.get("to", e.ts) for e in st.events if e.kind == "metrics_snapshot"), default=None)
-        if last is not None:
-            return float(last)
-        return st.milestones.get("impact_started", st.declared_at) - SNAPSHOT_LEAD
+        return self._snap_from if st is not None and st.open else None
 
     def snapshot_due(self, now: float) -> bool:
         since = self.snapshot_since()
