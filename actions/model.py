@@ -115,5 +115,8 @@ def is_destructive(cfg: Any) -> bool:
 
 
 def one_line(e: BaseException) -> str:
+    """An exception as one cleaned line (its text may carry what a target sent back)."""
+    from cockpit.safetext import clean
+
     text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    return clean(f"{type(e).__name__}: {text[0]}" if text else type(e).__name__, limit=300)

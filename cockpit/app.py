@@ -110,6 +110,7 @@ class CockpitApp(App):
         self.poller: Poller | None = None
         self._reported: set[tuple[str, str, str]] = set()
         self._snapshot_asked = float("-inf")
+        self._said_not_saved = False
         from cockpit.desk import IncidentDesk
         from cockpit.journal import SQLiteJournal
 
@@ -425,9 +426,41 @@ class CockpitApp(App):
         return s.severity, s.driver
 
     def say(self, problem: str | None) -> None:
-        """Show a refused or failed change as one line (never markup)."""
-        if problem:
-            self.notify(problem, severity="error", markup=False, timeout=8)
+        """Show a refused or failed change as one line. While the journal is away the header
+        counts what is kept: a "NOT SAVED" line is said once, not on every key."""
+        if not problem:
+            return
+        if problem.startswith("NOT SAVED"):
+            if self._said_not_saved:
+                return
+            self._said_not_saved = True
+        self.notify(problem, severity="error", timeout=8)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast is plain text, cleaned: a name or message may come from a config, a
+        target or a tape (``Restore [/var/backups/latest.sql]`` is not markup, an escape
+        sequence is shown, not sent to the terminal)."""
+        from cockpit.safetext import clean
+
+        super().notify(clean(message, lines=True, limit=1000), title=clean(title, limit=200), severity=severity,
+                       timeout=timeout, markup=False)
+
+    def _fatal_error(self) -> None:
+        """Textual's own handler prints a traceback with local variables (secrets among them)
+        over the responder's terminal. Here: the traceback to the crash log, one line on
+        the terminal."""
+        import sys
+
+        from rich.text import Text
+
+        from cockpit import crashlog
+
+        exc = sys.exc_info()[1] or self._exception
+        path = crashlog.write(exc, "the dashboard") if exc is not None else None
+        line = f"cockpit stopped on an unexpected error: {crashlog.one_line(exc) if exc else 'unknown'}"
+        self._exit_renderables.append(Text(line + (f" (details in {path})" if path else "")))
+        self._close_messages_no_wait()
 
     @staticmethod
     def _state_label(r: Reading) -> str:
@@ -446,6 +479,8 @@ class CockpitApp(App):
                 self.from_thread(self.report_once, "tape", e)
 
     def _tick(self) -> None:
+        if self.desk.journal_error is None:
+            self._said_not_saved = False  # the journal answers again: the next outage is said again
         if not self.journal.notifies:
             self.follow_journal()  # what another cockpit wrote to this journal file
         self.refresh_dashboard()

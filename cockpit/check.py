@@ -64,11 +64,11 @@ async def check_one(source, critical: bool) -> CheckResult:
     t0 = time.perf_counter()
     try:
         await asyncio.wait_for(source.prepare(), 30.0)
-        readings = await asyncio.wait_for(source.fetch(), source.deadline)
+        readings = await asyncio.wait_for(source.poll(), source.deadline)
         if not readings:  # a rate source needs a second sample
             await asyncio.sleep(0.25)
             t0 = time.perf_counter()
-            readings = await asyncio.wait_for(source.fetch(), source.deadline)
+            readings = await asyncio.wait_for(source.poll(), source.deadline)
         ok, text = summarize(source.kind, readings)
     except Exception as e:  # noqa: BLE001 - reported in the table
         ok, text = False, describe_error(e, source.timeout)

@@ -132,7 +132,17 @@ JOURNAL_HELP = ("SQLite file, or postgresql:// URL (or env:NAME holding it) of a
 
 
 def _err(msg: str) -> None:
-    print(msg, file=sys.stderr)
+    from cockpit.safetext import clean
+
+    print(clean(msg, lines=True, limit=10_000), file=sys.stderr)
+
+
+def _out(text: str, end: str = "\n") -> None:
+    """Everything the CLI prints goes through the sanitiser and the redactor: journal rows,
+    exports and check results carry outside text."""
+    from cockpit.safetext import clean
+
+    sys.stdout.write(clean(text, lines=True, limit=1 << 30) + end)
 
 
 def _load(path: Path):
@@ -144,7 +154,8 @@ def _load(path: Path):
         for line in e.problems:
             _err(line)
         n = len(e.problems)
-        _err(f"cockpit: {n} problem{'s' if n != 1 else ''} in {path}; `cockpit schema --markdown` lists every key.")
+        hint = "; `cockpit schema --markdown` lists every key" if any("key" in p for p in e.problems) else ""
+        _err(f"cockpit: {n} problem{'s' if n != 1 else ''} in {path}{hint}.")
         return None
 
 
@@ -224,11 +235,14 @@ def cmd_drill(args) -> int:
 
     if args.list:
         for name, description in scenario.listing():
-            print(f"{name:<20} {description}")
+            _out(f"{name:<20} {description}")
         return EXIT_OK
     if not args.tape:
         _err("cockpit drill: name a scenario (cockpit drill --list) or a tape made with --record")
         return EXIT_CONFIG
+    from cockpit.config import lock_secrets
+
+    lock_secrets("a drill reads no secret and sends nothing")
     if scenario.is_scenario(args.tape):
         return _scenario_drill(args)
     args.tape = Path(args.tape)
@@ -248,7 +262,8 @@ def cmd_drill(args) -> int:
     if tape.damage:
         _err(f"cockpit drill: {tape.path}: {tape.damage}; replaying what was recorded before that")
     try:
-        config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {})
+        config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {},
+                                  secrets=False)  # data for display: its env: references are never read
     except ConfigError as e:
         _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
         return EXIT_CONFIG
@@ -334,13 +349,13 @@ def cmd_check(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    print(f"{args.config}: config valid ({len(config.sources)} sources)")
+    _out(f"{args.config}: config valid ({len(config.sources)} sources)")
     if args.offline:
         return EXIT_OK
     from cockpit.check import check_sources, format_table
 
     results = asyncio.run(check_sources(config))
-    print(format_table(results))
+    _out(format_table(results))
     failed = [r for r in results if not r.ok and r.critical]
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -353,7 +368,7 @@ def cmd_schema(args) -> int:
     if args.output:
         args.output.write_text(text, encoding="utf-8")
     else:
-        sys.stdout.write(text)
+        _out(text, end="")
     return EXIT_OK
 
 
@@ -385,14 +400,14 @@ def cmd_export(args) -> int:
         if args.output:
             args.output.write_text(text, encoding="utf-8")
         else:
-            sys.stdout.write(text)
+            _out(text, end="")
     elif args.output:
         charts = write_markdown(state, time.time(), args.output, head=head)
-        print(f"wrote {args.output}" + (f" and {len(charts)} chart(s) beside it" if charts else ""))
+        _out(f"wrote {args.output}" + (f" and {len(charts)} chart(s) beside it" if charts else ""))
     else:
-        sys.stdout.write(to_markdown(state, time.time(), head=head))
+        _out(to_markdown(state, time.time(), head=head), end="")
     if args.output:
-        print(f"head of {args.incident}: #{head.seq} {head.hash} (check it later with "
+        _out(f"head of {args.incident}: #{head.seq} {head.hash} (check it later with "
               f"`cockpit journal verify {args.incident} --head {head.hash[:16]}`)")
     for p in problems:
         _err(f"warning: {p}")
@@ -422,7 +437,7 @@ def _journal_list(journal) -> int:
 
     for inc in journal.incidents():
         st = fold(inc, journal.events(inc))
-        print(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
+        _out(f"{inc}  {st.status:<12} {st.severity or '—':<3} {utc(st.declared_at):%Y-%m-%d %H:%M} UTC  "
               f"{st.title}{'  (drill)' if st.drill else ''}")
     return EXIT_OK
 
@@ -433,16 +448,16 @@ def _journal_verify(journal, incident: str | None, heads: list[str]) -> int:
     have been: unsealed); 2 (raised) when the journal cannot be read."""
     report = journal.check(incident, heads)
     for line in report.all_problems:
-        print(line)
+        _out(line)
     for c in report.incidents:
         if c.unsealed_tail:
-            print(f"incident {c.incident}: note: {c.unsealed_tail} event(s) after its last recorded head, their "
+            _out(f"incident {c.incident}: note: {c.unsealed_tail} event(s) after its last recorded head, their "
                   "chain intact (a cockpit stopped between writing and sealing them, or they were added outside it)")
         if c.events and not c.sealed and not c.problems:
-            print(f"incident {c.incident}: UNSEALED: no recorded head matches it, so removal from its end cannot be "
+            _out(f"incident {c.incident}: UNSEALED: no recorded head matches it, so removal from its end cannot be "
                   "ruled out; pass --head HASH from its export")
     for note in report.notes:
-        print(f"note: {note}")
+        _out(f"note: {note}")
     total = sum(c.events for c in report.incidents)
     n = len(report.incidents)
     problems = len(report.all_problems)
@@ -454,7 +469,7 @@ def _journal_verify(journal, incident: str | None, heads: list[str]) -> int:
         verdict = "INTACT"
     else:
         verdict = "UNSEALED"
-    print(f"{report.where}: {n} incident(s), {total} event(s): chain {verdict}")
+    _out(f"{report.where}: {n} incident(s), {total} event(s): chain {verdict}")
     return EXIT_OK if report.intact else EXIT_FAILED
 
 
@@ -464,8 +479,8 @@ def cmd_simulate(args) -> int:
     server = _serve_simulator(args, "choose another --port.")
     if server is None:
         return EXIT_FAILED
-    print(f"simulated service on {server.url} (/health, /health/component/<name>, /metrics); ctrl+c stops it",
-          flush=True)
+    _out(f"simulated service on {server.url} (/health, /health/component/<name>, /metrics); ctrl+c stops it")
+    sys.stdout.flush()
     try:
         threading.Event().wait()
     finally:

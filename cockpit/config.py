@@ -48,17 +48,52 @@ def is_secret_ref(value: str) -> bool:
     return bool(ENV_REF.match(value))
 
 
+#: set by a drill: no ``env:`` reference is read in this process (a tape's config is data)
+_SECRETS_LOCKED = ""
+
+
+def lock_secrets(why: str) -> None:
+    """From now on :func:`resolve_secret` refuses every reference (a drill sends nothing
+    anywhere and reads no secret, whatever its tape's config says)."""
+    global _SECRETS_LOCKED
+    _SECRETS_LOCKED = why
+
+
 def resolve_secret(value: str, where: str = "") -> str:
     """Resolve an ``env:NAME`` reference at the moment of use; plain values pass through."""
     m = ENV_REF.match(value)
     if not m:
         return value
     name = m.group(1)
+    if _SECRETS_LOCKED:
+        raise SecretError(f"{_SECRETS_LOCKED}: {value} is not read")
     try:
-        return os.environ[name]
+        value = os.environ[name]
     except KeyError:
         place = f" (referenced by {where})" if where else ""
         raise SecretError(f"environment variable {name} is not set{place}") from None
+    from cockpit.safetext import SECRETS
+
+    SECRETS.add(value)  # whatever the cockpit sends, it never shows, journals or records
+    return value
+
+
+def register_secrets(raw: Any, environ: Mapping[str, str]) -> None:
+    """Every value an ``env:NAME`` in the config refers to (and its parts) goes to the
+    secret registry at load time, so it is redacted from everything, even before first use."""
+    from cockpit.safetext import SECRETS
+
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            m = ENV_REF.match(node)
+            if m and environ.get(m.group(1)):
+                SECRETS.add(environ[m.group(1)])
 
 
 class Model(BaseModel):
@@ -984,34 +1019,103 @@ class CockpitConfig(Model):
 # ---------------------------------------------------------------- loading and errors
 
 
+MAX_CONFIG_BYTES = 512 * 1024  # the examples are ~5 KB; 1,000 components ~30 KB
+MAX_DEPTH = 16  # tables and arrays within each other (the schema needs 5)
+MAX_KEY_DOTS = 64  # parts of one dotted key or table header
+MAX_LINE = 64 * 1024
+
+
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> CockpitConfig:
-    """Read, override and validate a config file. Raises ConfigError with one line per problem."""
+    """Read, override and validate a config file. Raises ConfigError with one line per
+    problem, within a second whatever the file holds: only a regular file of at most
+    512 KB is read (never a FIFO or a device), and its nesting is bounded."""
+    import stat
+
     path = Path(path)
     place = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        st = path.stat()
     except FileNotFoundError:
         raise ConfigError([f"{place}: file not found"]) from None
-    except IsADirectoryError:
-        raise ConfigError([f"{place}: is a directory, expected a TOML file"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{place}: cannot read: {e}"]) from None
+    except OSError as e:
+        raise ConfigError([f"{place}: cannot read: {e.strerror or e}"]) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError([f"{place}: is a directory, expected a TOML file"])
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError([f"{place}: is not a regular file (a pipe or a device); give the path of a TOML file"])
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{place}: {st.st_size:,} bytes is too large for a config (at most "
+                           f"{MAX_CONFIG_BYTES // 1024} KB)"])
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{place}: not UTF-8 text (byte {e.start}); save it as UTF-8"]) from None
+    except OSError as e:
+        raise ConfigError([f"{place}: cannot read: {e.strerror or e}"]) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError([f"{place}: too large for a config (at most {MAX_CONFIG_BYTES // 1024} KB)"])
     return parse_config(text, place, environ)
 
 
 def parse_config(text: str, place: str = "<config>", environ: Mapping[str, str] | None = None) -> CockpitConfig:
+    problem = _too_deep_to_parse(text)
+    if problem:
+        raise ConfigError([f"{place}: {problem}"])
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([f"{place}: TOML syntax error: {e}"]) from None
+        raise ConfigError([f"{place}: TOML syntax error: {str(e)[:200]}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{place}: nested too deep to read (at most {MAX_DEPTH} levels)"]) from None
+    depth = _depth(raw)
+    if depth > MAX_DEPTH:
+        raise ConfigError([f"{place}: nested {depth} levels deep; a config is at most {MAX_DEPTH} levels"])
     return config_from_dict(raw, place, os.environ if environ is None else environ)
 
 
-def config_from_dict(raw: dict, place: str = "<config>", environ: Mapping[str, str] | None = None) -> CockpitConfig:
+def _too_deep_to_parse(text: str) -> str | None:
+    """What would make the TOML parser slow (it is quadratic in a dotted key's length) or
+    fail deep in recursion: an over-long line, a key of too many parts."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE:
+            return f"line {n} is {len(line):,} characters long (at most {MAX_LINE:,})"
+        head = line.split("=", 1)[0] if "=" in line else line if line.lstrip().startswith("[") else ""
+        if head.count(".") > MAX_KEY_DOTS:
+            return f"line {n}: a key of {head.count('.') + 1} parts (at most {MAX_KEY_DOTS})"
+    return None
+
+
+def _depth(node: Any) -> int:
+    """How deep tables and arrays sit within each other (without recursion)."""
+    deepest = 0
+    stack = [(node, 0)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, dict):
+            items = item.values()
+        elif isinstance(item, list):
+            items = item
+        else:
+            continue
+        deepest = max(deepest, d + 1)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, d + 1) for child in items)
+    return deepest
+
+
+def config_from_dict(raw: dict, place: str = "<config>", environ: Mapping[str, str] | None = None,
+                     secrets: bool = True) -> CockpitConfig:
+    """Validate a config. ``secrets``: register the values its ``env:`` references name for
+    redaction (not for a tape's recorded config: a tape is data, its references are not read)."""
     applied: dict[str, str] = {}
     problems = apply_overrides(raw, environ or {}, applied)
     if problems:
         raise ConfigError([f"{place}: {p}" for p in problems])
+    if secrets:
+        register_secrets(raw, os.environ if environ is None else {**os.environ, **environ})
     try:
         return CockpitConfig.model_validate(raw)
     except ValidationError as e:
@@ -1102,10 +1206,13 @@ def explain(error: ValidationError, raw: dict) -> list[str]:
             lines.append(f"{path}: unknown key{hint}")
         elif kind == "missing":
             lines.append(f"{path}: required key is missing")
-        elif kind == "union_tag_not_found":
-            lines.append(f"{path}.kind: required key is missing; expected one of {', '.join(SOURCE_KINDS)}")
-        elif kind == "union_tag_invalid":
-            lines.append(f"{path}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {got.get('kind') if isinstance(got, dict) else got!r}")
+        elif kind in ("union_tag_not_found", "union_tag_invalid"):
+            kinds = ACTION_KINDS if path.startswith("actions") else SOURCE_KINDS
+            if kind == "union_tag_not_found":
+                lines.append(f"{path}.kind: required key is missing; expected one of {', '.join(kinds)}")
+            else:
+                tag = got.get("kind") if isinstance(got, dict) else got
+                lines.append(f"{path}.kind: expected one of {', '.join(kinds)}, got {_show(tag)}")
         elif kind in _TYPE_WORDS:
             lines.append(f"{path}: expected {_TYPE_WORDS[kind]}, got {_show(got)}")
         elif kind == "literal_error":
@@ -1124,12 +1231,15 @@ def explain(error: ValidationError, raw: dict) -> list[str]:
 
 
 def _show(value: Any) -> str:
-    """A value as it was written in TOML."""
+    """A value as it was written in TOML, cut short (a 4,000-digit number is not echoed)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
         return "a table" if isinstance(value, dict) else "a list"
-    return repr(value)
+    if isinstance(value, int) and abs(value) > 10**30:
+        return f"a number of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…" + text[-1]
 
 
 def _path(loc: tuple, raw: dict) -> tuple[str, Any]:

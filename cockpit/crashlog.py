@@ -15,17 +15,21 @@ def state_dir() -> Path:
 
 def write(exc: BaseException, where: str) -> Path | None:
     """Append the traceback to the crash log; return its path (None if it cannot be written)."""
+    from cockpit.safetext import clean
+
     path = state_dir() / "errors.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
             f.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {where}\n")
-            f.write("".join(traceback.format_exception(exc)))
+            f.write(clean("".join(traceback.format_exception(exc)), lines=True, limit=100_000))  # no secret in a log
         return path
     except OSError:
         return None
 
 
 def one_line(exc: BaseException) -> str:
+    from cockpit.safetext import clean
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return clean(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, limit=300)

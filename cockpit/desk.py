@@ -34,6 +34,7 @@ from cockpit.clock import Clock, hms
 from cockpit.incident import IncidentError, Incidents, IncidentState, fold
 from cockpit.journal import MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError
 from cockpit.model import Level, TimelineEvent
+from cockpit.safetext import clean_value
 
 STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
                  "resolved": Level.OK, "closed": Level.OK}
@@ -277,8 +278,10 @@ class IncidentDesk:
 
     def _event(self, kind: str, payload: dict, *, at: float | None = None, actor: str | None = None,
                incident: str | None = None, pinned: bool = False, id: str | None = None) -> Event:
+        """An event to journal; its payload's strings cleaned (command output, what a target
+        answered, text a responder pasted), so the journal holds no escape and no secret."""
         return Event(id or uuid.uuid4().hex, incident or self._current or "", self.clock.now() if at is None else at,
-                     actor or self.actor, kind, payload, pinned)
+                     actor or self.actor, kind, clean_value(payload), pinned)
 
     def _put(self, ev: Event) -> str | None:
         """Queue an event behind the ones waiting, show it, and write what the journal takes.

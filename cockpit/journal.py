@@ -264,6 +264,12 @@ class Journal:
         raise NotImplementedError
 
     def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+        """The incident's events after ``after_seq``, in journal order, every string in them
+        cleaned: rows another writer put there are outside input (verification reads the
+        raw rows)."""
+        return [clean_event(e) for e in self._events(incident, after_seq)]
+
+    def _events(self, incident: str, after_seq: int = 0) -> list[Event]:
         raise NotImplementedError
 
     def incidents(self) -> list[str]:
@@ -300,9 +306,9 @@ class Journal:
     # ------------------------------------------------------------ verification
 
     def _chain(self, incident: str) -> list[Event | str]:
-        """The incident's events for verification; a row that cannot be decoded is a
-        problem line in its place (SQLite reads raw bytes here)."""
-        return list(self.events(incident))
+        """The incident's events as stored, for verification; a row that cannot be decoded
+        is a problem line in its place (SQLite reads raw bytes here)."""
+        return list(self._events(incident))
 
     def _recorded_heads(self) -> list[Head]:
         """Heads recorded apart from the events (file, and table where there is one)."""
@@ -582,7 +588,7 @@ class SQLiteJournal(Journal):
                         if "malformed" in str(e) else "")
                 raise JournalUnreadable(f"{self.path}: cannot read the journal: {e}{hint}") from None
 
-    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+    def _events(self, incident: str, after_seq: int = 0) -> list[Event]:
         if self.readonly:
             return [e for e in self._chain(incident) if isinstance(e, Event) and e.seq > after_seq]
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE incident=? AND seq>? ORDER BY seq",
@@ -597,7 +603,7 @@ class SQLiteJournal(Journal):
 
     def _chain(self, incident: str) -> list[Event | str]:
         if not self.readonly:
-            return list(self.events(incident))
+            return list(self._events(incident))
         if not self._has_events_table:
             return []
         rows = self._query(f"SELECT {_COLUMNS} FROM events WHERE incident=? ORDER BY seq", (incident,))
@@ -650,6 +656,14 @@ def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: 
         return PostgresJournal(text, clock=clock, actor=actor, readonly=readonly)
     path = Path(text).expanduser() if text is not None else (default or default_path())
     return SQLiteJournal(path, clock=clock, actor=actor, readonly=readonly)
+
+
+def clean_event(ev: Event) -> Event:
+    """The event with every string cleaned (see :mod:`cockpit.safetext`)."""
+    from cockpit.safetext import clean, clean_value
+
+    return Event(ev.id, clean(ev.incident, limit=200), ev.ts, clean(ev.actor, limit=200), ev.kind,
+                 clean_value(ev.payload), ev.pinned, ev.prev_hash, ev.hash, ev.seq, ev.written)
 
 
 def sealed(ev: Event, prev_hash: str, digest: str, seq: int) -> Event:

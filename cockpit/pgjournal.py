@@ -53,7 +53,6 @@ CREATE TABLE IF NOT EXISTS cockpit_events (
 );
 CREATE INDEX IF NOT EXISTS cockpit_events_incident ON cockpit_events (incident, seq);
 CREATE TABLE IF NOT EXISTS cockpit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-ALTER TABLE cockpit_events ADD COLUMN IF NOT EXISTS written DOUBLE PRECISION;
 CREATE TABLE IF NOT EXISTS cockpit_heads (
     incident TEXT NOT NULL,
     seq      BIGINT NOT NULL,
@@ -138,6 +137,8 @@ class PostgresJournal(Journal):
                     if old is None:
                         conn.execute("INSERT INTO cockpit_meta VALUES ('schema', %s)", (SCHEMA_VERSION,))
                     elif old[0] == "1":  # seal what is there (removal before now cannot be detected)
+                        # (ALTER only here: it locks the table against every writer while it runs)
+                        conn.execute("ALTER TABLE cockpit_events ADD COLUMN IF NOT EXISTS written DOUBLE PRECISION")
                         conn.execute("INSERT INTO cockpit_heads SELECT incident, seq, hash FROM cockpit_events "
                                      "ON CONFLICT DO NOTHING")
                         conn.execute("UPDATE cockpit_meta SET value=%s WHERE key='schema'", (SCHEMA_VERSION,))
@@ -233,7 +234,7 @@ class PostgresJournal(Journal):
 
     # ------------------------------------------------------------ reading
 
-    def events(self, incident: str, after_seq: int = 0) -> list[Event]:
+    def _events(self, incident: str, after_seq: int = 0) -> list[Event]:
         rows = self._run("read the journal", lambda conn: conn.execute(
             f"SELECT {_COLUMNS} FROM cockpit_events WHERE incident=%s AND seq>%s ORDER BY seq",
             (incident, after_seq)).fetchall() if self._has("events") else [])

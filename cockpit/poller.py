@@ -61,7 +61,7 @@ class Poller:
         t0 = clock.monotonic()
         try:
             await asyncio.wait_for(source.prepare(), timeout=PREPARE_TIMEOUT)
-            readings = await asyncio.wait_for(source.fetch(), timeout=source.deadline)
+            readings = await asyncio.wait_for(source.poll(), timeout=source.deadline)
             st.failures = 0
             st.last_error = ""
         except asyncio.CancelledError:

@@ -15,6 +15,7 @@ beside the Markdown (:mod:`cockpit.charts`, imported only then).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,15 @@ QUIET = {"metrics_snapshot", "pin", "severity_suggested", "drill_marker"}
 
 
 def md(text: Any) -> str:
-    """Text made safe for one Markdown table cell: no pipes, no newlines, no HTML."""
+    """Outside text made inert in Markdown, for a table cell or a line: no pipes, newlines
+    or HTML, no links or images (``[x](javascript:…)``, ``![x](http://…)``), and nothing
+    that would start a heading, quote or list at the start of a line."""
     s = " ".join(str(text).split())
-    return (s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("`", "\\`"))
+    s = (s.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+         .replace("`", "\\`").replace("[", "\\[").replace("]", "\\]"))
+    if s[:1] in ("#", "-", "+", "*", "=", "~"):
+        s = "\\" + s
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", s)
 
 
 def when(ts: float | None) -> str:

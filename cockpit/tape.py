@@ -44,6 +44,10 @@ _STATUS = {Status.OK: 0, Status.ERROR: 1}
 _STATUS_BACK = {v: k for k, v in _STATUS.items()}
 _NONE_VALUE, _NONE_LATENCY, _HISTORY = 1, 2, 4
 MAX_FRAME = 256 * 1024 * 1024  # a length beyond this is damage, not data
+MAX_DECODED = 64 * 1024 * 1024  # a frame never inflates beyond this (a 30 s frame of 50,000 readings is ~3 MB)
+MAX_HEADER = 4 * 1024 * 1024
+#: times a tape may hold: 1970 to 2286 (epoch seconds); anything else is not a recording
+EARLIEST, LATEST = 0.0, 10_000_000_000.0
 REDACTED = "[redacted]"
 
 
@@ -107,7 +111,13 @@ def _decode_readings(payload: bytes) -> list[Reading]:
     pos = 8
     meta = json.loads(payload[pos:pos + meta_len])
     pos += meta_len
-    keys = [k.split(":", 1) for k in meta["keys"]]
+    from cockpit.safetext import clean
+
+    if not all(isinstance(k, str) and ":" in k for k in meta["keys"]):
+        raise ValueError("a series key is not 'source:series'")
+    if not all(isinstance(w, str) for w in meta["strings"]):
+        raise ValueError("the string table holds a non-string")
+    keys = [[clean(part, limit=200) for part in k.split(":", 1)] for k in meta["keys"]]
     table = [None, *meta["strings"]]
     index = array("H", payload[pos:pos + 2 * n])
     pos += 2 * n
@@ -124,13 +134,32 @@ def _decode_readings(payload: bytes) -> list[Reading]:
     details = [table[k] or "" for k in strings[1::3]]
     errors = [table[k] or "" for k in strings[2::3]]
     stat = [_STATUS_BACK.get(k, Status.ERROR) for k in status]
+    from cockpit.safetext import clean_reading
+
     out = []
     for k, t, v, lat, st, f, state, detail, error in zip(index, ts, values, latencies, stat, flags, states, details,
                                                           errors):
         source, series = keys[k]
-        out.append(Reading(source, series, t, None if f & _NONE_VALUE else v, st, error, state, detail,
-                           None if f & _NONE_LATENCY else lat, None, bool(f & _HISTORY)))
+        out.append(clean_reading(Reading(source, series, _when(t), None if f & _NONE_VALUE else v, st, error, state,
+                                         detail, None if f & _NONE_LATENCY else lat, None, bool(f & _HISTORY))))
     return out
+
+
+def _inflate(body: bytes, limit: int = MAX_DECODED) -> bytes:
+    """zlib-decompress a frame, refusing one that would grow past ``limit`` (a few KB of
+    crafted input can otherwise inflate to gigabytes)."""
+    d = zlib.decompressobj()
+    out = d.decompress(body, limit)
+    if d.unconsumed_tail:
+        raise ValueError(f"it inflates past {limit // (1024 * 1024)} MB")
+    return out + d.flush()
+
+
+def _when(t: Any) -> float:
+    """A time from a tape: a finite number of epoch seconds in range, or ValueError."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not EARLIEST <= t <= LATEST:
+        raise ValueError(f"time {str(t)[:30]} is not a moment between 1970 and 2286")
+    return float(t)
 
 
 def _event_doc(ev: TimelineEvent) -> dict:
@@ -139,8 +168,17 @@ def _event_doc(ev: TimelineEvent) -> dict:
 
 
 def _event_of(doc: dict) -> TimelineEvent:
-    return TimelineEvent(float(doc["ts"]), str(doc["kind"]), str(doc["text"]), Level(int(doc.get("level", 0))),
-                         str(doc.get("signal", "")), dict(doc.get("payload") or {}))
+    """A recorded timeline event, its text cleaned (a tape is outside input)."""
+    from cockpit.safetext import clean, clean_value
+
+    level = doc.get("level", 0)
+    if not isinstance(level, int) or level not in tuple(Level):
+        raise ValueError(f"level {str(level)[:20]} is not a level")
+    payload = doc.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise ValueError("an event's payload is not an object")
+    return TimelineEvent(_when(doc["ts"]), clean(doc["kind"], limit=40), clean(doc["text"]), Level(level),
+                         clean(doc.get("signal", ""), limit=200), clean_value(payload))
 
 
 # ---------------------------------------------------------------- writing
@@ -154,9 +192,12 @@ class TapeWriter:
 
     def __init__(self, path: str | Path, header: dict[str, Any], secrets: Iterable[str] = (),
                  flush_every: float = 30.0) -> None:
+        from cockpit.safetext import SECRETS
+
         self.path = Path(path)
         self.flush_every = flush_every
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        for s in secrets:
+            SECRETS.add(s)
         self._lock = threading.Lock()
         self._readings: list[Reading] = []
         self._events: list[TimelineEvent] = []
@@ -230,20 +271,13 @@ class TapeWriter:
         self._file.write(_FRAME.pack(tag, t0, t1, len(body), zlib.crc32(body)) + body)
         self.frames += 1
 
-    def _scrub(self, value: Any) -> Any:
-        """Any value of a referenced secret, wherever it turns up (an error echoing a URL
-        or a header), replaced before it reaches the file."""
-        if not self._secrets:
-            return value
-        if isinstance(value, str):
-            for s in self._secrets:
-                value = value.replace(s, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._scrub(v) for v in value]
-        return value
+    @staticmethod
+    def _scrub(value: Any) -> Any:
+        """Any secret, wherever it turns up (an error echoing a URL or a header), and any
+        escape, replaced before it reaches the file (see :mod:`cockpit.safetext`)."""
+        from cockpit.safetext import clean_value
+
+        return clean_value(value)
 
 
 # ---------------------------------------------------------------- reading
@@ -295,10 +329,18 @@ class Tape:
                 raise TapeError(f"{path}: the tape has no readable header ({damage or 'no frames'})")
             try:
                 f.seek(frames[0].offset)
-                header = json.loads(zlib.decompress(f.read(frames[0].length)))
-            except (ValueError, zlib.error) as e:
-                raise TapeError(f"{path}: the tape's header is damaged ({e})") from None
-        return cls(path, header, frames[1:], damage)
+                header = json.loads(_inflate(f.read(frames[0].length), MAX_HEADER))
+                if not isinstance(header, dict):
+                    raise ValueError("it is not an object")
+                if "started" in header:
+                    header["started"] = _when(header["started"])
+                if not isinstance(header.get("config", {}), dict):
+                    raise ValueError("its config is not a table")
+            except (ValueError, zlib.error, RecursionError) as e:
+                raise TapeError(f"{path}: the tape's header is damaged ({str(e)[:120]})") from None
+        from cockpit.safetext import clean_value
+
+        return cls(path, clean_value(header), frames[1:], damage)
 
     @property
     def start(self) -> float:
@@ -317,7 +359,10 @@ class Tape:
 
     def events(self, t_from: float = float("-inf"), t_to: float = float("inf")) -> list[TimelineEvent]:
         def decode(payload: bytes) -> list[TimelineEvent]:
-            return [_event_of(d) for d in json.loads(payload)]
+            docs = json.loads(payload)
+            if not isinstance(docs, list) or not all(isinstance(d, dict) for d in docs):
+                raise ValueError("an events frame is not a list of objects")
+            return [_event_of(d) for d in docs]
 
         out = [e for es in self._decoded(EVENTS, t_from, t_to, decode) for e in es if t_from <= e.ts <= t_to]
         out.sort(key=lambda e: e.ts)
@@ -336,8 +381,8 @@ class Tape:
                     continue
                 f.seek(fr.offset)
                 try:
-                    got = decode(zlib.decompress(f.read(fr.length)))
-                except (zlib.error, ValueError, KeyError, IndexError, TypeError, struct.error) as e:
+                    got = decode(_inflate(f.read(fr.length)))
+                except (zlib.error, ValueError, KeyError, IndexError, TypeError, struct.error, RecursionError) as e:
                     raise TapeError(f"{self.path}: the frame at byte {fr.offset - _FRAME.size} does not decode "
                                     f"({type(e).__name__}: {e})") from None
                 if len(self._cache) >= 4:
@@ -361,6 +406,8 @@ def _scan(f: BinaryIO, path: Path) -> tuple[list[Frame], str]:
         tag, t0, t1, length, crc = _FRAME.unpack(head)
         if tag not in (HEAD, READINGS, EVENTS) or length > MAX_FRAME:
             return frames, f"damaged at byte {at}{when} (unknown frame); the rest is not read"
+        if not (EARLIEST <= t0 <= t1 <= LATEST):
+            return frames, f"damaged at byte {at}{when} (its times are not moments of a recording); the rest is not read"
         body = f.read(length)
         if len(body) < length:
             return frames, f"cut off at byte {at}{when} (the recording stopped mid-write)"

@@ -1,44 +1,71 @@
-"""How values are shown, per unit."""
+"""How values are shown, per unit. Every formatter takes what a source may send: None (no
+value: "—"), NaN ("—"), infinities ("+Inf" / "-Inf", as Prometheus writes them) and
+absurd magnitudes (1e308 seconds is shown in a few characters, never a panel's width)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from functools import wraps
+
+HUGE = 1e12  # beyond this a value is shown in scientific notation
 
 
-def fmt_ratio(v: float | None) -> str:
-    if v is None:
-        return "—"
+def _bounded(suffix: str = "", prefix: str = "", scale: float = 1.0) -> Callable[[Callable[[float], str]],
+                                                                           Callable[[float | None], str]]:
+    """Wrap a formatter of ordinary numbers so that every other value reads sensibly."""
+
+    def wrap(fmt: Callable[[float], str]) -> Callable[[float | None], str]:
+        @wraps(fmt)
+        def show(v: float | None) -> str:
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return "—"
+            if math.isinf(v) or math.isinf(v * scale):
+                return "+Inf" if v > 0 else "-Inf"
+            if abs(v) >= HUGE:
+                return f"{prefix}{v * scale:.3g}{suffix}"
+            return fmt(v)
+
+        return show
+
+    return wrap
+
+
+@_bounded(suffix="%", scale=100.0)
+def fmt_ratio(v: float) -> str:
     return f"{v * 100:.1f}%"
 
 
-def fmt_seconds(v: float | None) -> str:
-    if v is None:
-        return "—"
+@_bounded(suffix="s")
+def fmt_seconds(v: float) -> str:
     if v < 1:
         return f"{v * 1000:.0f}ms"
     return f"{v:.2f}s" if v < 10 else f"{v:.1f}s"
 
 
-def fmt_usd_per_day(v: float | None) -> str:
-    if v is None:
-        return "—"
+@_bounded(prefix="$", suffix="/day")
+def fmt_usd_per_day(v: float) -> str:
     return f"${v:,.0f}/day" if v >= 10 else f"${v:,.2f}/day"
 
 
-def fmt_usd(v: float | None) -> str:
-    return "—" if v is None else f"${v:,.2f}"
+@_bounded(prefix="$")
+def fmt_usd(v: float) -> str:
+    return f"${v:,.2f}"
 
 
-def fmt_count(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.0f}"
+@_bounded()
+def fmt_count(v: float) -> str:
+    return f"{v:,.0f}"
 
 
-def fmt_per_second(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.1f}/s"
+@_bounded(suffix="/s")
+def fmt_per_second(v: float) -> str:
+    return f"{v:,.1f}/s"
 
 
-def fmt_percent(v: float | None) -> str:
-    return "—" if v is None else f"{v:.1f}%"
+@_bounded(suffix="%")
+def fmt_percent(v: float) -> str:
+    return f"{v:.1f}%"
 
 
 FORMATS: dict[str, Callable[[float | None], str]] = {

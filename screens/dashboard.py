@@ -360,6 +360,12 @@ class DashboardScreen(Screen):
         if not update_channels(settings):
             self._do(app.desk.communication, "journal only", text, True, "recorded, not sent")
             return
+        if app.mode == "DRILL":  # the sandbox: journaled as what would have been sent, nothing leaves
+            for channel in update_channels(settings):
+                self._do(app.desk.communication, f"{channel.lower()} (drill sandbox)", text, True,
+                         "drill: not sent")
+            app.notify("Drill: the update is journaled as it would have been sent; nothing was sent.", timeout=5)
+            return
         sent = []
         for channel in update_channels(settings):
             try:

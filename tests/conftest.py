@@ -460,6 +460,18 @@ def write_config(tmp_path: Path):
 
 
 @pytest.fixture(autouse=True)
+def forget_secrets():
+    """The secret registry is one per process (as in the cockpit): each test starts empty."""
+    import cockpit.config
+    from cockpit.safetext import SECRETS
+
+    SECRETS.clear()
+    yield
+    SECRETS.clear()
+    cockpit.config.lock_secrets("")  # a drill run in this process locks them
+
+
+@pytest.fixture(autouse=True)
 def private_user_dirs(tmp_path, monkeypatch):
     """Journals and error logs of programs started by a test go to its tmp dir, never the user's."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))

@@ -383,7 +383,7 @@ def test_non_utf8_file(tmp_path):
     path = tmp_path / "latin1.toml"
     path.write_bytes('[service]\nname = "caf\xe9"\n'.encode("latin-1"))
     line = only(problems_of(path))
-    assert line.startswith(f"{path}: cannot read")
+    assert line == f"{path}: not UTF-8 text (byte 21); save it as UTF-8"
 
 
 # ---------------------------------------------------------------- committed examples

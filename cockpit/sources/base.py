@@ -160,6 +160,13 @@ class Source(ABC):
     async def fetch(self) -> list[Reading]:
         """Poll once. Raise on failure; the poller records it."""
 
+    async def poll(self) -> list[Reading]:
+        """Poll once, every string the service sent back cleaned (control characters and
+        escapes made visible, secrets redacted): the only way readings come in."""
+        from cockpit.safetext import clean_reading
+
+        return [clean_reading(r) for r in await self.fetch()]
+
     def next_delay(self) -> float:
         """Seconds to wait before the next poll after a success."""
         return self.interval
@@ -186,7 +193,14 @@ class Source(ABC):
 
 
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:
-    """One short line for a failure, without a traceback."""
+    """One short line for a failure, without a traceback, cleaned: an exception's text
+    carries what the server sent (a reason phrase, a Location, an echoed token)."""
+    from cockpit.safetext import clean
+
+    return clean(_describe(exc, timeout), limit=300)
+
+
+def _describe(exc: BaseException, timeout: float | None) -> str:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return f"timed out after {timeout:g}s" if timeout else "timed out"
     if isinstance(exc, SourceError):
