@@ -246,9 +246,8 @@ def cmd_drill(args) -> int:
     if scenario.is_scenario(args.tape):
         return _scenario_drill(args)
     args.tape = Path(args.tape)
-    from cockpit.clock import DrillClock
-    from cockpit.config import ConfigError, config_from_dict
-    from cockpit.replay import Replayer, parse_position
+    from cockpit.config import ConfigError
+    from cockpit.replay import parse_position
     from cockpit.tape import Tape, TapeError
 
     if not 1 <= args.speed <= 60:
@@ -261,12 +260,6 @@ def cmd_drill(args) -> int:
         return EXIT_CONFIG
     if tape.damage:
         _err(f"cockpit drill: {tape.path}: {tape.damage}; replaying what was recorded before that")
-    try:
-        config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {},
-                                  secrets=False)  # data for display: its env: references are never read
-    except ConfigError as e:
-        _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
-        return EXIT_CONFIG
     start = None
     if args.start:
         try:
@@ -277,17 +270,35 @@ def cmd_drill(args) -> int:
     journal = _journal(None, "drill", drill=True)
     if journal is None:
         return EXIT_CONFIG
-    from cockpit.app import CockpitApp
-
-    clock = DrillClock(tape.start)
     try:
-        replay = Replayer(tape, clock, speed=args.speed, start=start)
+        app = tape_drill(tape, journal, speed=args.speed, start=start, theme=args.theme)
+    except ConfigError as e:
+        _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
+        return EXIT_CONFIG
     except TapeError as e:
         _err(f"cockpit drill: {e}")
         return EXIT_CONFIG
-    app = CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=args.theme,
-                     journal=journal, replay=replay)
     return _run(app)
+
+
+def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None, theme: str | None = None):
+    """The app `cockpit drill TAPE` runs. A tape is data, never configuration: its recorded
+    config only draws the dashboard (its env: references are not read, in this process
+    nothing reads one: :func:`cockpit.config.lock_secrets`), nothing is polled, every action
+    goes to the sandbox and every update to the drill's journal. Raises ConfigError or
+    TapeError."""
+    from cockpit.app import CockpitApp
+    from cockpit.clock import DrillClock
+    from cockpit.config import config_from_dict, lock_secrets
+    from cockpit.replay import Replayer
+
+    lock_secrets("a drill reads no secret and sends nothing")
+    config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {},
+                              secrets=False)
+    clock = DrillClock(tape.start)
+    replay = Replayer(tape, clock, speed=speed, start=start)
+    return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=theme, journal=journal,
+                      replay=replay)
 
 
 def _scenario_drill(args) -> int:

@@ -695,15 +695,9 @@ class IncidentSettings(Model):
             return v
         scheme = v.split("://", 1)[0] if "://" in v else ""
         if scheme in ("postgresql", "postgres"):
-            from urllib.parse import urlsplit
-
-            try:
-                password = urlsplit(v).password
-            except ValueError as e:
-                raise ValueError(f"not a valid postgresql:// URL: {e}") from None
-            if password is not None:
-                raise ValueError('this URL carries a password, a secret: write journal = "env:NAME" and export '
-                                 "NAME with the URL (or use ~/.pgpass or PGPASSWORD)")
+            problem = pg_password_problem(v)
+            if problem:
+                raise ValueError(problem.replace('write "env:NAME"', 'write journal = "env:NAME"'))
         elif scheme:
             raise ValueError(f"a journal is a SQLite file path or a postgresql:// URL, not {scheme}://")
         return v
@@ -818,14 +812,31 @@ class SqlAction(ActionBase):
     _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
 
 
+def pg_password_problem(v: str) -> str | None:
+    """Why a PostgreSQL connection string may not be written in the config, or None.
+    Parsed by libpq's own rules (psycopg's conninfo), so a password with '#', '?' or '/'
+    in it, or one given as ?password=, is found; the string is never echoed."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(v)
+    except Exception:  # noqa: BLE001 - psycopg.ProgrammingError; its text quotes the string: not shown
+        return ("not a connection string libpq can read (a password holding ?, #, / or @ must be %-encoded); "
+                'a password belongs in "env:NAME" or ~/.pgpass anyway')
+    if params.get("password"):
+        return 'this URL carries a password, a secret: write "env:NAME" and export NAME with the URL ' \
+               "(or use ~/.pgpass or PGPASSWORD)"
+    return None
+
+
 def _check_database(v: str) -> str:
     if is_secret_ref(v):
         return v
-    parts = urlsplit(v)
-    if parts.scheme not in ("postgresql", "postgres"):
+    if urlsplit(v).scheme not in ("postgresql", "postgres"):
         raise ValueError("a postgresql:// URL or env:NAME")
-    if parts.password:
-        raise ValueError('this URL carries a password: write "env:NAME" and export NAME with the URL')
+    problem = pg_password_problem(v)
+    if problem:
+        raise ValueError(problem)
     return v
 
 
@@ -852,6 +863,17 @@ class LambdaConcurrencyAction(AwsAction):
     max: int = Field(1000, ge=1, description="Highest number the dialog accepts.")
     default: int | None = Field(None, description="Number the dialog offers first (default: the current one).")
 
+    _bounds = model_validator(mode="after")(lambda self: _count_bounds(self))
+
+
+def _count_bounds(action):
+    """A number asked for in the dialog: min <= default <= max."""
+    if action.min > action.max:
+        raise ValueError(f"min ({action.min}) is above max ({action.max})")
+    if action.default is not None and not action.min <= action.default <= action.max:
+        raise ValueError(f"default ({action.default}) is outside min..max ({action.min}..{action.max})")
+    return action
+
 
 class EcsServiceAction(AwsAction):
     cluster: str = Field(description="Cluster name or ARN.")
@@ -874,6 +896,8 @@ class EcsScaleAction(EcsServiceAction):
     min: int = Field(1, ge=0, description="Lowest count the dialog accepts.")
     max: int = Field(ge=1, description="Highest count the dialog accepts.")
     default: int | None = Field(None, description="Count the dialog offers first (default: twice the current).")
+
+    _bounds = model_validator(mode="after")(lambda self: _count_bounds(self))
 
 
 class LambdaRollbackAction(AwsAction):
@@ -1251,7 +1275,7 @@ def _path(loc: tuple, raw: dict) -> tuple[str, Any]:
             out += f"[{seg}]"
             node = node[seg] if isinstance(node, list) and seg < len(node) else None
             continue
-        if isinstance(node, dict) and seg not in node and seg in SOURCE_KINDS and node.get("kind") == seg:
+        if isinstance(node, dict) and seg not in node and seg in (*SOURCE_KINDS, *ACTION_KINDS) and node.get("kind") == seg:
             continue  # the discriminator tag pydantic puts in the location
         out += f".{seg}" if out else str(seg)
         node = node.get(seg) if isinstance(node, dict) else None

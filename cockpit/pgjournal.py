@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.journal import (_COLUMNS, GENESIS, SCHEMA_VERSION, Event, Head, HeadsFile, Journal, JournalError,
@@ -65,18 +64,20 @@ _SCHEMA_LOCK = 0x636B7074  # "ckpt"
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://…"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    """A connection string for messages, with nothing that could be a password: in a URL
+    everything between "://" and the last "@" (a password may hold '#', '?', '/' or '@',
+    which no URL parser reads right), in a key=value string every password value, and
+    any query string."""
+    import re
+
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        if "@" in rest:
+            user = rest.split("@", 1)[0].split(":", 1)[0]
+            rest = f"{user}:***@" + rest.rsplit("@", 1)[1] if ":" in rest.rsplit("@", 1)[0] else rest
+        rest = rest.split("?", 1)[0]
+        return f"{scheme}://{rest}"
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url, flags=re.I)
 
 
 def _one_line(e: Exception) -> str:

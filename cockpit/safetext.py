@@ -104,6 +104,12 @@ def _parts(value: str) -> Iterable[str]:
     yield value
     yield from value.split()
     for piece in [value, *value.split()]:
+        if "://" in piece and "@" in piece.split("://", 1)[1]:
+            # userinfo up to the last "@", whatever it holds ('#', '?', '/' defeat URL parsers)
+            userinfo = piece.split("://", 1)[1].rsplit("@", 1)[0]
+            if ":" in userinfo:  # a user name alone is not a secret
+                yield userinfo
+                yield userinfo.split(":", 1)[1]
         if "://" in piece:
             try:
                 u = urlsplit(piece)

@@ -11,11 +11,9 @@ import sys
 from actions.sandbox import SandboxExecutor
 from apphelpers import frozen_demo, settle
 from cockpit.app import CockpitApp
-from cockpit.clock import DrillClock
 from cockpit.config import config_from_dict
 from cockpit.demo import demo_config, demo_raw
 from cockpit.poller import Poller
-from cockpit.replay import Replayer
 from cockpit.sources import SourceContext, build_source
 from cockpit.tape import Tape, start_recording
 from screens.panels import ComponentsPanel
@@ -70,12 +68,10 @@ def drill_app(path, journal_file=None) -> CockpitApp:
     real file (the trainee "trainee"), otherwise in memory."""
     from cockpit.journal import SQLiteJournal
 
+    from cockpit.cli import tape_drill
+
     tape = Tape.open(path)
-    clock = DrillClock(tape.start)
-    config = config_from_dict(tape.header["config"], "<tape>", {})
-    journal = SQLiteJournal(journal_file or ":memory:", clock=clock, actor="trainee")
-    return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, journal=journal,
-                      replay=Replayer(tape, clock))
+    return tape_drill(tape, SQLiteJournal(journal_file or ":memory:", actor="trainee"))
 
 
 async def test_replay_shows_what_the_panels_showed_at_the_same_drill_times(tmp_path):

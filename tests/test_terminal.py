@@ -146,3 +146,37 @@ def test_run_armed_rolls_back_in_tmux(sim_server_url):
         assert "COCKPIT-EXITED=0" in wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 8, "exit")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_escapes_from_a_hostile_service_never_reach_the_terminal(tmp_path, write_config):
+    """Before issue 12 a service's status carrying OSC 0 renamed the tmux pane ("PWNED"):
+    the real program in a real terminal shows the escapes as ␛ and the pane keeps its
+    title; no clipboard write lands in tmux's buffers; the echoed token is not shown."""
+    from hostile import HostileServer, config
+
+    server = HostileServer()
+    name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
+    path = write_config(config(server))
+    token = "CANARY-4d1e0b7a9c3f5e21"
+    try:
+        _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+              f"{unset()} HOSTILE_TOKEN='Bearer {token}' {COCKPIT} run -c {path}; echo COCKPIT-EXITED=$?; sleep 30")
+        before = _tmux("list-buffers", "-F", "#{buffer_sample}") if _has_buffers() else ""
+        screen = wait_screen(name, lambda s: "␛]0;" in s.lower() and "UNHEALTHY" in s, 15,
+                             "the hostile answers, escapes shown")
+        time.sleep(1.0)  # a few more polls of every hostile endpoint
+        title = _tmux("display", "-p", "-t", name, "#{pane_title}")
+        assert "pwned" not in title.lower(), title
+        after = _tmux("list-buffers", "-F", "#{buffer_sample}") if _has_buffers() else ""
+        assert "pwned" not in after.lower() and after == before
+        screen = capture(name)
+        assert token not in screen and "[redacted]" in screen
+        _tmux("send-keys", "-t", name, "q")
+        assert "COCKPIT-EXITED=0" in wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 8, "exit")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        server.close()
+
+
+def _has_buffers() -> bool:
+    return subprocess.run(["tmux", "list-buffers"], capture_output=True, env=clean_env()).returncode == 0

@@ -27,7 +27,10 @@ def _tail(out: str) -> str:
 
 
 def run(argv: list[str], cfg, timeout: float) -> tuple[str, str]:
-    """(result, details) of running ``argv``: ok on exit 0; unknown when it had to be killed."""
+    """(result, details) of running ``argv``: ok on exit 0; unknown when it had to be killed.
+    Its output is outside text: the desk cleans it before it is shown or journaled."""
+    if cfg.cwd and not os.path.isdir(cfg.cwd):
+        return "failed", f"the working folder {cfg.cwd} does not exist (cwd in the action's config); nothing ran"
     try:
         proc = subprocess.run(argv, cwd=cfg.cwd, env=_env(cfg), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)

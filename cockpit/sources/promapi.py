@@ -60,9 +60,21 @@ class PromQuery(Source):
             kind = doc.get("errorType", "") if isinstance(doc, dict) else ""
             raise SourceError(f"Prometheus {kind or 'error'}: {str(err)[:160]}" if err else
                               f"HTTP {answer.status} {answer.reason}".strip())
-        return doc.get("data") or {}
+        data = doc.get("data") or {}
+        if not isinstance(data, dict):
+            raise SourceError("not a Prometheus answer (its data is not an object)")
+        return data
 
     def _one(self, series: str, data: dict) -> float:
+        """The one number a query answered; an answer of another shape is one line, never a
+        TypeError on the panel."""
+        try:
+            return self._number_of(series, data)
+        except (TypeError, KeyError, IndexError, AttributeError):
+            raise SourceError(f"{series}: not a Prometheus answer (a {data.get('resultType')!s:.20} "
+                              "result of another shape)") from None
+
+    def _number_of(self, series: str, data: dict) -> float:
         kind, result = data.get("resultType"), data.get("result")
         if kind == "scalar":
             value = _number(result[1])
@@ -99,15 +111,17 @@ class PromQuery(Source):
         result = data.get("result") or []
         if data.get("resultType") != "matrix" or len(result) != 1:
             return []
+        points = result[0].get("values", []) if isinstance(result[0], dict) else []
         out = []
-        for ts, text in result[0].get("values", []):
-            try:
-                value = float(text)
+        for point in points if isinstance(points, list) else []:
+            try:  # a point that is not [time, "number"] is skipped: the rest of the history still comes
+                ts, text = point
+                ts, value = float(ts), float(text)
             except (TypeError, ValueError):
                 continue
-            if math.isnan(value) or ts >= now:
+            if not (math.isfinite(ts) and math.isfinite(value)) or not now - span - 1 <= ts < now:
                 continue
-            out.append(Reading(self.name, series, float(ts), value, received=mono - (now - float(ts)), history=True))
+            out.append(Reading(self.name, series, ts, value, received=mono - (now - ts), history=True))
         return out
 
     async def fetch(self) -> list[Reading]:
