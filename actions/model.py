@@ -50,6 +50,9 @@ class Plan:
     sandbox: bool = False  # planned for a drill: nothing real will be called
     #: a number the responder gives in the dialog: {"name", "now", "min", "max", "default"}
     ask: dict[str, Any] | None = None
+    #: confirmed while the journal was away: its intent goes to the local spool, and no other
+    #: cockpit's lease could be checked (the dialog said so and asked for the target's name)
+    offline: bool = False
 
     def with_value(self, n: int) -> "Plan":
         """The plan with the asked-for number filled in (and undo back to the current one)."""

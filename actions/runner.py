@@ -29,6 +29,9 @@ class Recorder(Protocol):
 
     def verified(self, intent: Any, plan: Plan, verification: Verification) -> None: ...
 
+    def done(self, plan: Plan) -> None:
+        """The action and its verification are over (its target is free again)."""
+
     def effect(self, intent: Any, plan: Plan, before: dict, after: dict, after_s: float) -> None: ...
 
 
@@ -117,11 +120,13 @@ class ActionRunner:
 
     def _run(self, cfg, plan: Plan) -> Report:
         executor = self.executor(plan.kind)
+        intent = None
         try:
             try:
                 intent = self.recorder.intent(plan)
             except Exception as e:  # noqa: BLE001
-                raise ActionError(f"NOT RUN: the journal did not take the intent ({e})") from None
+                raise ActionError(f"NOT RUN: {e}" if type(e).__name__ == "ActionRefused" else
+                                  f"NOT RUN: the journal did not take the intent ({e})") from None
             before = self.signals()
             try:
                 outcome = executor.execute(cfg, plan)
@@ -130,15 +135,14 @@ class ActionRunner:
             self.recorder.outcome(intent, plan, outcome)
             done = time.monotonic()
             if outcome.result == "ok":
-                try:
-                    verification = executor.verify(cfg, plan)
-                except Exception as e:  # noqa: BLE001
-                    verification = Verification(False, f"verification failed: {one_line(e)}")
+                verification = self._verify(executor, cfg, plan)
             else:
                 verification = Verification(None, f"not verified: the outcome was {outcome.result}")
             self.recorder.verified(intent, plan, verification)  # stamped now: when the check ran
         finally:
             self.release(plan.target)
+            if intent is not None:
+                self.recorder.done(plan)
         wait = cfg.effect_after - (time.monotonic() - done)
         if wait > 0 and not self.stopping.is_set():
             self.sleep(wait)
@@ -148,3 +152,23 @@ class ActionRunner:
             after = self.signals()
             self.recorder.effect(intent, plan, before, after, time.monotonic() - done)
         return Report(plan, outcome, verification, before, after)
+
+    def _verify(self, executor: Executor, cfg, plan: Plan) -> Verification:
+        """The executor's check, which may poll for minutes (a rollout settling), abandoned
+        at once when the cockpit closes: quitting is never held hostage by it."""
+        box: list[Verification] = []
+
+        def check() -> None:
+            try:
+                box.append(executor.verify(cfg, plan))
+            except Exception as e:  # noqa: BLE001
+                box.append(Verification(False, f"verification failed: {one_line(e)}"))
+
+        thread = threading.Thread(target=check, name=f"verify {plan.action}", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            if self.stopping.is_set():
+                return Verification(None, "verification abandoned at exit (the cockpit was closed; the outcome "
+                                    "stands: check the target)")
+            thread.join(0.05)
+        return box[0]

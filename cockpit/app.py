@@ -31,7 +31,8 @@ from cockpit.units import formatter
 from themes import DEFAULT_THEME, DRILL_THEME, STYLESHEET, THEMES
 
 MODES = ("LIVE", "DEMO", "DRILL")
-ACTION_EXIT_WAIT = 30.0  # seconds quitting waits for a running action's outcome
+ACTION_EXIT_WAIT = 0.8  # seconds quitting waits for a running action (its verification is abandoned at once)
+KEEP_ALIVE = 5.0  # seconds between heartbeats to the journal (presence, leases)
 MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
 SNAPSHOT_RETRY = 5.0  # seconds before asking for a snapshot again (one is still on its way)
 
@@ -55,6 +56,7 @@ class CockpitApp(App):
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
         Binding("q", "quit", "Quit", priority=True, id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),  # like q, never a traceback
         Binding("question_mark", "help", "Help", priority=True, id="app.help"),
         Binding("ctrl+p", "command_palette", "Commands", show=False, id="app.palette"),  # the footer docks its own
         # a drill's replay (only while replaying a tape; they win over an action on the same key,
@@ -84,6 +86,7 @@ class CockpitApp(App):
         simulator=None,
         theme: str | None = None,
         journal=None,
+        spool=None,
         executors: dict | None = None,
         tape=None,
         replay=None,
@@ -116,7 +119,8 @@ class CockpitApp(App):
 
         self.journal = journal if journal is not None else SQLiteJournal(":memory:", clock=self.clock)
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
-                                 config.incident.declare_on_critical, on_event=self.record, drill=mode == "DRILL")
+                                 config.incident.declare_on_critical, on_event=self.record, drill=mode == "DRILL",
+                                 spool=spool, mode=mode)
         # Every journal read and write runs here, one at a time and in order: a shared
         # journal is a network round trip away and the UI must never wait on it.
         self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="journal")
@@ -157,6 +161,8 @@ class CockpitApp(App):
         if self.replay is not None:
             self._start_replay()
         self.set_interval(self.config.settings.refresh, self._tick, name="refresh")
+        self.desk_do(self.desk.keep_alive)
+        self.set_interval(KEEP_ALIVE, lambda: self.desk_do(self.desk.keep_alive), name="keep-alive")
 
     def start_polling(self) -> None:
         sources = [build_source(s, self.context) for s in self.config.sources]
@@ -233,6 +239,7 @@ class CockpitApp(App):
         """First work of the journal thread: listen for other cockpits' writes where the
         journal can announce them, and pick up an open incident (live)."""
         self._stop_listening = self.journal.listen(self._announced)
+        self.desk.merge_spool()  # what an earlier run kept while the journal was away
         if self.mode != "LIVE":
             return None
         try:
@@ -287,8 +294,12 @@ class CockpitApp(App):
         for _ in range(3):
             await asyncio.sleep(0)
 
-    def _announced(self, incident: str | None) -> None:
-        """From the journal's listener thread: another cockpit wrote."""
+    def _announced(self, what: str | None) -> None:
+        """From the journal's listener thread: another cockpit wrote (an incident's events,
+        or ``lease:<target>``: a target was taken or freed)."""
+        if what and what.startswith("lease:"):
+            self.from_thread(self.desk_do, self.desk.refresh_leases, then=lambda _: self.desk_changed())
+            return
         self.from_thread(self.follow_journal, True)
 
     def follow_journal(self, announced: bool = False) -> None:
@@ -728,6 +739,13 @@ class _JournalRecorder:
 
     def effect(self, intent, plan, before, after, after_s) -> None:
         self._write(self.app.desk.action_effect, intent, before, after, round(after_s, 1))
+
+    def done(self, plan) -> None:
+        app = self.app
+        try:
+            app._journal_thread.submit(app.desk.action_done, plan.to_dict()).result()
+        except RuntimeError:
+            pass  # the cockpit is closing: the lease expires by itself
 
 
 def _finite(points: list[tuple[float, float | None]], until: float) -> list[list[float]]:

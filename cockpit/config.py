@@ -736,7 +736,7 @@ class AwsSettings(Model):
 
 GUARD_RULES = ("confirm", "type_to_confirm", "deny")  # in order of strictness
 #: keys the dashboard uses itself; an action may not take one of these
-RESERVED_KEYS = set("naRmSDMxupfKqzATi")
+RESERVED_KEYS = set("naRmSDMxupfKqzATiO")
 
 
 class ActionBase(Model):

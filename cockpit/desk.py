@@ -32,7 +32,8 @@ from pathlib import Path
 from cockpit import incident as rules
 from cockpit.clock import Clock, hms
 from cockpit.incident import IncidentError, Incidents, IncidentState, fold
-from cockpit.journal import MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError
+from cockpit.journal import (LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError, Lease, Presence,
+                             duplicate_alert)
 from cockpit.model import Level, TimelineEvent
 from cockpit.safetext import clean_value
 
@@ -42,12 +43,18 @@ EPISODE_LIMIT = 500  # symptoms kept from before a declaration (the first one is
 SNAPSHOT_LEAD = 120.0  # seconds of signal history before the first symptom that the first snapshot keeps
 
 
+class ActionRefused(JournalError):
+    """An action may not run: another cockpit holds its target, or there is no incident."""
+
+
 @dataclass
 class Unsaved:
-    """An event the journal has not taken yet, with the id and time it was shown with."""
+    """An event the journal has not taken yet, with the id and time it was shown with.
+    ``once``: an alert another cockpit may already have journaled."""
 
     event: Event
     error: str = ""
+    once: bool = False
 
     @property
     def kind(self) -> str:
@@ -88,6 +95,12 @@ def timeline_line(ev: Event) -> TimelineEvent:
                              payload=ident)
     if kind == "note":
         return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload=ident)
+    if kind == "role_set":
+        from cockpit.incident import ROLES
+
+        role = ROLES.get(p.get("role", ""), p.get("role", "?"))
+        how = f"{who} took the {role}" if p.get("holder") == who else f"{who} handed the {role} to {p.get('holder')}"
+        return TimelineEvent(ev.ts, "status", how, Level.OK, payload=ident)
     if kind == "action_item":
         owner = f" (owner {p['owner']})" if p.get("owner") else ""
         return TimelineEvent(ev.ts, "note", f"action item by {who}: {p.get('text', '')}{owner}", Level.OK,
@@ -155,8 +168,15 @@ def _num(v) -> str:
 class IncidentDesk:
     def __init__(self, journal: Journal, clock: Clock, actor: str, service: str,
                  declare_on_critical: bool = True, on_event: Callable[[TimelineEvent], None] | None = None,
-                 drill: bool = False) -> None:
+                 drill: bool = False, spool=None, mode: str = "LIVE") -> None:
         self.journal = journal
+        #: this cockpit, among the others on the journal (leases and presence name it)
+        self.cockpit = uuid.uuid4().hex
+        self.mode = mode
+        #: where the outbox is kept on disk while the journal is away (cockpit.spool.Spool)
+        self.spool = spool
+        self.leases: list[Lease] = []  # every live lease, as last read (published for the UI)
+        self.present: list[Presence] = []  # every cockpit on the journal, as last read
         self.incidents = Incidents(journal, clock, actor)
         self.clock = clock
         self.actor = actor
@@ -283,14 +303,17 @@ class IncidentDesk:
         return Event(id or uuid.uuid4().hex, incident or self._current or "", self.clock.now() if at is None else at,
                      actor or self.actor, kind, clean_value(payload), pinned)
 
-    def _put(self, ev: Event) -> str | None:
-        """Queue an event behind the ones waiting, show it, and write what the journal takes.
-        Returns a line for the responder when their own act could not be written."""
+    def _put(self, ev: Event, once: bool = False) -> str | None:
+        """Queue an event behind the ones waiting (on disk too, when there is a spool), show
+        it, and write what the journal takes. Returns a line for the responder when their
+        own act could not be written."""
         try:
             json.dumps(ev.payload, allow_nan=False)
         except (TypeError, ValueError) as e:  # never queued: it would block everything behind it
             return f"not journaled: {ev.kind.replace('_', ' ')} is not JSON ({e})"
-        self.unsaved.append(Unsaved(ev))
+        self.unsaved.append(Unsaved(ev, once=once))
+        if self.spool is not None and ev.kind != "metrics_snapshot":
+            self.spool.add(ev, once)
         self._show(ev)
         self._publish()
         was_down = self.journal_error is not None
@@ -320,12 +343,17 @@ class IncidentDesk:
                 u = self.unsaved[0]
                 ev = u.event
                 try:
-                    self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts,
-                                        pinned=ev.pinned, id=ev.id)
+                    stored = self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts,
+                                                 pinned=ev.pinned, id=ev.id, once=u.once)
                 except JournalError as e:
                     u.error = self.journal_error = str(e)
                     break
+                if stored.id != ev.id:  # another cockpit journaled this alert first: ours is that one
+                    self._shown.discard(ev.id)
+                    self._shown.add(stored.id)
                 self.unsaved.pop(0)
+                if self.spool is not None:
+                    self.spool.remove(ev.id)
                 written += 1
             else:
                 self.journal_error = None
@@ -395,7 +423,10 @@ class IncidentDesk:
         self._levels[key] = ev.level
         st = self.state()
         if st is not None and st.open:
-            return self._put(event)
+            mine = [e for e in st.events if e.kind in ("alert_raised", "alert_cleared")]
+            if duplicate_alert(event, mine) is not None:
+                return None  # another cockpit saw this crossing first: its line is on the timeline already
+            return self._put(event, once=True)
         if self.declare_on_critical and ev.level is Level.CRIT:
             # declared now (detection), on an alert that says when the crossing began
             problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
@@ -430,6 +461,10 @@ class IncidentDesk:
     def note(self, text: str, *, at: float | None = None) -> str | None:
         return self._guarded("note", lambda st: rules.note_text(text), at)
 
+    def set_role(self, role: str, holder: str | None = None, *, at: float | None = None) -> str | None:
+        """Take a role (``holder`` None: this responder) or hand it to someone."""
+        return self._guarded("role_set", lambda st: rules.role_change(st, role, holder or self.actor), at)
+
     def add_action_item(self, text: str, owner: str = "", priority: str = "", due: str = "", *,
                         at: float | None = None) -> str | None:
         return self._guarded("action_item", lambda st: rules.action_item(text, owner, priority, due), at)
@@ -459,25 +494,91 @@ class IncidentDesk:
     # ------------------------------------------------------------ actions
 
     def action_intent(self, plan: dict, *, at: float | None = None) -> Event:
-        """Journal that an action is about to run. Raises when it is not written: an action
-        whose intent was not recorded must not run (so it is not kept for later either)."""
+        """Journal that an action is about to run, holding its target for this cockpit (a
+        lease every cockpit on the journal sees). Raises ActionRefused when another cockpit
+        holds the target, JournalError when the journal did not take it: an action whose
+        intent was not recorded must not run. An action confirmed while the journal was away
+        (``plan["offline"]``) goes to the local spool instead, merged when it answers."""
         st = self.state()
         if st is None or not st.open:
-            raise JournalError("no open incident to record it on: declare one, or reopen the last one")
+            raise ActionRefused("no open incident to record it on: declare one, or reopen the last one")
+        ev = self._event("action_intent", {"action": plan.get("action", "?"), "plan": plan}, at=at)
         if self.unsaved:
             self.flush()
-            if self.unsaved:
+        if self.unsaved or self.journal_error is not None:
+            if not plan.get("offline"):
                 raise JournalError(f"the journal is away ({self.journal_error}); "
                                    f"{len(self.unsaved)} change(s) are still waiting to be written")
-        ev = self._event("action_intent", {"action": plan.get("action", "?"), "plan": plan}, at=at)
+            self._put(ev)  # recorded locally (the spool), merged when the journal answers
+            return ev
+        target = plan.get("target", "?")
+        now = self.journal.now()
+        held = self.journal.claim(Lease(target, plan.get("action", "?"), self.actor, self.cockpit, ev.incident, now,
+                                        now + LEASE_TTL))
+        if held.cockpit != self.cockpit:
+            self.leases = [held, *[le for le in self.leases if le.target != target]]
+            raise ActionRefused(held.describe(now))
         try:
             stored = self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts, id=ev.id)
         except JournalError as e:
             self.journal_error = str(e)
+            self._release(target)
             raise
         self.journal_error = None
         self.sync()
         return stored
+
+    def action_done(self, plan: dict) -> None:
+        """The action and its verification are over: its target is free for every cockpit."""
+        self._release(plan.get("target", "?"))
+
+    def _release(self, target: str) -> None:
+        try:
+            self.journal.release(target, self.cockpit)
+        except JournalError:
+            pass  # the lease expires by itself (LEASE_TTL)
+        self.leases = [le for le in self.leases if not (le.target == target and le.cockpit == self.cockpit)]
+
+    def merge_spool(self) -> int:
+        """Take up what an earlier run kept in the spool while the journal was away, and
+        write it (in order, with its own times) if the journal answers."""
+        if self.spool is None:
+            return 0
+        known = {u.event.id for u in self.unsaved}
+        for ev, once in self.spool.load():
+            if ev.id not in known:
+                self.unsaved.append(Unsaved(ev, once=once))
+        return self.flush()
+
+    def lease_on(self, target: str) -> Lease | None:
+        """Another cockpit's live lease on ``target``, as last read (no I/O: for the dialog)."""
+        return next((le for le in self.leases if le.target == target and le.cockpit != self.cockpit), None)
+
+    def keep_alive(self) -> None:
+        """Heartbeat: say this cockpit is here (and on which incident), renew its leases,
+        read who else is here and which targets are held. A journal that is away is
+        noted; the next beat tries again."""
+        try:
+            st = self._state
+            self.present = self.journal.heartbeat(Presence(self.cockpit, self.actor, st.id if st else "", self.mode,
+                                                           self.journal.now()))
+            if any(le.cockpit == self.cockpit for le in self.leases):
+                self.journal.renew(self.cockpit)
+            self.leases = self.journal.leases()
+        except JournalError as e:
+            self.journal_error = self.journal_error or str(e)
+
+    def refresh_leases(self) -> None:
+        try:
+            self.leases = self.journal.leases()
+        except JournalError:
+            pass
+
+    def others(self) -> list[str]:
+        """Who else is on the current incident (or on none, with this cockpit): names."""
+        st = self._state
+        here = st.id if st else ""
+        return sorted({p.actor for p in self.present if p.cockpit != self.cockpit and p.incident == here})
 
     def action_outcome(self, intent: Event, result: str, details: str, extra: dict, *,
                        at: float | None = None) -> str | None:

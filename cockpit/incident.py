@@ -43,6 +43,8 @@ class ActionItem:
 
 
 PRIORITIES = ("P0", "P1", "P2", "P3")
+#: the roles of the incident tools' practice, by key: incident commander, communications lead
+ROLES = {"commander": "incident commander", "communications": "communications lead"}
 
 
 @dataclass
@@ -63,7 +65,13 @@ class IncidentState:
     last_update_sent: float | None = None
     responders: list[str] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
+    #: role -> [(who, since), ...]: every holder in turn (the last holds it now)
+    roles: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+
+    def holder(self, role: str) -> str | None:
+        held = self.roles.get(role)
+        return held[-1][0] if held else None
 
     @property
     def open(self) -> bool:
@@ -116,6 +124,8 @@ def fold(incident: str, events: list[Event]) -> IncidentState:
             st.last_update_sent = max(st.last_update_sent or ev.ts, ev.ts)
         elif ev.kind == "pin":
             (st.pinned.add if p.get("pinned", True) else st.pinned.discard)(p["event"])
+        elif ev.kind == "role_set":
+            st.roles.setdefault(p.get("role", ""), []).append((p.get("holder", ""), ev.ts))
         elif ev.kind == "action_item":
             st.action_items.append(ActionItem(p.get("text", ""), p.get("owner", ""), p.get("priority", ""),
                                               p.get("due", ""), ev.actor, ev.ts))
@@ -216,6 +226,18 @@ def milestone_change(st: IncidentState, name: str, at: float, reason: str) -> di
     if problem:
         raise IncidentError(problem)
     return {"name": name, "at": at, "reason": reason, "previous": st.milestones.get(name)}
+
+
+def role_change(st: IncidentState, role: str, holder: str) -> dict:
+    """Someone takes a role, or hands it over to someone else."""
+    if role not in ROLES:
+        raise IncidentError(f"role must be one of {', '.join(ROLES)}")
+    holder = " ".join(holder.split())
+    if not holder:
+        raise IncidentError(f"say who takes the {ROLES[role]}")
+    if st.holder(role) == holder:
+        raise IncidentError(f"{holder} is already the {ROLES[role]}")
+    return {"role": role, "holder": holder, "previous": st.holder(role)}
 
 
 def action_item(text: str, owner: str = "", priority: str = "", due: str = "") -> dict:

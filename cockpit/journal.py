@@ -53,6 +53,7 @@ KINDS = (
     "status_changed",
     "milestone_set",
     "note",
+    "role_set",
     "pin",
     "action_item",
     "action_intent",
@@ -139,10 +140,64 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_incident ON events (incident, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (target TEXT PRIMARY KEY, action TEXT NOT NULL, actor TEXT NOT NULL,
+    cockpit TEXT NOT NULL, incident TEXT NOT NULL, started REAL NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS presence (cockpit TEXT PRIMARY KEY, actor TEXT NOT NULL, incident TEXT NOT NULL,
+    mode TEXT NOT NULL, seen REAL NOT NULL);
 """
 #: 2 added ``written`` (when the journal took an event; ``ts`` is when it happened)
 SCHEMA_VERSION = "2"
 _COLUMNS = "seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written"
+
+
+# ---------------------------------------------------------------- shared state: leases and presence
+
+LEASE_TTL = 60.0  # seconds a lease lives unless its cockpit renews it (a crashed holder's lease expires)
+PRESENCE_TTL = 30.0  # seconds after its last heartbeat a cockpit no longer counts as present
+ALERT_SAME_WITHIN = 60.0  # seconds within which two cockpits' alerts of one signal and level are one alert
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One action running on one target, held by one cockpit (across every cockpit on the
+    journal): the second confirm on the same target is refused with this."""
+
+    target: str
+    action: str
+    actor: str
+    cockpit: str
+    incident: str
+    started: float
+    expires: float
+
+    def describe(self, now: float) -> str:
+        from cockpit.clock import hms
+
+        return (f"{self.action} on {self.target} is running: {self.actor}, {hms(self.started)}, "
+                f"{max(0.0, now - self.started):.0f} s ago")
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A cockpit open on the journal, as its last heartbeat said."""
+
+    cockpit: str
+    actor: str
+    incident: str
+    mode: str
+    seen: float
+
+
+def duplicate_alert(ev: Event, recent: Iterable[Event]) -> Event | None:
+    """The alert another cockpit already journaled for the same crossing (same signal, same
+    level, within ALERT_SAME_WITHIN), or None. ``recent``: the incident's latest alerts."""
+    signal = ev.payload.get("signal")
+    for other in sorted(recent, key=lambda e: e.seq, reverse=True):
+        if other.payload.get("signal") != signal:
+            continue
+        same = other.payload.get("level") == ev.payload.get("level") and abs(other.ts - ev.ts) <= ALERT_SAME_WITHIN
+        return other if same else None
+    return None
 
 
 # ---------------------------------------------------------------- heads
@@ -250,18 +305,47 @@ class Journal:
 
     def append(self, incident: str, kind: str, payload: dict[str, Any] | None = None, *,
                actor: str | None = None, ts: float | None = None, pinned: bool = False,
-               id: str | None = None) -> Event:
+               id: str | None = None, once: bool = False) -> Event:
         """Append one event; when this returns, the event is committed and its head recorded.
         ``ts`` is when it happened (default now); ``id`` lets a write that is retried keep
-        the id the event was shown with."""
+        the id the event was shown with. ``once`` (alerts): when another cockpit already
+        journaled the same crossing, nothing is written and its event is returned."""
         ev = self._new_event(incident, kind, payload, actor, ts, pinned, id)
-        stored = self._insert(ev)
-        if self.heads is not None:
+        stored = self._insert(ev, once)
+        if self.heads is not None and stored.id == ev.id:
             self.heads.add(Head(stored.incident, stored.seq, stored.hash))
         return stored
 
-    def _insert(self, ev: Event) -> Event:
+    def _insert(self, ev: Event, once: bool = False) -> Event:
         raise NotImplementedError
+
+    # ------------------------------------------------------------ shared state
+
+    def claim(self, lease: Lease) -> Lease:
+        """Take ``lease.target`` for ``lease.cockpit`` unless another cockpit's live lease
+        holds it; returns the lease that holds it afterwards (compare its cockpit)."""
+        raise NotImplementedError
+
+    def release(self, target: str, cockpit: str) -> None:
+        raise NotImplementedError
+
+    def renew(self, cockpit: str, ttl: float = LEASE_TTL) -> None:
+        """Push back the expiry of every lease ``cockpit`` holds (it is alive)."""
+        raise NotImplementedError
+
+    def leases(self) -> list[Lease]:
+        """Every live lease."""
+        raise NotImplementedError
+
+    def heartbeat(self, presence: Presence) -> list[Presence]:
+        """Say this cockpit is here; returns every cockpit seen within PRESENCE_TTL."""
+        raise NotImplementedError
+
+    def now(self) -> float:
+        """The time leases and presence are kept in (the database's, for a shared journal)."""
+        import time
+
+        return time.time()
 
     def events(self, incident: str, after_seq: int = 0) -> list[Event]:
         """The incident's events after ``after_seq``, in journal order, every string in them
@@ -526,12 +610,20 @@ class SQLiteJournal(Journal):
 
     # ------------------------------------------------------------ writing
 
-    def _insert(self, ev: Event) -> Event:
+    def _insert(self, ev: Event, once: bool = False) -> Event:
         if self.readonly:
             raise JournalError(f"{self.path}: opened read-only")
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                if once:
+                    recent = [_row_event(r) for r in self._db.execute(
+                        f"SELECT {_COLUMNS} FROM events WHERE incident=? AND kind IN ('alert_raised', "
+                        "'alert_cleared') ORDER BY seq DESC LIMIT 50", (ev.incident,))]
+                    dup = duplicate_alert(ev, recent)
+                    if dup is not None:
+                        self._db.execute("COMMIT")
+                        return dup
                 prev = self._last_hash(ev.incident)
                 digest = chain_hash(prev, ev)  # the hashed body holds neither prev_hash nor hash
                 cur = self._db.execute(
@@ -553,6 +645,58 @@ class SQLiteJournal(Journal):
             self._tail[ev.incident] = digest
             self._seen_version = self._data_version()
         return sealed(ev, prev, digest, cur.lastrowid)
+
+    def _write(self, fn) -> Any:
+        """``fn(db)`` in one immediate transaction (leases, presence)."""
+        if self.readonly:
+            raise JournalError(f"{self.path}: opened read-only")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                out = fn(self._db)
+                self._db.execute("COMMIT")
+                return out
+            except sqlite3.Error as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise JournalError(f"{self.path}: cannot write: {e}") from None
+
+    def claim(self, lease: Lease) -> Lease:
+        def take(db) -> Lease:
+            row = db.execute("SELECT target, action, actor, cockpit, incident, started, expires FROM leases "
+                             "WHERE target=?", (lease.target,)).fetchone()
+            if row is not None and row[3] != lease.cockpit and row[6] > self.now():
+                return Lease(*row)
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (lease.target, lease.action, lease.actor, lease.cockpit, lease.incident, lease.started,
+                        lease.expires))
+            return lease
+
+        return self._write(take)
+
+    def release(self, target: str, cockpit: str) -> None:
+        self._write(lambda db: db.execute("DELETE FROM leases WHERE target=? AND cockpit=?", (target, cockpit)))
+
+    def renew(self, cockpit: str, ttl: float = LEASE_TTL) -> None:
+        self._write(lambda db: db.execute("UPDATE leases SET expires=? WHERE cockpit=?", (self.now() + ttl, cockpit)))
+
+    def leases(self) -> list[Lease]:
+        rows = self._query("SELECT target, action, actor, cockpit, incident, started, expires FROM leases "
+                           "WHERE expires > ?", (self.now(),))
+        return [Lease(*r) for r in rows]
+
+    def heartbeat(self, presence: Presence) -> list[Presence]:
+        p = presence
+
+        def beat(db) -> list[Presence]:
+            db.execute("INSERT OR REPLACE INTO presence VALUES (?, ?, ?, ?, ?)",
+                       (p.cockpit, p.actor, p.incident, p.mode, p.seen))
+            db.execute("DELETE FROM presence WHERE seen < ?", (self.now() - 10 * PRESENCE_TTL,))
+            return [Presence(*r) for r in db.execute(
+                "SELECT cockpit, actor, incident, mode, seen FROM presence WHERE seen >= ?",
+                (self.now() - PRESENCE_TTL,))]
+
+        return self._write(beat)
 
     def foreign_writes(self) -> bool:
         """Whether another connection (another cockpit on this file) wrote since we last looked."""

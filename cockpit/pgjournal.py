@@ -28,8 +28,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.journal import (_COLUMNS, GENESIS, SCHEMA_VERSION, Event, Head, HeadsFile, Journal, JournalError,
-                             JournalUnreadable, _row_event, chain_hash, default_path, sealed)
+from cockpit.journal import (_COLUMNS, GENESIS, LEASE_TTL, PRESENCE_TTL, SCHEMA_VERSION, Event, Head, HeadsFile,
+                             Journal, JournalError, JournalUnreadable, Lease, Presence, _row_event, chain_hash,
+                             default_path, duplicate_alert, sealed)
 
 CHANNEL = "cockpit_journal"
 CONNECT_TIMEOUT = 5  # seconds
@@ -58,7 +59,14 @@ CREATE TABLE IF NOT EXISTS cockpit_heads (
     hash     TEXT NOT NULL,
     PRIMARY KEY (incident, seq)
 );
+CREATE TABLE IF NOT EXISTS cockpit_leases (target TEXT PRIMARY KEY, action TEXT NOT NULL, actor TEXT NOT NULL,
+    cockpit TEXT NOT NULL, incident TEXT NOT NULL, started DOUBLE PRECISION NOT NULL,
+    expires DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS cockpit_presence (cockpit TEXT PRIMARY KEY, actor TEXT NOT NULL, incident TEXT NOT NULL,
+    mode TEXT NOT NULL, seen DOUBLE PRECISION NOT NULL);
 """
+_NOW = "extract(epoch from clock_timestamp())"
+_LEASE = "target, action, actor, cockpit, incident, started, expires"
 #: advisory lock keys: one for creating the schema, one per incident (hashed) for appends
 _SCHEMA_LOCK = 0x636B7074  # "ckpt"
 
@@ -159,7 +167,7 @@ class PostgresJournal(Journal):
         found = conn.execute("SELECT to_regclass('cockpit_events') IS NOT NULL, "
                              "to_regclass('cockpit_heads') IS NOT NULL, to_regclass('cockpit_meta') IS NOT NULL"
                              ).fetchone()
-        self._tables = dict(zip(("events", "heads", "meta"), found))
+        self._tables = dict(zip(("events", "heads", "meta"), found)) | {"leases": False}
         if not any(found) and not self.heads.exists():
             conn.close()
             raise JournalUnreadable(f"{self.where}: not a journal (no cockpit tables in this database)")
@@ -187,8 +195,10 @@ class PostgresJournal(Journal):
 
     # ------------------------------------------------------------ writing
 
-    def _insert(self, ev: Event) -> Event:
-        """Insert one chained event, its head and the announcement in one statement."""
+    def _insert(self, ev: Event, once: bool = False) -> Event:
+        """Insert one chained event, its head and the announcement in one statement. An
+        alert (``once``) is first looked for under the incident's lock: another cockpit
+        that saw the same crossing first has journaled it already."""
         if self.readonly:
             raise JournalError(f"{self.where}: opened read-only")
         incident = ev.incident
@@ -218,20 +228,81 @@ class PostgresJournal(Journal):
             import psycopg
 
             prev = self._tail.get(incident)
-            if prev is not None:
+            if prev is not None and not once:
                 try:
                     return insert(conn, prev)  # the usual case: one round trip
                 except psycopg.errors.UniqueViolation:
                     self._tail.pop(incident, None)  # another cockpit appended first
-            # first write here, or another cockpit wrote: read the tail under the incident's lock
+            # first write here, another cockpit wrote, or an alert: read under the incident's lock
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
                 row = conn.execute(f"SELECT {_COLUMNS} FROM cockpit_events WHERE id=%s", (ev.id,)).fetchone()
                 if row is not None:  # written before, its answer lost: a retry, not a second event
                     return _row_event(row)
+                if once:
+                    recent = [_row_event(r) for r in conn.execute(
+                        f"SELECT {_COLUMNS} FROM cockpit_events WHERE incident=%s AND kind IN ('alert_raised', "
+                        "'alert_cleared') ORDER BY seq DESC LIMIT 50", (incident,)).fetchall()]
+                    dup = duplicate_alert(ev, recent)
+                    if dup is not None:
+                        return dup
                 return insert(conn, tail(conn))
 
         return self._run("write the event", write)
+
+    # ------------------------------------------------------------ shared state
+
+    def now(self) -> float:
+        return float(self._run("read the time", lambda conn: conn.execute(f"SELECT {_NOW}").fetchone()[0]))
+
+    def claim(self, lease: Lease) -> Lease:
+        """One statement: insert, or take over an expired lease or our own; nothing when
+        another cockpit holds it (the unique target decides a race); announced."""
+        ttl = max(1.0, lease.expires - lease.started)
+
+        def take(conn) -> Lease:
+            row = conn.execute(
+                f"WITH got AS (INSERT INTO cockpit_leases ({_LEASE}) VALUES (%s, %s, %s, %s, %s, {_NOW}, {_NOW} + %s) "
+                "ON CONFLICT (target) DO UPDATE SET action=EXCLUDED.action, actor=EXCLUDED.actor, "
+                "cockpit=EXCLUDED.cockpit, incident=EXCLUDED.incident, started=EXCLUDED.started, "
+                f"expires=EXCLUDED.expires WHERE cockpit_leases.expires < {_NOW} "
+                f"OR cockpit_leases.cockpit = EXCLUDED.cockpit RETURNING {_LEASE}) "
+                f"SELECT {_LEASE}, pg_notify(%s, %s) FROM got",
+                (lease.target, lease.action, lease.actor, lease.cockpit, lease.incident, ttl, CHANNEL,
+                 "lease:" + lease.target)).fetchone()
+            if row is None:
+                row = conn.execute(f"SELECT {_LEASE} FROM cockpit_leases WHERE target=%s", (lease.target,)).fetchone()
+            return Lease(*row[:7])
+
+        return self._run("claim the target", take)
+
+    def release(self, target: str, cockpit: str) -> None:
+        self._run("release the target", lambda conn: conn.execute(
+            "WITH gone AS (DELETE FROM cockpit_leases WHERE target=%s AND cockpit=%s RETURNING target) "
+            "SELECT pg_notify(%s, %s) FROM gone", (target, cockpit, CHANNEL, "lease:" + target)))
+
+    def renew(self, cockpit: str, ttl: float = LEASE_TTL) -> None:
+        self._run("renew the leases", lambda conn: conn.execute(
+            f"UPDATE cockpit_leases SET expires = {_NOW} + %s WHERE cockpit=%s", (ttl, cockpit)))
+
+    def leases(self) -> list[Lease]:
+        rows = self._run("read the leases", lambda conn: conn.execute(
+            f"SELECT {_LEASE} FROM cockpit_leases WHERE expires > {_NOW}").fetchall() if self._has("leases") else [])
+        return [Lease(*r) for r in rows]
+
+    def heartbeat(self, presence: Presence) -> list[Presence]:
+        p = presence
+
+        def beat(conn) -> list[Presence]:
+            conn.execute(f"INSERT INTO cockpit_presence VALUES (%s, %s, %s, %s, {_NOW}) ON CONFLICT (cockpit) DO "
+                         "UPDATE SET actor=EXCLUDED.actor, incident=EXCLUDED.incident, mode=EXCLUDED.mode, "
+                         "seen=EXCLUDED.seen", (p.cockpit, p.actor, p.incident, p.mode))
+            conn.execute(f"DELETE FROM cockpit_presence WHERE seen < {_NOW} - %s", (10 * PRESENCE_TTL,))
+            return [Presence(*r) for r in conn.execute(
+                f"SELECT cockpit, actor, incident, mode, seen FROM cockpit_presence WHERE seen >= {_NOW} - %s",
+                (PRESENCE_TTL,)).fetchall()]
+
+        return self._run("say this cockpit is here", beat)
 
     # ------------------------------------------------------------ reading
 

@@ -237,6 +237,11 @@ def line(e: Event) -> str:
         return p.get("text", k)
     if k == "note":
         return f"Note: {p.get('text', '')}"
+    if k == "role_set":
+        from cockpit.incident import ROLES
+
+        return f"{ROLES.get(p.get('role', ''), p.get('role', '?')).capitalize()}: {p.get('holder', '')}" + \
+            (f" (was {p['previous']})" if p.get("previous") else "")
     if k == "action_item":
         return f"Action item: {p.get('text', '')}" + (f" (owner {p['owner']})" if p.get("owner") else "")
     if k == "milestone_set":
@@ -279,6 +284,7 @@ def roles(st: IncidentState) -> dict[str, list[str]]:
                 "severity_set": "set the severity", "title_set": "set the title",
                 "action_intent": f"ran {e.payload.get('action')}", "note": "notes",
                 "communication_sent": "sent updates", "action_item": "action items",
+                "role_set": "set roles",
                 "milestone_set": "corrected milestones"}.get(e.kind, "")
         if not what:
             continue
@@ -317,6 +323,7 @@ def data(st: IncidentState, now: float, head: Event | None = None) -> dict[str, 
         "failed_requests": None if requests is None else {"failed": requests[0], "total": requests[1]},
         "cost_usd": cost_during(series, start, end),
         "responders": people(st), "roles": roles(st), "actions": actions(evs),
+        "role_holders": {role: [{"who": who, "from": ts} for who, ts in held] for role, held in st.roles.items()},
         "action_items": items,
         "communications": [e.payload for e in evs if e.kind == "communication_sent"],
         "head": None if head is None else {"seq": head.seq, "hash": head.hash},
@@ -412,6 +419,14 @@ def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts
             w(f"| {utc(e.ts):%H:%M:%S} | {pin}{md(line(e))} | {md(e.actor)} |")
     w("")
     w("## Roles")
+    w("")
+    from cockpit.incident import ROLES
+
+    for role, name in ROLES.items():
+        held = st.roles.get(role)
+        chain = ", then ".join(f"{md(who)} (from {utc(ts):%H:%M:%S} UTC)" for who, ts in held) if held else \
+            "_not recorded (take it in the cockpit with `O`)_"
+        w(f"- {name.capitalize()}: {chain}")
     w("")
     if d["roles"]:
         w("| responder | did |")

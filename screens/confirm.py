@@ -17,6 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from actions.model import Plan
+from cockpit.safetext import clean
 
 
 def _compact(value) -> str:
@@ -34,7 +35,8 @@ def describe_plan(plan: Plan) -> Table:
     table.add_column(overflow="fold")
 
     def row(label: str, value: str, style: str = "") -> None:
-        table.add_row(label, Text(value, style=style))
+        # a plan holds what the target answered (its current state): outside text, cleaned
+        table.add_row(label, Text(clean(value, lines=True), style=style))
 
     row("kind", plan.kind + ("  (DRILL: nothing real is called)" if plan.sandbox else ""))
     row("target", plan.target)
@@ -61,9 +63,10 @@ class ActionConfirm(ModalScreen["Plan | None"]):
         Binding("escape", "cancel", "Cancel", id="action.cancel"),
     ]
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, held_by: str | None = None) -> None:
         super().__init__()
         self.plan = plan
+        self.held_by = held_by  # another cockpit's action running on this target, if any
         self._answered = False
 
     def compose(self) -> ComposeResult:
@@ -72,6 +75,9 @@ class ActionConfirm(ModalScreen["Plan | None"]):
         with Vertical(classes="dialog action-dialog"):
             yield Static(Text(f"{verb} {plan.action.removeprefix('undo ')} on {plan.target}?", style="bold"),
                          classes="dialog-title")
+            if self.held_by:
+                yield Static(Text(f"⚠ {self.held_by}: confirming will be refused until it is over",
+                                  style="bold red"), id="action-held")
             with VerticalScroll(id="action-plan"):
                 yield Static(describe_plan(plan))
             if plan.ask is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,21 @@ SIGNAL_ROLES = ("error_rate", "latency", "cost")
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
 
 
+def still_open(st) -> list[str]:
+    """What a responder should know before marking an incident mitigated or resolved."""
+    from cockpit.postmortem import actions
+
+    out = []
+    if st.status == "declared":
+        out.append("it was never acknowledged")
+    for a in actions(st.events):
+        if a["result"] == "outcome unknown":
+            out.append(f"{a['action']} on {a['target']}: outcome unknown")
+        elif not a["effect"].startswith("verified"):
+            out.append(f"{a['action']} on {a['target']}: not verified")
+    return out or ["nothing: every action was verified"]
+
+
 def update_channels(settings) -> list[str]:
     """Where a status update goes, from the incident settings."""
     return [name for name, on in (("Slack", settings.slack_webhook), ("Statuspage", settings.statuspage)) if on]
@@ -44,6 +60,8 @@ class DashboardScreen(Screen):
                 id="dashboard.milestone"),
         Binding("D", "declare", "Declare", id="dashboard.declare"),
         Binding("T", "title", "Title", show=False, tooltip="Set the incident's title", id="dashboard.title"),
+        Binding("O", "roles", "Roles", show=False, tooltip="Take or hand over incident commander or "
+                "communications lead", id="dashboard.roles"),
         Binding("i", "action_item", "Action item", show=False,
                 tooltip="Add a follow-up (owner, priority, due) to the postmortem", id="dashboard.action_item"),
         Binding("x", "export", "Export", id="dashboard.export"),
@@ -113,6 +131,7 @@ class DashboardScreen(Screen):
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.journal_error = app.desk.journal_error
         header.unsaved = len(app.desk.unsaved)
+        header.others = app.desk.others()
         header.drill = app.drill_status()
         if app.replay is not None:
             from screens.drillbar import DrillBar
@@ -194,7 +213,7 @@ class DashboardScreen(Screen):
             return True if self.app.armed else None  # greyed while READ-ONLY
         if action == "status":
             return True if desk.can(str(parameters[0])) else None
-        if action in ("export", "title", "action_item"):
+        if action in ("export", "title", "action_item", "roles"):
             return True if desk.current else None
         if action == "update":
             return True if desk.current else None
@@ -273,7 +292,7 @@ class DashboardScreen(Screen):
 
     def action_status(self, to: str) -> None:
         from cockpit.journal import STATUSES
-        from screens.prompt import TextPrompt
+        from screens.prompt import Confirm, TextPrompt
 
         desk = self.app.desk
         st = desk.state()
@@ -285,8 +304,22 @@ class DashboardScreen(Screen):
                 TextPrompt(f"Reopen {st.id} ({st.status} → {to}): why?", "what came back"),
                 lambda reason: reason is not None and self._do(desk.set_status, to, reason),
             )
+        elif to in ("mitigated", "resolved"):  # easy to hit (R is shift+r): asked, with what is still open
+            stamp = self.app.clock.now()  # the moment the key was pressed, not the answer
+            word = "Resolve" if to == "resolved" else "Mark mitigated"
+            self.app.push_screen(Confirm(f"{word} {st.id}?", still_open(st)),
+                                 lambda yes: yes and self.app.desk_do(partial(desk.set_status, to, at=stamp)))
         else:
             self._do(desk.set_status, to)
+
+    def action_roles(self) -> None:
+        from screens.prompt import RolesPrompt
+
+        st = self.app.desk.state()
+        if st is None:
+            return
+        self.app.push_screen(RolesPrompt(st, self.app.actor),
+                             lambda choice: choice is not None and self._do(self.app.desk.set_role, *choice))
 
     def action_severity(self) -> None:
         from screens.prompt import SeverityPrompt
@@ -490,7 +523,18 @@ class DashboardScreen(Screen):
         app.from_thread(self._confirm, cfg, plan)
 
     def _confirm(self, cfg, plan) -> None:
+        import dataclasses
+
         from screens.confirm import ActionConfirm
+
+        desk = self.app.desk
+        if desk.journal_error is not None and not plan.sandbox:
+            # the shared journal may be the very thing failing: the action can still run, recorded
+            # here first, but no other cockpit's lease can be seen: the target's name is asked for
+            plan = dataclasses.replace(plan, offline=True, guard="type_to_confirm", notes=(
+                *plan.notes, "journal down: this action will be recorded locally and merged when the journal "
+                "answers; another responder's action on this target cannot be seen"))
+        holder = desk.lease_on(plan.target)
 
         def answered(confirmed) -> None:
             if confirmed is not None:
@@ -499,7 +543,7 @@ class DashboardScreen(Screen):
                 self.app.runner.release(cfg.target)
                 self.app.notify(f"{plan.action}: cancelled, nothing was run.", timeout=4)
 
-        self.app.push_screen(ActionConfirm(plan), answered)
+        self.app.push_screen(ActionConfirm(plan, holder.describe(time.time()) if holder else None), answered)
 
     @work(thread=True, group="actions", exit_on_error=False)
     def _execute(self, cfg, plan) -> None:

@@ -24,13 +24,14 @@ class CockpitHeader(Widget):
         self.update_due: float | None = None
         self.journal_error: str | None = None
         self.unsaved = 0  # events kept while the journal is away
+        self.others: list[str] = []  # who else has a cockpit open on this incident
         self._shown_error: tuple | None = None
         self.now: float = 0.0
         self.drill = ""  # a replay's position, speed or pause ("" when not replaying)
         self._shown_drill = ""
 
     def tick(self, now: float, incident, targets: dict[str, float]) -> None:
-        error = (self.journal_error, self.unsaved)
+        error = (self.journal_error, self.unsaved, tuple(self.others))
         changed = (int(now) != int(self.now) or incident is not self.incident
                    or error != self._shown_error or self.drill != self._shown_drill)
         self._shown_error, self._shown_drill = error, self.drill
@@ -82,6 +83,9 @@ class CockpitHeader(Widget):
             out.append(f"{inc.id} {inc.status.upper()} ", Style(bold=True))
             out.append(f"T+{format_duration(self.now - inc.declared_at)}")
             self._ack_countdown(out, inc, inc.severity or suggested)
+            commander = inc.holder("commander")
+            if commander:
+                out.append(f"  IC {commander}", Style(bold=True))
             if self.update_due is not None:
                 left = self.update_due - self.now
                 if left >= 0:
@@ -90,6 +94,8 @@ class CockpitHeader(Widget):
                 else:
                     out.append(f"  UPDATE OVERDUE {format_duration(-left)} (u)",
                                Style(color=theme_color(self, "warning"), bold=True))
+        if self.others:  # the other responders' cockpits on this incident (their heartbeats)
+            out.append(f"  with {', '.join(self.others)}", Style(color=theme_color(self, "accent")))
         clock = f"{hms(self.now)} UTC " if self.now else ""
         gap = self.content_size.width - out.cell_len - len(clock)
         # padding as non-breaking spaces: plain trailing spaces are trimmed when drawn

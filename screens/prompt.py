@@ -301,3 +301,74 @@ class IncidentChoice(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    """A yes/no question with what the responder should know first: y or enter says yes,
+    Escape (or n) says no and nothing happens."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("escape,n", "answer(False)", "No", id="confirm.no"),
+    ]
+
+    def __init__(self, question: str, notes: list[str]) -> None:
+        super().__init__()
+        self.question, self.notes = question, notes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.question, style="bold"), classes="dialog-title")
+            body = Text("Still open:\n", style="bold")
+            for note in self.notes:
+                body.append(f"  • {note}\n", "")
+            yield Static(body, id="confirm-notes")
+            yield Static(Text("y or enter confirms · esc cancels (nothing changes)", style="dim"))
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class RolesPrompt(ModalScreen[tuple[str, str] | None]):
+    """Take a role or hand it over: incident commander, communications lead."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="roles.cancel")]
+
+    def __init__(self, st, me: str) -> None:
+        super().__init__()
+        self.st, self.me = st, me
+
+    def compose(self) -> ComposeResult:
+        from cockpit.incident import ROLES
+
+        with Vertical(classes="dialog"):
+            yield Static(Text(f"Roles on {self.st.id}", style="bold"), classes="dialog-title")
+            options = []
+            for role, name in ROLES.items():
+                now = self.st.holder(role)
+                label = Text(f"{name:<22}", style="bold")
+                label.append(f"now {now}" if now else "nobody yet", "" if now else "dim")
+                options.append(Option(label, id=role))
+            yield OptionList(*options, id="roles-options")
+            yield Input(placeholder=f"who takes it (empty: you, {self.me})", id="roles-who")
+            yield Static(Text("↑↓ choose · type a name to hand it over · enter saves · esc cancels", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        ol = self.query_one(OptionList)
+        if ol.highlighted is None:
+            ol.focus()
+            return
+        from cockpit.incident import ROLES
+
+        self.dismiss((list(ROLES)[ol.highlighted], event.value.strip() or self.me))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

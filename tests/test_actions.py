@@ -52,6 +52,9 @@ class ListRecorder:
     def effect(self, intent, plan, before, after, after_s):
         assert self.desk.action_effect(intent, before, after, after_s) is None
 
+    def done(self, plan):
+        self.desk.action_done(plan.to_dict())
+
     def kinds(self):
         return [e.kind for e in self.journal.events(self.desk.current)] if self.desk.current else []
 

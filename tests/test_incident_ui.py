@@ -70,8 +70,21 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
         await pilot.press("p")
         await settle(pilot)
         assert note_id in app.desk.state().pinned
+        # m and R ask first (R is shift+r, next to rollback), saying what is still open
+        from screens.prompt import Confirm
+
         await pilot.press("m")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.desk.state().status == "acknowledged"  # cancelled: nothing changed
+        await pilot.press("m", "y")
+        await settle(pilot)
+        assert app.desk.state().status == "mitigated"
         await pilot.press("R")
+        assert isinstance(app.screen, Confirm)
+        assert "every action was verified" in str(app.screen.query_one("#confirm-notes").render())
+        await pilot.press("enter")
         await settle(pilot)
         assert app.desk.state().status == "resolved"
         await pilot.press("x")
