@@ -63,8 +63,8 @@ class Plan:
         lo, hi = self.ask["min"], self.ask["max"]
         if not lo <= n <= hi:
             raise ActionError(f"{self.ask['name']} must be from {lo} to {hi}")
-        return replace(self, after={**self.after, self.ask["name"]: n},
-                       undo={self.ask["name"]: self.ask["now"]} if self.ask.get("now") is not None else None)
+        # undo puts back what was found; nothing found: undo removes the setting (where the kind can)
+        return replace(self, after={**self.after, self.ask["name"]: n}, undo={self.ask["name"]: self.ask.get("now")})
 
     def to_dict(self) -> dict[str, Any]:
         """For the journal: JSON-safe, secrets already only references."""

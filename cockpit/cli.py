@@ -95,6 +95,15 @@ def _parser() -> argparse.ArgumentParser:
                             description="One line per incident: id, status, severity, declared, title.")
     jlist.add_argument("--journal", default=None, metavar="JOURNAL",
                         help=JOURNAL_HELP)
+    jimport = jsub.add_parser("import", help="write into the journal what a cockpit saved at exit",
+                              description="Write the events of an unsaved-*.jsonl file (what a cockpit could not "
+                              "journal before it stopped) into the journal, in order, with the times they "
+                              "happened. Events already there (same id) are not written twice, so importing a "
+                              "file again, or after the cockpit merged its spool, is harmless. Exit 0 when every "
+                              "event is in the journal, 1 when the journal refused one, 2 when the file cannot be "
+                              "used (nothing is written then).")
+    jimport.add_argument("file", type=Path, help="an unsaved-<time>.jsonl file")
+    jimport.add_argument("--journal", default=None, metavar="JOURNAL", help=JOURNAL_HELP)
 
     sim = sub.add_parser("simulate", help="serve the simulated service alone (for examples/demo.toml)",
                          description="Serve the simulator's /health, /health/component/<name> and /metrics "
@@ -225,8 +234,10 @@ def cmd_run(args) -> int:
     if args.record is not None and tape is None:
         return EXIT_CONFIG
     from cockpit.app import CockpitApp
+    from cockpit.spool import Spool, spool_path
 
-    app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape)
+    app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape,
+                     spool=Spool(spool_path(journal.where)))
     return _run(app)
 
 
@@ -343,15 +354,20 @@ def _recording(path: Path | None, config, mode: str):
 
 
 def _run(app) -> int:
-    """Run the dashboard; afterwards, say where anything unsaved or recorded went."""
+    """Run the dashboard; afterwards, say where anything unsaved or recorded went. Exit 1
+    when the journal did not take everything: a script or a wrapper notices."""
     app.run()
     _told_rescue(app)
+    if app.rescued is not None:
+        return app.return_code or EXIT_FAILED
     return app.return_code or EXIT_OK
 
 
 def _told_rescue(app) -> None:
     if app.rescued is not None:
-        _err(f"the journal refused {len(app.desk.unsaved)} change(s) until the end; they are in {app.rescued}")
+        _err(f"the journal refused {len(app.desk.unsaved)} change(s) until the end; they are in {app.rescued} "
+             f"(and in the local spool, merged when a cockpit next starts on this journal); to write them "
+             f"yourself: cockpit journal import {app.rescued}")
     if app.tape is not None:
         _err(app.tape_error or f"recorded {app.tape.path}")
 
@@ -428,6 +444,8 @@ def cmd_export(args) -> int:
 def cmd_journal(args) -> int:
     from cockpit.journal import JournalError
 
+    if args.journal_command == "import":
+        return _journal_import(args)
     journal = _journal(args.journal, "journal", readonly=True)
     if journal is None:
         return EXIT_CONFIG
@@ -440,6 +458,56 @@ def cmd_journal(args) -> int:
         return EXIT_CONFIG
     finally:
         journal.close()
+
+
+def _journal_import(args) -> int:
+    """Every line is checked before anything is written: a file that cannot be used
+    changes nothing."""
+    from cockpit.journal import KINDS, JournalError
+
+    rows = []
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _err(f"cockpit journal import: {args.file}: cannot read it: {getattr(e, 'strerror', None) or e}")
+        return EXIT_CONFIG
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ok = (isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("incident"), str)
+                  and row.get("kind") in KINDS and isinstance(row.get("payload"), dict)
+                  and isinstance(row.get("at"), (int, float)) and isinstance(row.get("actor", ""), str))
+        except ValueError:
+            ok = False
+        if not ok:
+            _err(f"cockpit journal import: {args.file}, line {n}: not an event the cockpit saved (id, incident, "
+                 "kind, at, actor, payload); nothing was written")
+            return EXIT_CONFIG
+        rows.append(row)
+    journal = _journal(args.journal, "journal import")
+    if journal is None:
+        return EXIT_CONFIG
+    new = old = 0
+    try:
+        for row in rows:
+            asked = journal.clock.now()
+            stored = journal.append(row["incident"], row["kind"], row["payload"], actor=row.get("actor") or None,
+                                    ts=float(row["at"]), pinned=bool(row.get("pinned")), id=row["id"])
+            if stored.written is not None and stored.written >= asked:  # written by this call
+                new += 1
+            else:
+                old += 1
+    except JournalError as e:
+        _err(f"cockpit journal import: {e}; {new} event(s) were written before it, the rest were not")
+        return EXIT_FAILED
+    finally:
+        journal.close()
+    incidents = sorted({r["incident"] for r in rows})
+    _out(f"{args.file}: {len(rows)} event(s) of {', '.join(incidents) or 'no incident'} are in {journal.where} "
+         f"({new} written now, {old} were there already)")
+    return EXIT_OK
 
 
 def _journal_list(journal) -> int:

@@ -855,15 +855,35 @@ class LambdaEnvAction(AwsAction):
 
 
 class LambdaConcurrencyAction(AwsAction):
-    """Set a function's reserved concurrency to the number asked for in the dialog."""
+    """Set a function's concurrency to the number asked for in the dialog: provisioned
+    concurrency on an alias or version (environments kept warm: seed 003's
+    put-provisioned-concurrency-config; the default), or reserved concurrency on the
+    function (a cap, which also sets that many aside). Undo puts back what it found, or
+    removes the setting when there was none."""
 
     kind: Literal["lambda_concurrency"]
     function: str = Field(description="Function name or ARN.")
+    concurrency: Literal["provisioned", "reserved"] = Field(
+        "provisioned", description="provisioned: ProvisionedConcurrentExecutions on `qualifier` (verified READY); "
+        "reserved: ReservedConcurrentExecutions on the function.")
+    qualifier: str | None = Field(None, description="The alias or version provisioned concurrency is set on "
+                                  "(required for provisioned; AWS refuses $LATEST).")
     min: int = Field(0, ge=0, description="Lowest number the dialog accepts.")
     max: int = Field(1000, ge=1, description="Highest number the dialog accepts.")
     default: int | None = Field(None, description="Number the dialog offers first (default: the current one).")
 
     _bounds = model_validator(mode="after")(lambda self: _count_bounds(self))
+
+    @model_validator(mode="after")
+    def _qualified(self):
+        if self.concurrency == "provisioned":
+            if not self.qualifier:
+                raise ValueError('provisioned concurrency is set on an alias or version: add qualifier = "live" '
+                                 '(or concurrency = "reserved")')
+            if self.qualifier == "$LATEST":
+                raise ValueError("AWS refuses provisioned concurrency on $LATEST: name an alias or a published "
+                                 "version")
+        return self
 
 
 def _count_bounds(action):

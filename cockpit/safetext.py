@@ -99,10 +99,12 @@ class SecretRegistry:
 def _parts(value: str) -> Iterable[str]:
     """The value, each whitespace-separated part of it, and for a URL or a connection
     string its password (and user:password); for a web URL also its path, its long path
-    segments and its query values (a webhook's secret is its path). A database URL's
-    path is a database name, not a secret."""
-    yield value
-    yield from value.split()
+    segments and its query values (a webhook's secret is its path). A URL as a whole is
+    not redacted (its host and database name say where the cockpit connects); a database
+    URL's path is a database name, not a secret."""
+    if "://" not in value:
+        yield value
+        yield from value.split()
     for piece in [value, *value.split()]:
         if "://" in piece and "@" in piece.split("://", 1)[1]:
             # userinfo up to the last "@", whatever it holds ('#', '?', '/' defeat URL parsers)

@@ -75,18 +75,90 @@ def test_lambda_secret_variables_are_masked_and_not_undone_blindly(moto_url, lam
     assert "s3cr3t" not in journaled and "hunter2" not in journaled
 
 
-def test_lambda_reserved_concurrency_takes_the_number_from_the_dialog(moto_url, lam, tmp_path):
-    _, cfg = aws_cfg(moto_url, {"kind": "lambda_concurrency", "function": "bedrock-ai-core", "min": 0, "max": 50,
-                                "default": 10})
+def test_lambda_reserved_concurrency_takes_the_number_from_the_dialog_and_undoes(moto_url, lam, tmp_path):
+    """Against moto's server. Undo was promised ("available from the timeline (z)") and then
+    refused when there was no reserved concurrency before: now it removes it again."""
+    _, cfg = aws_cfg(moto_url, {"kind": "lambda_concurrency", "concurrency": "reserved", "function": "bedrock-ai-core",
+                                "min": 0, "max": 50, "default": 10})
     runner = runner_for(ListRecorder(tmp_path), signals=[{}])
     plan = runner.plan(cfg, "confirm")
-    assert plan.ask == {"name": "reserved_concurrency", "now": None, "min": 0, "max": 50, "default": 10}
+    assert plan.ask == {"name": "concurrency", "now": None, "min": 0, "max": 50, "default": 10}
+    assert plan.steps[0].call == "lambda:PutFunctionConcurrency"
     with pytest.raises(ActionError, match="from 0 to 50"):
         plan.with_value(80)
     assert runner.claim(cfg.target, cfg.name) is None
     report = runner.run(cfg, plan.with_value(20))
     assert report.outcome.result == "ok" and report.verification.ok is True
     assert lam.get_function_concurrency(FunctionName="bedrock-ai-core")["ReservedConcurrentExecutions"] == 20
+    undo = runner.undo_plan(cfg, report.plan, "confirm")
+    assert undo is not None and undo.steps[0].call == "lambda:DeleteFunctionConcurrency"
+    assert undo.before == {"concurrency": 20} and undo.after == {"concurrency": None}
+    assert runner.claim(cfg.target, cfg.name) is None
+    back = runner.run(cfg, undo)
+    assert back.outcome.result == "ok" and back.verification.ok is True
+    assert "ReservedConcurrentExecutions" not in lam.get_function_concurrency(FunctionName="bedrock-ai-core")
+
+
+def test_lambda_provisioned_concurrency_against_the_lambda_api_model(moto_url, tmp_path, monkeypatch):
+    """Seed 003's put-provisioned-concurrency-config. moto has no provisioned-concurrency
+    API, so the calls are checked against botocore's own model of the Lambda API (Stubber:
+    every parameter and every answer must fit the real shapes): plan, put, verify until
+    READY with the number allocated, and an undo that deletes the config it created."""
+    from botocore.stub import Stubber
+
+    from cockpit import aws
+
+    _, cfg = aws_cfg(moto_url, {"kind": "lambda_concurrency", "function": "monitoring-api-prod", "qualifier": "live",
+                                "min": 1, "max": 100, "default": 10, "verify_timeout": 5})
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    lam = aws.client("lambda", cfg.aws)
+    where = {"FunctionName": "monitoring-api-prod", "Qualifier": "live"}
+    stub = Stubber(lam)
+    stub.add_client_error("get_provisioned_concurrency_config", "ProvisionedConcurrencyConfigNotFoundException",
+                          "No Provisioned Concurrency Config found for this function", 404, expected_params=where)
+    stub.add_response("put_provisioned_concurrency_config",
+                      {"RequestedProvisionedConcurrentExecutions": 10, "Status": "IN_PROGRESS"},
+                      {**where, "ProvisionedConcurrentExecutions": 10})
+    stub.add_response("get_provisioned_concurrency_config",
+                      {"RequestedProvisionedConcurrentExecutions": 10, "AllocatedProvisionedConcurrentExecutions": 4,
+                       "AvailableProvisionedConcurrentExecutions": 4, "Status": "IN_PROGRESS"}, where)
+    stub.add_response("get_provisioned_concurrency_config",
+                      {"RequestedProvisionedConcurrentExecutions": 10, "AllocatedProvisionedConcurrentExecutions": 10,
+                       "AvailableProvisionedConcurrentExecutions": 10, "Status": "READY"}, where)
+    # the undo: read what is there now, delete the config, read again: gone
+    stub.add_response("get_provisioned_concurrency_config",
+                      {"RequestedProvisionedConcurrentExecutions": 10, "AllocatedProvisionedConcurrentExecutions": 10,
+                       "Status": "READY"}, where)
+    stub.add_response("delete_provisioned_concurrency_config", {}, where)
+    stub.add_client_error("get_provisioned_concurrency_config", "ProvisionedConcurrencyConfigNotFoundException",
+                          "gone", 404, expected_params=where)
+    stub.add_client_error("get_provisioned_concurrency_config", "ProvisionedConcurrencyConfigNotFoundException",
+                          "gone", 404, expected_params=where)
+    runner = runner_for(ListRecorder(tmp_path), signals=[{}])
+    with stub:
+        plan = runner.plan(cfg, "confirm")
+        assert plan.ask["now"] is None and plan.steps[0].call == "lambda:PutProvisionedConcurrencyConfig"
+        assert plan.steps[0].params == where
+        assert runner.claim(cfg.target, cfg.name) is None
+        report = runner.run(cfg, plan.with_value(10))
+        assert report.outcome.result == "ok" and "provisioned concurrency 10 requested" in report.outcome.details
+        assert report.verification.ok is True and "READY, 10 of 10 allocated" in report.verification.details
+        undo = runner.undo_plan(cfg, report.plan, "confirm")
+        assert undo.steps[0].call == "lambda:DeleteProvisionedConcurrencyConfig"
+        assert runner.claim(cfg.target, cfg.name) is None
+        back = runner.run(cfg, undo)
+        assert back.outcome.result == "ok" and back.verification.ok is True
+    stub.assert_no_pending_responses()
+
+
+def test_provisioned_concurrency_needs_an_alias_or_version():
+    from cockpit.config import ConfigError
+
+    for extra, says in (({}, "add qualifier"), ({"qualifier": "$LATEST"}, "refuses provisioned concurrency on $LATEST")):
+        with pytest.raises(ConfigError) as e:
+            aws_cfg("http://127.0.0.1:9", {"kind": "lambda_concurrency", "function": "f", **extra})
+        assert says in "\n".join(e.value.problems)
 
 
 @pytest.fixture

@@ -180,3 +180,33 @@ def test_escapes_from_a_hostile_service_never_reach_the_terminal(tmp_path, write
 
 def _has_buffers() -> bool:
     return subprocess.run(["tmux", "list-buffers"], capture_output=True, env=clean_env()).returncode == 0
+
+
+def test_a_cockpit_that_leaves_unsaved_work_says_so_and_exits_non_zero(tmp_path, write_config, closed_port):
+    """Unsaved changes went to unsaved-*.jsonl at exit with exit code 0, and could not be
+    brought back: now exit 1, and the line says how to import them."""
+    from cockpit.demo import demo_raw
+
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["incident"] = {"journal": "env:COCKPIT_T_JOURNAL"}
+    path = write_config(raw)
+    name = f"cockpit-test-{uuid.uuid4().hex[:8]}"
+    try:
+        _tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+              f"{unset()} COCKPIT_T_JOURNAL=postgresql://127.0.0.1:{closed_port}/incidents {COCKPIT} run -c {path}; "
+              "echo COCKPIT-EXITED=$?; sleep 30")
+        wait_screen(name, lambda s: "JOURNAL DOWN" in s, 15, "the journal to be down")
+        # (its sources are unreachable too: the first reading declares an incident, kept with the rest)
+        _tmux("send-keys", "-t", name, "n")
+        wait_screen(name, lambda s: "Note on" in s, 5, "the note prompt")
+        _tmux("send-keys", "-t", name, "tried restarting the pool", "Enter")
+        wait_screen(name, lambda s: "root: tried restarting" in s or ": tried restarting the pool" in s, 8,
+                    "the note on the timeline, kept")
+        _tmux("send-keys", "-t", name, "q")
+        screen = wait_screen(name, lambda s: "COCKPIT-EXITED=" in s, 10, "exit")
+        joined = " ".join(screen.split())
+        assert "COCKPIT-EXITED=1" in screen and "cockpit journal import" in joined, screen
+        rescue = next((tmp_path / "xdg-data" / "cockpit").glob("unsaved-*.jsonl"))
+        assert "tried restarting the pool" in rescue.read_text()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)

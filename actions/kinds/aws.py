@@ -1,7 +1,8 @@
 """AWS actions through boto3 (imported on first use, on the worker thread):
 
 - ``lambda_env``: merge variables into a function's environment, keeping the others;
-- ``lambda_concurrency``: reserved concurrency, the number asked for in the dialog;
+- ``lambda_concurrency``: provisioned (on an alias or version, verified READY) or
+  reserved concurrency, the number asked for in the dialog;
 - ``ecs_rollback``: a service back to the previous task-definition revision, forced
   new deployment;
 - ``ecs_scale``: a service's desiredCount, the number asked for in the dialog.
@@ -43,12 +44,19 @@ def _outcome(t0: float, fn) -> Outcome:
     return Outcome("ok", details, time.monotonic() - t0, changed)
 
 
+class Settled(Exception):
+    """Raised by a check when the target will never reach the state (e.g. FAILED): stop polling."""
+
+
 def _poll(timeout: float, check) -> Verification:
-    """Call ``check()`` -> (done, details) until done or ``timeout`` seconds passed."""
+    """Call ``check()`` -> (done, details) until done or ``timeout`` seconds passed (or
+    ``check`` raises Settled: the target said it will not get there)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             done, details = check()
+        except Settled as e:
+            return Verification(False, str(e))
         except ActionError as e:
             done, details = False, str(e)
         if done:
@@ -161,8 +169,16 @@ class _PointBack:
         return self._plan(cfg, guard, self.configured(cfg), cfg.name)
 
     def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
-        back = (plan.undo or {}).get(self.undo_key)
-        return None if back is None else self._plan(cfg, guard, back, f"undo {plan.action}")
+        undo = plan.undo or {}
+        if self.undo_key not in undo:
+            return None
+        if undo[self.undo_key] is None:  # there was no value before: undo removes it
+            return self._removal(cfg, guard, f"undo {plan.action}")
+        return self._plan(cfg, guard, undo[self.undo_key], f"undo {plan.action}")
+
+    def _removal(self, cfg, guard: str, name: str) -> Plan | None:
+        """The plan that takes the setting away again (None: this kind cannot)."""
+        return None
 
 
 # ---------------------------------------------------------------- numbers asked in the dialog
@@ -218,25 +234,86 @@ class _CountExecutor(_PointBack):
 
 
 class LambdaConcurrencyExecutor(_CountExecutor):
+    """Provisioned concurrency (the seed's put-provisioned-concurrency-config: the default)
+    or reserved concurrency. moto has no provisioned-concurrency API: that path is tested
+    against botocore's own model of the Lambda API (its Stubber checks every parameter and
+    answer shape), the reserved path against moto's server."""
+
     kind = "lambda_concurrency"
-    name = "reserved_concurrency"
+    name = "concurrency"
+
+    @staticmethod
+    def _provisioned(cfg) -> bool:
+        return cfg.concurrency == "provisioned"
+
+    def _where(self, cfg) -> dict[str, str]:
+        return {"FunctionName": cfg.function, **({"Qualifier": cfg.qualifier} if self._provisioned(cfg) else {})}
 
     def read(self, cfg) -> int | None:
         lam = aws.client("lambda", cfg.aws)
-        got = _call("lambda:GetFunctionConcurrency", lam.get_function_concurrency, FunctionName=cfg.function)
-        return got.get("ReservedConcurrentExecutions")
+        if not self._provisioned(cfg):
+            got = _call("lambda:GetFunctionConcurrency", lam.get_function_concurrency, FunctionName=cfg.function)
+            return got.get("ReservedConcurrentExecutions")
+        got = self._provisioned_config(cfg)
+        return None if got is None else got.get("RequestedProvisionedConcurrentExecutions")
 
-    def write(self, cfg, n: int) -> str:
+    def _provisioned_config(self, cfg) -> dict | None:
         lam = aws.client("lambda", cfg.aws)
+        try:
+            return lam.get_provisioned_concurrency_config(**self._where(cfg))
+        except Exception as e:  # noqa: BLE001
+            if getattr(e, "response", {}).get("Error", {}).get("Code") == "ProvisionedConcurrencyConfigNotFoundException":
+                return None
+            raise ActionError(aws.failed(e, "lambda:GetProvisionedConcurrencyConfig")) from None
+
+    def write(self, cfg, n: int | None) -> str:
+        lam = aws.client("lambda", cfg.aws)
+        where = self._where(cfg)
+        if self._provisioned(cfg):
+            if n is None:
+                _call("lambda:DeleteProvisionedConcurrencyConfig", lam.delete_provisioned_concurrency_config, **where)
+                return f"{cfg.function}:{cfg.qualifier}: provisioned concurrency removed"
+            _call("lambda:PutProvisionedConcurrencyConfig", lam.put_provisioned_concurrency_config,
+                  ProvisionedConcurrentExecutions=n, **where)
+            return f"{cfg.function}:{cfg.qualifier}: provisioned concurrency {n} requested"
+        if n is None:
+            _call("lambda:DeleteFunctionConcurrency", lam.delete_function_concurrency, FunctionName=cfg.function)
+            return f"{cfg.function}: reserved concurrency removed"
         _call("lambda:PutFunctionConcurrency", lam.put_function_concurrency, FunctionName=cfg.function,
               ReservedConcurrentExecutions=n)
         return f"{cfg.function}: reserved concurrency {n}"
 
     def step(self, cfg) -> Step:
-        return Step("lambda:PutFunctionConcurrency", {"FunctionName": cfg.function})
+        call = "lambda:PutProvisionedConcurrencyConfig" if self._provisioned(cfg) else "lambda:PutFunctionConcurrency"
+        return Step(call, self._where(cfg))
 
     def default(self, cfg, now: int | None) -> int:
         return now if now is not None else cfg.min
+
+    def _removal(self, cfg, guard: str, name: str) -> Plan:
+        call = ("lambda:DeleteProvisionedConcurrencyConfig" if self._provisioned(cfg) else
+                "lambda:DeleteFunctionConcurrency")
+        return _base_plan(cfg, self.kind, guard, [Step(call, self._where(cfg))], {self.name: self.read(cfg)},
+                          {self.name: None}, None, name)
+
+    def execute(self, cfg, plan: Plan) -> Outcome:
+        if self.name in plan.after and plan.after[self.name] is None:
+            return _outcome(time.monotonic(), lambda: (self.write(cfg, None), {self.name: None}))
+        return super().execute(cfg, plan)
+
+    def verify(self, cfg, plan: Plan) -> Verification:
+        n = plan.after[self.name]
+        if not self._provisioned(cfg) or n is None:
+            return _poll(cfg.verify_timeout, lambda: (self.read(cfg) == n, f"{self.name} reads {self.read(cfg)}"))
+
+        def ready():  # provisioning takes minutes: READY with the number allocated, or FAILED with the reason
+            got = self._provisioned_config(cfg) or {}
+            status, allocated = got.get("Status"), got.get("AllocatedProvisionedConcurrentExecutions")
+            if status == "FAILED":
+                raise Settled(f"provisioning FAILED: {got.get('StatusReason', 'no reason given')}")
+            return status == "READY" and allocated == n, f"{status or 'no config'}, {allocated} of {n} allocated"
+
+        return _poll(cfg.verify_timeout, ready)
 
 
 class EcsScaleExecutor(_CountExecutor):
