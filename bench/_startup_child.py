@@ -11,7 +11,7 @@ Header, one Static and a Footer the same way. Each prints one line
 with milestones in milliseconds since BENCH_T0, then exits. Milestones:
 
 interpreter   first statement of this script (interpreter + site start-up)
-imports       ours: ``import cockpit.cli, cockpit.app`` done; bare: ``textual.app`` + widgets
+imports       ours: ``import cockpit.cli, screens.app`` done; bare: ``textual.app`` + widgets
 run           App.run() entered (ours: demo config built, simulator started, app constructed)
 first_paint   ours: first DashboardScreen.refresh_data() (on mount) plus call_after_refresh;
               bare: call_after_refresh from App.on_mount
@@ -87,9 +87,9 @@ def run_bare() -> int:
 
 TRACE: list[tuple[str, float, float]] = []
 TRACED = (  # (module, class, method): main-thread work worth seeing on the start-up timeline
-    ("cockpit.sources.base", "SourceContext", "http"),
-    ("cockpit.app", "CockpitApp", "start_polling"),
-    ("cockpit.app", "CockpitApp", "on_readings"),
+    ("cockpit.signals.sources.base", "SourceContext", "http"),
+    ("screens.app", "CockpitApp", "start_polling"),
+    ("screens.app", "CockpitApp", "on_readings"),
     ("screens.dashboard", "DashboardScreen", "refresh_data"),
     ("textual.css.stylesheet", "Stylesheet", "parse"),
     ("textual.screen", "Screen", "_refresh_layout"),
@@ -143,7 +143,7 @@ def has_data(store, must: list[str], comps: list[str]) -> bool:
 
 def run_ours() -> int:
     import cockpit.cli
-    import cockpit.app  # noqa: F401 - what `cockpit demo` imports before the app runs
+    import screens.app  # noqa: F401 - what `cockpit demo` imports before the app runs
 
     mark("imports")
     from textual.app import App

@@ -91,7 +91,7 @@ async def cockpit_round(poller, sources) -> float:
 
 def cockpit_sources(shape: str, ports: list[int]):
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     raw = demo_raw("http://127.0.0.1:9")
     if shape == "health":
@@ -110,8 +110,8 @@ def cockpit_sources(shape: str, ports: list[int]):
 async def measure(shape: str, ports: list[int], rounds: int) -> dict[str, list[float]]:
     import aiohttp
 
-    from cockpit.poller import Poller
-    from cockpit.sources import SourceContext, build_source
+    from cockpit.signals.poller import Poller
+    from cockpit.signals.sources import SourceContext, build_source
 
     if shape == "health":
         urls = [f"http://127.0.0.1:{p}/health" for p in ports]

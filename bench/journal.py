@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cockpit.incident import fold  # noqa: E402
-from cockpit.journal import SQLiteJournal  # noqa: E402
-from cockpit.postmortem import to_markdown  # noqa: E402
+from cockpit.incident.state import fold  # noqa: E402
+from cockpit.incident.journal import SQLiteJournal  # noqa: E402
+from cockpit.incident.postmortem import to_markdown  # noqa: E402
 
 
 @contextmanager
@@ -39,7 +39,7 @@ def postgres_journal(admin_url: str):
 
     import psycopg
 
-    from cockpit.pgjournal import PostgresJournal
+    from cockpit.incident.pgjournal import PostgresJournal
 
     name = f"cockpit_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as admin:

@@ -4,7 +4,7 @@ dashboard, with the demo's panels and --components components.
     .venv/bin/python bench/replay.py [--components 100] [--minutes 30] [--ticks 200]
 
 A synthetic tape (the demo config, every series at 1 Hz, seeded; a bad deploy half
-way) is written with cockpit.tape, then opened as `cockpit drill TAPE --speed 60`
+way) is written with cockpit.drill.tape, then opened as `cockpit drill TAPE --speed 60`
 would: CockpitApp in DRILL mode with a Replayer, headless (App.run_test, 120x40). The
 app's own replay timer is paused; each measured tick is a direct call of what the
 timer runs (CockpitApp._replay_tick: decode what is due, hand it to the store and
@@ -29,13 +29,13 @@ from _common import checkout_state  # bench/ is on sys.path when a script here r
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cockpit.app import CockpitApp  # noqa: E402
+from screens.app import CockpitApp  # noqa: E402
 from cockpit.clock import DrillClock  # noqa: E402
 from cockpit.config import config_from_dict  # noqa: E402
-from cockpit.demo import demo_raw  # noqa: E402
+from cockpit.drill.demo import demo_raw  # noqa: E402
 from cockpit.model import Reading, Status  # noqa: E402
-from cockpit.replay import Replayer  # noqa: E402
-from cockpit.tape import Tape, start_recording  # noqa: E402
+from cockpit.drill.replay import Replayer  # noqa: E402
+from cockpit.drill.tape import Tape, start_recording  # noqa: E402
 
 START = 1_795_300_000.0
 

@@ -34,7 +34,7 @@ FORBIDDEN = ("boto3", "botocore", "psycopg")
 
 OURS_MILESTONES = (
     ("interpreter", "interpreter up (first statement)"),
-    ("imports", "import cockpit.cli, cockpit.app"),
+    ("imports", "import cockpit.cli, screens.app"),
     ("run", "App.run() entered"),
     ("first_paint", "dashboard first paint (no data)"),
     ("data_ready", "five panels' data in the store"),
@@ -119,7 +119,7 @@ def importtime(python: str, stmt: str, top: int) -> None:
     for self_us, cum_us, depth, name in sorted(rows, key=lambda r: -r[0])[:top]:
         print(f"  {self_us:>9,d}  {name}")
     names = {r[3] for r in rows}
-    print("  imported by `import cockpit.app, cockpit.cli`?")
+    print("  imported by `import screens.app, cockpit.cli`?")
     for pkg in FORBIDDEN + ("httpx", "pydantic"):
         hit = any(n == pkg or n.startswith(pkg + ".") for n in names)
         note = "" if pkg in FORBIDDEN else "  (not forbidden; shown for information)"
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
           f"bare {statistics.median(r['n_modules'] for r in bare):.0f}")
 
     if not args.no_importtime:
-        importtime(args.python, "import cockpit.app, cockpit.cli", args.top)
+        importtime(args.python, "import screens.app, cockpit.cli", args.top)
     if args.trace:
         print_trace(spawn(args.python, "ours", args.timeout, [], trace=True), args.trace_min)
     return 0

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/tape.py [--hours 24] [--series 50] [--runs 5]
 
-The recording is written through cockpit.tape.TapeWriter as a cockpit would write it
+The recording is written through cockpit.drill.tape.TapeWriter as a cockpit would write it
 (frames of 10 s). Series are telemetry-like: rates that wander (a random walk with
 noise, rounded as sources report them), latencies in seconds, counters, a cost per
 day climbing through the day, and health checks (1.0 with state and detail words).
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cockpit.model import Reading  # noqa: E402
-from cockpit.tape import Tape, TapeWriter  # noqa: E402
+from cockpit.drill.tape import Tape, TapeWriter  # noqa: E402
 
 START = 1_795_300_000.0
 TARGET_MB = 30.0

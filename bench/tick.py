@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/tick.py [--components 1000] [--samples 300] [--rounds 40] [--profile]
 
-Config: the demo's shape (cockpit/demo.py demo_raw: health, components, metrics
+Config: the demo's shape (cockpit/drill/demo.py demo_raw: health, components, metrics
 sources and the five panels) with the http_components source listing N
 components. The store is pre-filled with --samples readings per series (one a
 second, the sources' interval), then CockpitApp(config, poll=False, store=store,
@@ -48,12 +48,12 @@ from _common import checkout_state  # bench/ is on sys.path when a script here r
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cockpit.app import CockpitApp, capacity_for  # noqa: E402
+from screens.app import CockpitApp, capacity_for  # noqa: E402
 from cockpit.clock import ManualClock  # noqa: E402
 from cockpit.config import CockpitConfig, config_from_dict  # noqa: E402
-from cockpit.demo import demo_raw  # noqa: E402
+from cockpit.drill.demo import demo_raw  # noqa: E402
 from cockpit.model import Reading, Status  # noqa: E402
-from cockpit.store import Store  # noqa: E402
+from cockpit.signals.store import Store  # noqa: E402
 
 TARGET_MS = 8.0
 SIZE = (120, 40)

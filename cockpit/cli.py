@@ -170,7 +170,7 @@ def _load(path: Path):
 
 def _serve_simulator(args, hint: str):
     """Start the simulator on 127.0.0.1:args.port; None (after one line on stderr) if it cannot listen."""
-    from cockpit.simulator import Fault, Simulator, SimulatorServer
+    from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
 
     faults = () if args.incident_at < 0 else (Fault("bad_deploy", at=args.incident_at, version="v1.5.0"),)
     try:
@@ -185,7 +185,7 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
     None, after one line on stderr, if it cannot be opened. ``readonly``: it must exist
     already and nothing is created or changed (verify, list, export). The demo and drills
     keep their own files, away from real incidents."""
-    from cockpit.journal import JournalError, default_path, open_journal
+    from cockpit.incident.journal import JournalError, default_path, open_journal
 
     default = default_path().with_name("demo-journal.db" if demo else "drill-journal.db" if drill else
                                        default_path().name)
@@ -201,7 +201,7 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
 
 
 def cmd_demo(args) -> int:
-    from cockpit.demo import demo_config
+    from cockpit.drill.demo import demo_config
 
     journal = _journal(None, "demo", demo=True)
     if journal is None:
@@ -210,7 +210,7 @@ def cmd_demo(args) -> int:
     if server is None:
         return EXIT_FAILED
     try:
-        from cockpit.app import CockpitApp
+        from screens.app import CockpitApp
 
         config = demo_config(server.url)
         tape = _recording(args.record, config, "DEMO")
@@ -233,8 +233,8 @@ def cmd_run(args) -> int:
     tape = _recording(args.record, config, "LIVE")
     if args.record is not None and tape is None:
         return EXIT_CONFIG
-    from cockpit.app import CockpitApp
-    from cockpit.spool import Spool, spool_path
+    from screens.app import CockpitApp
+    from cockpit.incident.spool import Spool, spool_path
 
     app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape,
                      spool=Spool(spool_path(journal.where)))
@@ -242,7 +242,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_drill(args) -> int:
-    from cockpit import scenario
+    from cockpit.drill import scenario
 
     if args.list:
         for name, description in scenario.listing():
@@ -258,8 +258,8 @@ def cmd_drill(args) -> int:
         return _scenario_drill(args)
     args.tape = Path(args.tape)
     from cockpit.config import ConfigError
-    from cockpit.replay import parse_position
-    from cockpit.tape import Tape, TapeError
+    from cockpit.drill.replay import parse_position
+    from cockpit.drill.tape import Tape, TapeError
 
     if not 1 <= args.speed <= 60:
         _err(f"cockpit drill: --speed {args.speed:g} is outside 1 to 60")
@@ -298,10 +298,10 @@ def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None,
     nothing reads one: :func:`cockpit.config.lock_secrets`), nothing is polled, every action
     goes to the sandbox and every update to the drill's journal. Raises ConfigError or
     TapeError."""
-    from cockpit.app import CockpitApp
+    from screens.app import CockpitApp
     from cockpit.clock import DrillClock
     from cockpit.config import config_from_dict, lock_secrets
-    from cockpit.replay import Replayer
+    from cockpit.drill.replay import Replayer
 
     lock_secrets("a drill reads no secret and sends nothing")
     config = config_from_dict(tape.header.get("config") or {}, f"{tape.path} (its recorded config)", {},
@@ -315,8 +315,8 @@ def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None,
 def _scenario_drill(args) -> int:
     """The simulator with the scenario's faults, reacting to the trainee's actions."""
     from actions.sandbox import SimulatorExecutor
-    from cockpit.scenario import ScenarioError, load
-    from cockpit.simulator import Simulator, SimulatorServer
+    from cockpit.drill.scenario import ScenarioError, load
+    from cockpit.drill.simulator import Simulator, SimulatorServer
 
     try:
         sc = load(args.tape)
@@ -328,8 +328,8 @@ def _scenario_drill(args) -> int:
         return EXIT_CONFIG
     server = SimulatorServer(Simulator(seed=sc.scenario.seed, faults=sc.sim_faults())).start()
     try:
-        from cockpit.app import CockpitApp
-        from cockpit.demo import demo_config
+        from screens.app import CockpitApp
+        from cockpit.drill.demo import demo_config
 
         app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, theme=args.theme, journal=journal,
                          executors={"http": SimulatorExecutor(server.sim)}, scenario=sc)
@@ -344,7 +344,7 @@ def _recording(path: Path | None, config, mode: str):
         return None
     import time
 
-    from cockpit.tape import TapeError, start_recording
+    from cockpit.drill.tape import TapeError, start_recording
 
     try:
         return start_recording(path, config, mode, time.time())
@@ -379,7 +379,7 @@ def cmd_check(args) -> int:
     _out(f"{args.config}: config valid ({len(config.sources)} sources)")
     if args.offline:
         return EXIT_OK
-    from cockpit.check import check_sources, format_table
+    from cockpit.signals.check import check_sources, format_table
 
     results = asyncio.run(check_sources(config))
     _out(format_table(results))
@@ -402,9 +402,9 @@ def cmd_schema(args) -> int:
 def cmd_export(args) -> int:
     import time
 
-    from cockpit.incident import fold
-    from cockpit.journal import JournalError
-    from cockpit.postmortem import to_json, to_markdown, write_markdown
+    from cockpit.incident.state import fold
+    from cockpit.incident.journal import JournalError
+    from cockpit.incident.postmortem import to_json, to_markdown, write_markdown
 
     journal = _journal(args.journal, "export", readonly=True)
     if journal is None:
@@ -442,7 +442,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_journal(args) -> int:
-    from cockpit.journal import JournalError
+    from cockpit.incident.journal import JournalError
 
     if args.journal_command == "import":
         return _journal_import(args)
@@ -463,7 +463,7 @@ def cmd_journal(args) -> int:
 def _journal_import(args) -> int:
     """Every line is checked before anything is written: a file that cannot be used
     changes nothing."""
-    from cockpit.journal import KINDS, JournalError
+    from cockpit.incident.journal import KINDS, JournalError
 
     rows = []
     try:
@@ -512,7 +512,7 @@ def _journal_import(args) -> int:
 
 def _journal_list(journal) -> int:
     from cockpit.clock import utc
-    from cockpit.incident import fold
+    from cockpit.incident.state import fold
 
     for inc in journal.incidents():
         st = fold(inc, journal.events(inc))

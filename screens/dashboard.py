@@ -16,12 +16,12 @@ from textual.widgets import Footer
 
 from cockpit.clock import Now
 from cockpit.model import Status, series_key
-from cockpit.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
+from cockpit.signals.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
 from screens.header import CockpitHeader
 from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
 
 if TYPE_CHECKING:
-    from cockpit.app import CockpitApp
+    from screens.app import CockpitApp
 
 SIGNAL_ROLES = ("error_rate", "latency", "cost")
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
@@ -29,7 +29,7 @@ SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
 
 def still_open(st) -> list[str]:
     """What a responder should know before marking an incident mitigated or resolved."""
-    from cockpit.postmortem import actions
+    from cockpit.incident.postmortem import actions
 
     out = []
     if st.status == "declared":
@@ -291,7 +291,7 @@ class DashboardScreen(Screen):
                              lambda item: item is not None and self._do(self.app.desk.add_action_item, *item))
 
     def action_status(self, to: str) -> None:
-        from cockpit.journal import STATUSES
+        from cockpit.incident.journal import STATUSES
         from screens.prompt import Confirm, TextPrompt
 
         desk = self.app.desk
@@ -357,7 +357,7 @@ class DashboardScreen(Screen):
         )
 
     def action_update(self) -> None:
-        from cockpit.comms import draft
+        from cockpit.incident.comms import draft
         from screens.prompt import UpdateEditor
 
         app, desk = self.app, self.app.desk
@@ -385,7 +385,7 @@ class DashboardScreen(Screen):
             await self.app.journal_idle()  # the next update sees this one (its status page id)
 
     async def _send_now(self, text: str) -> None:
-        from cockpit.comms import send_slack, send_statuspage
+        from cockpit.incident.comms import send_slack, send_statuspage
         from cockpit.config import SecretError, resolve_secret
 
         app = self.app
@@ -425,7 +425,7 @@ class DashboardScreen(Screen):
         """Write the postmortem next to where the cockpit runs (or the data dir) and say where."""
         from pathlib import Path
 
-        from cockpit.journal import default_path
+        from cockpit.incident.journal import default_path
 
         app = self.app
         if not app.desk.current:

@@ -1,4 +1,4 @@
-"""The dashboard's panel widgets. They draw views from ``cockpit.views``; they
+"""The dashboard's panel widgets. They draw views from ``cockpit.signals.views``; they
 hold no rules of their own about levels or freshness."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
 from cockpit.model import STALE_GLYPH, Level, TimelineEvent
-from cockpit.views import CheckView, SignalView, worst
+from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 
 

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from cockpit.evaluator import DEFINITIONS, SEVERITIES
+from cockpit.signals.evaluator import DEFINITIONS, SEVERITIES
 
 
 class TextPrompt(ModalScreen[str | None]):
@@ -139,7 +139,7 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
 
     def compose(self) -> ComposeResult:
         from cockpit.clock import utc
-        from cockpit.journal import MILESTONES
+        from cockpit.incident.journal import MILESTONES
 
         with Vertical(classes="dialog"):
             yield Static(Text("Correct a milestone (times in UTC)", style="bold"), classes="dialog-title")
@@ -168,7 +168,7 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         from cockpit.clock import hms, parse_when
-        from cockpit.journal import MILESTONES
+        from cockpit.incident.journal import MILESTONES
 
         event.stop()
         ol = self.query_one(OptionList)
@@ -339,7 +339,7 @@ class RolesPrompt(ModalScreen[tuple[str, str] | None]):
         self.st, self.me = st, me
 
     def compose(self) -> ComposeResult:
-        from cockpit.incident import ROLES
+        from cockpit.incident.state import ROLES
 
         with Vertical(classes="dialog"):
             yield Static(Text(f"Roles on {self.st.id}", style="bold"), classes="dialog-title")
@@ -366,7 +366,7 @@ class RolesPrompt(ModalScreen[tuple[str, str] | None]):
         if ol.highlighted is None:
             ol.focus()
             return
-        from cockpit.incident import ROLES
+        from cockpit.incident.state import ROLES
 
         self.dismiss((list(ROLES)[ol.highlighted], event.value.strip() or self.me))
 

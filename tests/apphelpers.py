@@ -7,12 +7,12 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
-from cockpit.demo import demo_config
-from cockpit.poller import Poller
-from cockpit.simulator import Fault, Simulator, SimulatorServer
-from cockpit.sources import SourceContext, build_source
+from cockpit.drill.demo import demo_config
+from cockpit.signals.poller import Poller
+from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
+from cockpit.signals.sources import SourceContext, build_source
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

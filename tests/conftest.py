@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.simulator import DEMO_SCRIPT, Fault, Simulator, SimulatorServer, hard_close
+from cockpit.drill.simulator import DEMO_SCRIPT, Fault, Simulator, SimulatorServer, hard_close
 
 LOOPBACK = "127.0.0.1"
 

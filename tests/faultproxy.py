@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 
-from cockpit.simulator import hard_close
+from cockpit.drill.simulator import hard_close
 
 LOOPBACK = "127.0.0.1"
 

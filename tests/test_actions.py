@@ -13,10 +13,10 @@ from actions import ActionError, ActionRunner, Plan, guard_for, real_executors, 
 from actions.model import Outcome
 from cockpit.clock import ManualClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_raw
-from cockpit.desk import IncidentDesk
-from cockpit.journal import JournalError, SQLiteJournal
-from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.drill.demo import demo_raw
+from cockpit.incident.desk import IncidentDesk
+from cockpit.incident.journal import JournalError, SQLiteJournal
+from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
 
 
 def action_cfg(raw_action: dict, environment: str = "demo", production: bool = False, guards: dict | None = None):

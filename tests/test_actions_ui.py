@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from apphelpers import accelerated, error_rate_below, settle, wait_for
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
-from cockpit.demo import demo_config
-from cockpit.journal import SQLiteJournal
-from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.drill.demo import demo_config
+from cockpit.incident.journal import SQLiteJournal
+from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
 from screens.confirm import ActionConfirm
 from screens.prompt import IncidentChoice
 
@@ -29,7 +29,7 @@ def sim():
 def demo_with(url: str, **changes: dict):
     """The demo config with some actions changed, e.g. r={"effect_after": 0}; every=... for all."""
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     raw = demo_raw(url)
     for a in raw["actions"]:
@@ -205,7 +205,7 @@ async def test_a_failing_action_shows_its_error_and_journals_failed(sim, tmp_pat
 async def test_outcome_unknown_after_a_restart(sim, tmp_path):
     journal = SQLiteJournal(tmp_path / "j.db")
     config = demo_config(sim.url)
-    from cockpit.desk import IncidentDesk
+    from cockpit.incident.desk import IncidentDesk
 
     desk = IncidentDesk(journal, ManualClock(), "alice", config.service.name)
     desk.declare("checkout 5xx")
@@ -295,7 +295,7 @@ async def test_scale_asks_for_the_count_in_the_dialog(sim, tmp_path, moto_url):
     import boto3
 
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     ecs = boto3.client("ecs", endpoint_url=moto_url, region_name="us-east-1")
     ecs.create_cluster(clusterName="prod")

@@ -7,12 +7,12 @@ import socket
 import pytest
 from apphelpers import wait_for
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_config, demo_raw
+from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.model import Level, Status
-from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
 from screens.help import HelpScreen
 from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
 

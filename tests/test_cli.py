@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.demo import demo_raw
+from cockpit.drill.demo import demo_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["demo", "run", "check", "schema", "simulate", "journal"]

@@ -11,8 +11,8 @@ import pytest
 
 from cockpit.clock import SystemClock
 from cockpit.config import ConfigError, config_from_dict
-from cockpit.demo import demo_raw
-from cockpit.sources import SourceContext, SourceError, build_source
+from cockpit.drill.demo import demo_raw
+from cockpit.signals.sources import SourceContext, SourceError, build_source
 
 
 def make(moto_url: str, src: dict):

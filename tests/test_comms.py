@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.comms import draft, send_slack
-from cockpit.incident import Incidents
-from cockpit.journal import SQLiteJournal
+from cockpit.incident.comms import draft, send_slack
+from cockpit.incident.state import Incidents
+from cockpit.incident.journal import SQLiteJournal
 
 
 @pytest.fixture
@@ -71,10 +71,10 @@ async def test_u_drafts_edits_sends_and_journals_without_the_url(fault_server, t
     from apphelpers import wait_for
     from conftest import Respond
 
-    from cockpit.app import CockpitApp
+    from screens.app import CockpitApp
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
-    from cockpit.simulator import Simulator, SimulatorServer
+    from cockpit.drill.demo import demo_raw
+    from cockpit.drill.simulator import Simulator, SimulatorServer
     from screens.prompt import UpdateEditor
 
     fault_server.set("/hook", [Respond(429, "slow", "text/plain", 0.0, {"Retry-After": "0.2"}),
@@ -171,10 +171,10 @@ class StatuspageStandIn:
 async def test_statuspage_first_update_creates_later_ones_update(tmp_path, monkeypatch):
     from apphelpers import settle, wait_for
 
-    from cockpit.app import CockpitApp
+    from screens.app import CockpitApp
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
-    from cockpit.simulator import Simulator, SimulatorServer
+    from cockpit.drill.demo import demo_raw
+    from cockpit.drill.simulator import Simulator, SimulatorServer
 
     page = StatuspageStandIn("sp-secret-key")
     page.throttle_next = True
@@ -213,8 +213,8 @@ async def test_statuspage_first_update_creates_later_ones_update(tmp_path, monke
 
 
 async def test_statuspage_wrong_key_is_one_line_and_journaled_as_failed():
-    from cockpit.comms import send_statuspage
-    from cockpit.incident import IncidentState
+    from cockpit.incident.comms import send_statuspage
+    from cockpit.incident.state import IncidentState
 
     page = StatuspageStandIn("right")
     try:
@@ -228,7 +228,7 @@ async def test_statuspage_wrong_key_is_one_line_and_journaled_as_failed():
 
 def test_statuspage_key_must_be_a_reference():
     from cockpit.config import ConfigError, config_from_dict
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     raw = demo_raw("http://127.0.0.1:9")
     raw["incident"] = {"statuspage": {"page_id": "pg1", "api_key": "plain-key"}}

@@ -18,7 +18,7 @@ from cockpit.config import (
     load_config,
     resolve_secret,
 )
-from cockpit.demo import demo_config, demo_raw
+from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.reference import markdown_reference
 
 ROOT = Path(__file__).resolve().parent.parent

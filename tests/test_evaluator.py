@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cockpit.config import Threshold
-from cockpit.evaluator import CrossingTracker
+from cockpit.signals.evaluator import CrossingTracker
 from cockpit.model import Level
 from cockpit.units import fmt_ratio
 
@@ -108,7 +108,7 @@ def test_clear_level_must_be_on_the_good_side():
 
 # ---------------------------------------------------------------- states
 
-from cockpit.evaluator import StateTracker  # noqa: E402
+from cockpit.signals.evaluator import StateTracker  # noqa: E402
 
 
 def states(t: StateTracker, seq: list[tuple[float, str]]) -> list[tuple[float, str]]:
@@ -136,7 +136,7 @@ def test_a_flapping_state_gives_one_alert_then_one_recovery():
 
 # ---------------------------------------------------------------- severity suggestion (seed 000's definitions)
 
-from cockpit.evaluator import Signal, suggest_severity  # noqa: E402
+from cockpit.signals.evaluator import Signal, suggest_severity  # noqa: E402
 
 OK, WARN, CRIT = Level.OK, Level.WARN, Level.CRIT
 

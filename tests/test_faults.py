@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.config import config_from_dict
 from faultproxy import FaultProxy, http_reply
 from screens.panels import ComponentsPanel

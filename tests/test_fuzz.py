@@ -100,20 +100,20 @@ def test_pathological_nesting_is_refused_quickly(depth, shape):
 
 
 def _tape(frames: bytes) -> bytes:
-    from cockpit.tape import _VERSION, FORMAT_VERSION, MAGIC
+    from cockpit.drill.tape import _VERSION, FORMAT_VERSION, MAGIC
 
     return MAGIC + _VERSION.pack(FORMAT_VERSION) + frames
 
 
 def _frame(tag: bytes, payload: bytes, t0: float, t1: float) -> bytes:
-    from cockpit.tape import _FRAME
+    from cockpit.drill.tape import _FRAME
 
     body = zlib.compress(payload)
     return _FRAME.pack(tag, t0, t1, len(body), zlib.crc32(body)) + body
 
 
 def _read_all(path) -> None:
-    from cockpit.tape import Tape, TapeError
+    from cockpit.drill.tape import Tape, TapeError
 
     try:
         tape = Tape.open(path)
@@ -138,7 +138,7 @@ times = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(min_
 @FAST
 @given(header=json_values, events=json_values, readings=st.binary(max_size=300), t0=times, t1=times)
 def test_frames_with_good_checksums_and_crafted_payloads(tmp_path_factory, header, events, readings, t0, t1):
-    from cockpit.tape import EVENTS, HEAD, READINGS
+    from cockpit.drill.tape import EVENTS, HEAD, READINGS
 
     frames = (_frame(HEAD, json.dumps(header).encode(), 1.75e9, 1.75e9) + _frame(READINGS, readings, t0, t1)
               + _frame(EVENTS, json.dumps(events).encode(), t0, t1))
@@ -153,7 +153,7 @@ def test_frames_with_good_checksums_and_crafted_payloads(tmp_path_factory, heade
 def test_a_real_tape_with_bytes_flipped(tmp_path_factory, flips):
     """A recorded tape damaged in transit: read up to the damage, one line, never a crash."""
     from cockpit.model import Level, Reading, TimelineEvent
-    from cockpit.tape import TapeWriter
+    from cockpit.drill.tape import TapeWriter
 
     folder = tmp_path_factory.mktemp("tape")
     good = folder / "good.tape"
@@ -183,7 +183,7 @@ metric_lines = st.one_of(
 @FAST
 @given(st.lists(metric_lines, max_size=12))
 def test_any_scrape_text_parses_or_names_its_bad_line(lines):
-    from cockpit.sources.promtext import MalformedMetrics, parse
+    from cockpit.signals.sources.promtext import MalformedMetrics, parse
 
     try:
         scrape = parse("\n".join(lines))
@@ -200,9 +200,9 @@ def test_any_scrape_text_parses_or_names_its_bad_line(lines):
 @given(json_values, st.integers(min_value=100, max_value=599))
 def test_any_health_answer_is_a_state(doc, code):
     from cockpit.config import config_from_dict
-    from cockpit.demo import demo_raw
-    from cockpit.sources import SourceContext
-    from cockpit.sources.http import HttpHealth, _detail, parse_json, verdict
+    from cockpit.drill.demo import demo_raw
+    from cockpit.signals.sources import SourceContext
+    from cockpit.signals.sources.http import HttpHealth, _detail, parse_json, verdict
 
     cfg = config_from_dict(demo_raw("http://127.0.0.1:9"), "<t>", {}).source("health")
     body = json.dumps(doc).encode()
@@ -216,8 +216,8 @@ def test_any_health_answer_is_a_state(doc, code):
 @FAST
 @given(json_values)
 def test_any_prometheus_api_answer_is_a_number_or_one_line(data):
-    from cockpit.sources.base import SourceError
-    from cockpit.sources.promapi import PromQuery
+    from cockpit.signals.sources.base import SourceError
+    from cockpit.signals.sources.promapi import PromQuery
 
     q = PromQuery.__new__(PromQuery)
     try:
@@ -230,7 +230,7 @@ def test_any_prometheus_api_answer_is_a_number_or_one_line(data):
 
 def test_the_float_columns_round_trip():
     """(A sanity check of the tape's own codec that the fuzzing above leans on.)"""
-    from cockpit.tape import _pack_floats, _unpack_floats
+    from cockpit.drill.tape import _pack_floats, _unpack_floats
 
     values = [0.0, 1.5, -2.25, 1e300, float("inf")]
     assert _unpack_floats(_pack_floats(values), len(values)) == values

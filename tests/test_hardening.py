@@ -11,9 +11,9 @@ from test_poller import by_series, health, poll, prom
 from cockpit.clock import ManualClock, Now
 from cockpit.config import HttpComponentsSource
 from cockpit.model import Reading, Status
-from cockpit.sources import SourceContext, build_source
-from cockpit.store import Store
-from cockpit.views import freshness
+from cockpit.signals.sources import SourceContext, build_source
+from cockpit.signals.store import Store
+from cockpit.signals.views import freshness
 from screens.sparkline import BLOCKS, sparkline
 
 GOOD = """# TYPE http_requests_total counter
@@ -135,7 +135,7 @@ async def test_a_failing_sink_does_not_stop_the_poller(fault_server, manual):
     def broken(name, readings):
         raise RuntimeError("consumer bug")
 
-    from cockpit.poller import Poller
+    from cockpit.signals.poller import Poller
 
     poller = Poller([source], broken)
     for _ in range(3):

@@ -19,9 +19,9 @@ import pytest
 from apphelpers import settle, wait_for
 from hostile import ATTACKS, EVERY, FORBIDDEN, TITLE, HostileServer, config, leaks
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.config import config_from_dict
-from cockpit.journal import SQLiteJournal
+from cockpit.incident.journal import SQLiteJournal
 from cockpit.safetext import SECRETS, clean, sanitise
 
 TOKEN = "CANARY-7f3a9c2e1d5b4a60"
@@ -42,7 +42,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def tape_bytes(path: Path) -> bytes:
     """A tape's content as the reader sees it: every frame decompressed."""
-    from cockpit.tape import _FRAME, MAGIC, _VERSION
+    from cockpit.drill.tape import _FRAME, MAGIC, _VERSION
 
     data = path.read_bytes()
     pos = len(MAGIC) + _VERSION.size
@@ -98,7 +98,7 @@ async def test_escapes_and_echoed_secrets_reach_no_sink(hostile, tmp_path, monke
     monkeypatch.chdir(tmp_path)
     raw = config(hostile)
     cfg = config_from_dict(raw, "<hostile>", {})
-    from cockpit.tape import start_recording
+    from cockpit.drill.tape import start_recording
 
     journal_path = tmp_path / "journal.db"
     tape_path = tmp_path / "run.tape"
@@ -171,7 +171,7 @@ def test_another_writers_title_is_clean_when_read(tmp_path):
 
 def test_outside_text_cannot_shape_the_postmortem(tmp_path):
     from cockpit.clock import ManualClock
-    from cockpit.desk import IncidentDesk
+    from cockpit.incident.desk import IncidentDesk
 
     clock = ManualClock(1_767_225_600.0)
     desk = IncidentDesk(SQLiteJournal(tmp_path / "j.db", clock=clock), clock, "alice", "svc")
@@ -192,8 +192,8 @@ def test_outside_text_cannot_shape_the_postmortem(tmp_path):
 
 async def test_an_action_named_like_markup_confirms_and_cancels(tmp_path):
     """`Restore [/var/backups/latest.sql]` killed the cockpit on confirm or cancel."""
-    from cockpit.demo import demo_raw
-    from cockpit.simulator import Simulator, SimulatorServer
+    from cockpit.drill.demo import demo_raw
+    from cockpit.drill.simulator import Simulator, SimulatorServer
     from screens.confirm import ActionConfirm
 
     server = SimulatorServer(Simulator(seed=3, faults=())).start()
@@ -225,7 +225,7 @@ async def test_an_action_named_like_markup_confirms_and_cancels(tmp_path):
 async def test_a_crash_prints_one_line_not_a_traceback_with_locals(tmp_path, capfd):
     """Textual's own crash screen prints the traceback with local variables (a secret among
     them) over the terminal: the cockpit's prints one line and logs the rest, redacted."""
-    from cockpit.demo import demo_config
+    from cockpit.drill.demo import demo_config
 
     app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False,
                      journal=SQLiteJournal(tmp_path / "j.db"))
@@ -252,9 +252,9 @@ async def test_a_crash_prints_one_line_not_a_traceback_with_locals(tmp_path, cap
 def crafted_tape(path: Path, listener_url: str, t0: float = 1_795_400_000.0) -> Path:
     """A tape as an attacker would send it over chat: its recorded config posts updates
     to the attacker's server with the trainee's secret, its names carry escapes."""
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
     from cockpit.model import Level, Reading, TimelineEvent
-    from cockpit.tape import TapeWriter
+    from cockpit.drill.tape import TapeWriter
 
     raw = demo_raw("http://127.0.0.1:9")
     raw["service"]["name"] = f"checkout{TITLE}"
@@ -276,7 +276,7 @@ async def test_a_crafted_tape_sends_nothing_and_reads_no_secret(tmp_path, fault_
     """In a drill, u then ctrl+s posted for real to the tape's Statuspage with the
     trainee's env:VICTIM_SECRET: a tape must never be trusted with a URL or a reference."""
     from cockpit.cli import tape_drill
-    from cockpit.tape import Tape
+    from cockpit.drill.tape import Tape
     from screens.prompt import UpdateEditor
 
     secret = "victim-secret-0123456789"
@@ -314,8 +314,8 @@ async def test_a_crafted_tape_sends_nothing_and_reads_no_secret(tmp_path, fault_
 
 
 def _crafted(path: Path, damage: str) -> Path:
-    from cockpit.demo import demo_raw
-    from cockpit.tape import _FRAME, _VERSION, FORMAT_VERSION, HEAD, MAGIC, READINGS
+    from cockpit.drill.demo import demo_raw
+    from cockpit.drill.tape import _FRAME, _VERSION, FORMAT_VERSION, HEAD, MAGIC, READINGS
 
     def frame(tag: bytes, body: bytes, t0: float = 1_795_400_000.0, t1: float = 1_795_400_010.0) -> bytes:
         packed = zlib.compress(body, 9)
@@ -348,7 +348,7 @@ def test_a_crafted_header_is_refused_in_one_line(tmp_path, damage):
 
 BOMB = """
 import resource, sys
-from cockpit.tape import Tape, TapeError
+from cockpit.drill.tape import Tape, TapeError
 tape = Tape.open(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
@@ -371,7 +371,7 @@ def test_a_decompression_bomb_is_one_line_without_the_memory(tmp_path):
 
 def test_a_frame_at_an_impossible_time_ends_the_tape_there(tmp_path):
     """A frame dated 1e300 crashed the drill bar (OverflowError): it is damage, said where."""
-    from cockpit.tape import Tape
+    from cockpit.drill.tape import Tape
 
     tape = Tape.open(_crafted(tmp_path / "t.tape", "time-1e300"))
     assert "its times are not moments of a recording" in tape.damage and tape.frames == []
@@ -386,7 +386,7 @@ def test_a_journal_password_with_url_characters_is_refused_and_never_printed(tmp
     """`#`, `?` or `/` in the password defeated urlsplit: the URL was printed whole and
     passed the "no password in the URL" check. libpq's own parser (psycopg's conninfo)
     finds it, and messages show no userinfo at all."""
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     url = f"postgresql://alice:{password}@127.0.0.1:{closed_port}/incidents"
     raw = demo_raw("http://127.0.0.1:9")
@@ -401,8 +401,8 @@ def test_a_journal_password_with_url_characters_is_refused_and_never_printed(tmp
     assert "alice:***@127.0.0.1" in verified.stderr
     # through env:NAME, as the config asks: the JOURNAL DOWN line, the rescue file
     from cockpit.clock import ManualClock
-    from cockpit.desk import IncidentDesk
-    from cockpit.journal import open_journal
+    from cockpit.incident.desk import IncidentDesk
+    from cockpit.incident.journal import open_journal
 
     os.environ["COCKPIT_T_JOURNAL"] = url
     try:

@@ -15,21 +15,21 @@ CORE = [
     "cockpit.config",
     "cockpit.model",
     "cockpit.clock",
-    "cockpit.store",
-    "cockpit.poller",
-    "cockpit.evaluator",
-    "cockpit.views",
-    "cockpit.journal",
-    "cockpit.incident",
-    "cockpit.desk",
-    "cockpit.postmortem",
+    "cockpit.signals.store",
+    "cockpit.signals.poller",
+    "cockpit.signals.evaluator",
+    "cockpit.signals.views",
+    "cockpit.incident.journal",
+    "cockpit.incident.state",
+    "cockpit.incident.desk",
+    "cockpit.incident.postmortem",
     "cockpit.units",
-    "cockpit.sources",
-    "cockpit.sources.http",
-    "cockpit.sources.promtext",
-    "cockpit.simulator",
-    "cockpit.demo",
-    "cockpit.check",
+    "cockpit.signals.sources",
+    "cockpit.signals.sources.http",
+    "cockpit.signals.sources.promtext",
+    "cockpit.drill.simulator",
+    "cockpit.drill.demo",
+    "cockpit.signals.check",
     "cockpit.reference",
     "cockpit.cli",
     "actions",
@@ -59,7 +59,7 @@ def test_core_imports_without_ui_or_heavy_clients():
     assert imported_after(CORE) == []
 
 
-@pytest.mark.parametrize("module", ["cockpit.config", "cockpit.poller", "cockpit.store", "cockpit.simulator"])
+@pytest.mark.parametrize("module", ["cockpit.config", "cockpit.signals.poller", "cockpit.signals.store", "cockpit.drill.simulator"])
 def test_each_core_module_alone(module):
     assert imported_after([module]) == []
 
@@ -67,8 +67,8 @@ def test_each_core_module_alone(module):
 def test_building_a_source_and_the_demo_config_stays_ui_free():
     extra = textwrap.dedent(
         """
-        from cockpit.demo import demo_config
-        from cockpit.sources import SourceContext, build_source
+        from cockpit.drill.demo import demo_config
+        from cockpit.signals.sources import SourceContext, build_source
         ctx = SourceContext()
         sources = [build_source(s, ctx) for s in demo_config("http://127.0.0.1:1").sources]
         assert len(sources) == 3
@@ -84,7 +84,7 @@ def test_the_check_detects_a_forbidden_import():
 
 def test_the_app_starts_without_the_chart_library():
     """matplotlib is for writing a postmortem's charts only: never on the start-up path."""
-    code = ("import sys; import cockpit.app, screens.dashboard; "
+    code = ("import sys; import screens.app, screens.dashboard; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -97,9 +97,9 @@ def test_writing_a_postmortem_draws_its_charts_with_matplotlib(tmp_path):
         f"""
         from pathlib import Path
         from cockpit.clock import ManualClock
-        from cockpit.incident import fold
-        from cockpit.journal import SQLiteJournal
-        from cockpit.postmortem import write_markdown
+        from cockpit.incident.state import fold
+        from cockpit.incident.journal import SQLiteJournal
+        from cockpit.incident.postmortem import write_markdown
         j = SQLiteJournal({str(tmp_path / "j.db")!r}, clock=ManualClock(100.0))
         j.append("INC-1", "incident_declared", {{"title": "t"}}, ts=100.0)
         meta = {{"error_rate": {{"title": "error rate", "unit": "ratio", "warn": 0.05, "critical": 0.1}}}}
@@ -109,7 +109,7 @@ def test_writing_a_postmortem_draws_its_charts_with_matplotlib(tmp_path):
         assert [c.name for c in charts] == ["pm-error_rate.svg"], charts
         """
     ).replace("\n", "\n        ")
-    assert "matplotlib" in imported_after(["cockpit.postmortem"], extra)
+    assert "matplotlib" in imported_after(["cockpit.incident.postmortem"], extra)
     svg = (tmp_path / "pm-error_rate.svg").read_text()
     assert svg.startswith("<?xml") and "<svg" in svg and "matplotlib" in svg
     assert "![error rate over the incident" in (tmp_path / "pm.md").read_text()

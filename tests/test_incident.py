@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.incident import IncidentError, Incidents
-from cockpit.journal import SQLiteJournal
+from cockpit.incident.state import IncidentError, Incidents
+from cockpit.incident.journal import SQLiteJournal
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 NOW_DAY = 1_794_960_000.0  # that day, 00:00 UTC

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from apphelpers import settle, wait_for
 
-from cockpit.app import CockpitApp
-from cockpit.demo import demo_config
-from cockpit.journal import SQLiteJournal
-from cockpit.simulator import Simulator, SimulatorServer
+from screens.app import CockpitApp
+from cockpit.drill.demo import demo_config
+from cockpit.incident.journal import SQLiteJournal
+from cockpit.drill.simulator import Simulator, SimulatorServer
 from screens.prompt import SeverityPrompt, TextPrompt
 
 
@@ -171,7 +171,7 @@ async def test_a_restarted_cockpit_resumes_the_open_incident(calm_server, tmp_pa
 
 async def test_first_critical_alert_declares_and_journals(tmp_path):
     from cockpit.clock import ManualClock
-    from cockpit.simulator import Fault
+    from cockpit.drill.simulator import Fault
 
     sim_clock = ManualClock()
     server = SimulatorServer(Simulator(clock=sim_clock, seed=5, faults=(Fault("bad_deploy", at=2.0),))).start()

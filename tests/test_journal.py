@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.journal import GENESIS, JournalError, SQLiteJournal
+from cockpit.incident.journal import GENESIS, JournalError, SQLiteJournal
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_a_file_that_is_not_a_journal_is_one_clear_error(tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys
-    from cockpit.journal import SQLiteJournal
+    from cockpit.incident.journal import SQLiteJournal
     j = SQLiteJournal(sys.argv[1], actor="child")
     i = 0
     while True:

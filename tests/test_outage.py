@@ -14,11 +14,11 @@ import os
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.desk import IncidentDesk
-from cockpit.journal import SQLiteJournal
+from cockpit.incident.desk import IncidentDesk
+from cockpit.incident.journal import SQLiteJournal
 from cockpit.model import Level, TimelineEvent
-from cockpit.pgjournal import PostgresJournal
-from cockpit.postmortem import durations
+from cockpit.incident.pgjournal import PostgresJournal
+from cockpit.incident.postmortem import durations
 from conftest import pg_outage
 
 T0 = 1_767_225_600.0

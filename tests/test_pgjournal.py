@@ -13,14 +13,14 @@ import pytest
 from apphelpers import settle, wait_for
 from conftest import pg_outage
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
 from cockpit.config import ConfigError, config_from_dict
-from cockpit.demo import demo_config, demo_raw
-from cockpit.desk import IncidentDesk
-from cockpit.journal import GENESIS, JournalError, open_journal
-from cockpit.pgjournal import PostgresJournal, safe_url
-from cockpit.simulator import Simulator, SimulatorServer
+from cockpit.drill.demo import demo_config, demo_raw
+from cockpit.incident.desk import IncidentDesk
+from cockpit.incident.journal import GENESIS, JournalError, open_journal
+from cockpit.incident.pgjournal import PostgresJournal, safe_url
+from cockpit.drill.simulator import Simulator, SimulatorServer
 from screens.header import CockpitHeader
 from screens.prompt import IncidentChoice, TextPrompt
 

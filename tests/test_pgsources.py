@@ -13,8 +13,8 @@ import pytest
 
 from cockpit.clock import SystemClock
 from cockpit.config import ConfigError, config_from_dict
-from cockpit.demo import demo_raw
-from cockpit.sources import SourceContext, build_source
+from cockpit.drill.demo import demo_raw
+from cockpit.signals.sources import SourceContext, build_source
 
 COST_TODAY = "SELECT SUM(token_usage * 0.00002) FROM ai_action_logs WHERE created_at >= CURRENT_DATE"
 
@@ -67,7 +67,7 @@ async def test_query_problems_are_per_series_and_one_line(logs):
 
 
 async def test_a_slow_query_is_cancelled_by_the_statement_timeout(logs):
-    from cockpit.sources import SourceError
+    from cockpit.signals.sources import SourceError
 
     src, _ = make("pg_query", logs, statement_timeout=0.3, queries={"slow": "SELECT pg_sleep(3)::text::int"})
     try:
@@ -78,7 +78,7 @@ async def test_a_slow_query_is_cancelled_by_the_statement_timeout(logs):
 
 
 async def test_unreachable_database(closed_port):
-    from cockpit.sources import SourceError
+    from cockpit.signals.sources import SourceError
 
     src, _ = make("pg_query", f"postgresql://127.0.0.1:{closed_port}/x", queries={"x": "SELECT 1"})
     with pytest.raises(SourceError, match="^cannot connect: connection refused$"):
@@ -155,7 +155,7 @@ def test_config_refuses_passwords_and_wrong_panel_kinds():
 async def test_the_database_is_a_row_in_the_components_table(pg_url, sim_server):
     from apphelpers import wait_for
 
-    from cockpit.app import CockpitApp
+    from screens.app import CockpitApp
     from screens.panels import ComponentsPanel
 
     raw = demo_raw(sim_server.url)
@@ -198,7 +198,7 @@ async def test_intermittent_blocking_gives_one_alert_not_one_per_poll(pg_url):
     A real lock taken and released every 1.2 s, polled every 0.4 s: with the defaults one
     "healthy → degraded" alert and no recovery while it goes on; with no clear hold (the old
     behaviour) an alert on every flip."""
-    from cockpit.evaluator import StateTracker
+    from cockpit.signals.evaluator import StateTracker
 
     with psycopg.connect(pg_url, autocommit=True) as db:
         db.execute("CREATE TABLE accounts (id int primary key, balance int)")

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.incident import Incidents
-from cockpit.journal import SQLiteJournal
-from cockpit.postmortem import md, to_json, to_markdown
+from cockpit.incident.state import Incidents
+from cockpit.incident.journal import SQLiteJournal
+from cockpit.incident.postmortem import md, to_json, to_markdown
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 

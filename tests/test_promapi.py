@@ -9,8 +9,8 @@ import pytest
 
 from cockpit.clock import SystemClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_raw
-from cockpit.sources import SourceContext, build_source
+from cockpit.drill.demo import demo_raw
+from cockpit.signals.sources import SourceContext, build_source
 from conftest import RATE
 P95 = "histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[15s])))"
 
@@ -76,14 +76,14 @@ async def test_prometheus_down_is_a_source_error(closed_port):
             await src.fetch()
     finally:
         await ctx.aclose()
-    from cockpit.sources import describe_error
+    from cockpit.signals.sources import describe_error
 
     assert describe_error(err.value) == "connection refused"
 
 
 def test_history_is_drawn_but_never_alerted_on(sim_server):
-    from cockpit.app import CockpitApp
-    from cockpit.demo import demo_config
+    from screens.app import CockpitApp
+    from cockpit.drill.demo import demo_config
     from cockpit.model import Reading
 
     app = CockpitApp(demo_config(sim_server.url), mode="LIVE", poll=False)

@@ -14,10 +14,10 @@ import pytest
 from apphelpers import frozen_demo, prefilled_app
 
 from cockpit.clock import ManualClock, format_duration
-from cockpit.desk import IncidentDesk
-from cockpit.journal import SQLiteJournal
+from cockpit.incident.desk import IncidentDesk
+from cockpit.incident.journal import SQLiteJournal
 from cockpit.model import Level, TimelineEvent
-from cockpit.simulator import Fault, Simulator, SimulatorServer
+from cockpit.drill.simulator import Fault, Simulator, SimulatorServer
 from cockpit.units import fmt_ratio, fmt_seconds
 
 T0 = 1_767_225_600.0
@@ -58,8 +58,8 @@ async def _poll_on(app, server, clock, seconds: int, jitter: float = 0.0) -> int
     much, as a real event loop does (rates over 9, 10 or 11 of the simulator's 0.1 s steps)."""
     import random
 
-    from cockpit.poller import Poller
-    from cockpit.sources import SourceContext, build_source
+    from cockpit.signals.poller import Poller
+    from cockpit.signals.sources import SourceContext, build_source
 
     rng = random.Random(1)
     ctx = SourceContext(clock)
@@ -216,8 +216,8 @@ async def test_the_timeline_pane_shows_lines_in_the_order_they_happened(tmp_path
     are written late: the pane puts each where its time belongs, keeping the highlight."""
     from apphelpers import settle
 
-    from cockpit.app import CockpitApp
-    from cockpit.demo import demo_config
+    from screens.app import CockpitApp
+    from cockpit.drill.demo import demo_config
 
     app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False,
                      journal=SQLiteJournal(tmp_path / "j.db"))

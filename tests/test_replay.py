@@ -10,12 +10,12 @@ import sys
 
 from actions.sandbox import SandboxExecutor
 from apphelpers import frozen_demo, settle
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_config, demo_raw
-from cockpit.poller import Poller
-from cockpit.sources import SourceContext, build_source
-from cockpit.tape import Tape, start_recording
+from cockpit.drill.demo import demo_config, demo_raw
+from cockpit.signals.poller import Poller
+from cockpit.signals.sources import SourceContext, build_source
+from cockpit.drill.tape import Tape, start_recording
 from screens.panels import ComponentsPanel
 
 PANELS = ("#health", "#error-rate", "#latency", "#cost")
@@ -66,7 +66,7 @@ async def record(tmp_path, tweak=None) -> tuple[object, dict[int, dict[str, str]
 def drill_app(path, journal_file=None) -> CockpitApp:
     """The app `cockpit drill TAPE` builds; with ``journal_file``, the drill journal is a
     real file (the trainee "trainee"), otherwise in memory."""
-    from cockpit.journal import SQLiteJournal
+    from cockpit.incident.journal import SQLiteJournal
 
     from cockpit.cli import tape_drill
 
@@ -114,7 +114,7 @@ async def test_pause_speed_and_step_from_the_keyboard(tmp_path):
 
 
 def test_drill_keys_are_not_offered_outside_a_drill():
-    from cockpit.demo import demo_config
+    from cockpit.drill.demo import demo_config
 
     app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", poll=False)
     assert not app.check_action("drill_pause", ())
@@ -194,8 +194,8 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
     runs: against the sandbox, nothing real attempted."""
     import actions
 
-    from cockpit.incident import fold
-    from cockpit.postmortem import to_markdown
+    from cockpit.incident.state import fold
+    from cockpit.incident.postmortem import to_markdown
 
     def real_executors_called():
         raise AssertionError("a drill built real executors")
@@ -237,7 +237,7 @@ async def test_a_drill_is_journaled_as_a_drill_and_its_actions_never_leave_the_s
 
 def test_progress_bar_marks_the_recorded_milestones_where_they_happened():
     from cockpit.model import TimelineEvent
-    from cockpit.replay import milestones
+    from cockpit.drill.replay import milestones
     from screens.drillbar import bar_cells
 
     def ev(ts, journal, **kw):
@@ -267,8 +267,8 @@ async def test_the_drill_has_its_banner_bar_and_theme_and_live_has_none(tmp_path
 
 
 async def test_q_in_a_drill_shows_the_scorecard_which_goes_into_the_postmortem(tmp_path):
-    from cockpit.incident import fold
-    from cockpit.postmortem import to_markdown
+    from cockpit.incident.state import fold
+    from cockpit.incident.postmortem import to_markdown
     from screens.scorecard import ScorecardScreen
 
     path, _ = await record(tmp_path)  # its responder wrote a note at 33 s, nothing else

@@ -13,15 +13,15 @@ import time
 from apphelpers import settle, wait_for
 from conftest import pg_outage
 
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_raw
-from cockpit.desk import IncidentDesk
-from cockpit.journal import Lease, SQLiteJournal
+from cockpit.drill.demo import demo_raw
+from cockpit.incident.desk import IncidentDesk
+from cockpit.incident.journal import Lease, SQLiteJournal
 from cockpit.model import Level, TimelineEvent
-from cockpit.pgjournal import PostgresJournal
-from cockpit.spool import Spool
+from cockpit.incident.pgjournal import PostgresJournal
+from cockpit.incident.spool import Spool
 from screens.confirm import ActionConfirm
 
 TARGET = "checkout-api"

@@ -11,12 +11,12 @@ import pytest
 
 from actions.sandbox import SimulatorExecutor
 from apphelpers import accelerated, error_rate_below, settle, wait_for
-from cockpit.app import CockpitApp
+from screens.app import CockpitApp
 from cockpit.clock import ManualClock
-from cockpit.demo import demo_config
-from cockpit.journal import SQLiteJournal
-from cockpit.scenario import BUILTIN, ScenarioError, listing, load, parse
-from cockpit.simulator import Simulator, SimulatorServer
+from cockpit.drill.demo import demo_config
+from cockpit.incident.journal import SQLiteJournal
+from cockpit.drill.scenario import BUILTIN, ScenarioError, listing, load, parse
+from cockpit.drill.simulator import Simulator, SimulatorServer
 from screens.confirm import ActionConfirm
 from screens.scorecard import ScorecardScreen
 
@@ -84,8 +84,8 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
 
 
 def test_score_against_a_scenarios_targets():
-    from cockpit.journal import Event
-    from cockpit.scorecard import from_scenario, score
+    from cockpit.incident.journal import Event
+    from cockpit.drill.scorecard import from_scenario, score
 
     def ev(ts, kind, **p):
         return Event(id=f"e{ts}", incident="INC-1", ts=ts, actor="trainee", kind=kind, payload=p)

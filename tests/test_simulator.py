@@ -12,11 +12,11 @@ import pytest
 
 from cockpit.clock import ManualClock
 from cockpit.config import config_from_dict
-from cockpit.demo import demo_raw
+from cockpit.drill.demo import demo_raw
 from cockpit.model import Reading
-from cockpit.poller import Poller
-from cockpit.simulator import COMPONENTS, DEMO_SCRIPT, Fault, Simulator
-from cockpit.sources import SourceContext, build_source
+from cockpit.signals.poller import Poller
+from cockpit.drill.simulator import COMPONENTS, DEMO_SCRIPT, Fault, Simulator
+from cockpit.signals.sources import SourceContext, build_source
 
 # ---------------------------------------------------------------- determinism
 
@@ -212,7 +212,7 @@ def test_keepalive_responses_are_not_delayed(sim_server):
 
 def _window(sim: Simulator, clock: ManualClock, seconds: float = 60.0) -> dict:
     """Rates over the next ``seconds`` of simulated time: error ratio, mean latency, $/day."""
-    from cockpit.simulator import USD_PER_TOKEN
+    from cockpit.drill.simulator import USD_PER_TOKEN
 
     sim.advance_to(clock.now())
     c0 = (sim.c.requests, sim.c.errors_5xx + sim.c.errors_timeout, sim.c.duration_sum, sim.c.tokens)

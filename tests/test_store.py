@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cockpit.model import Reading, Status
-from cockpit.store import RingBuffer, Store
+from cockpit.signals.store import RingBuffer, Store
 
 
 def ok(ts: float, value: float | None, source: str = "m", series: str = "error_rate") -> Reading:

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from cockpit.model import Level, Reading, Status, TimelineEvent
-from cockpit.tape import FORMAT_VERSION, MAGIC, Tape, TapeError, TapeWriter
+from cockpit.drill.tape import FORMAT_VERSION, MAGIC, Tape, TapeError, TapeWriter
 
 T0 = 1_795_400_000.0
 
@@ -121,11 +121,11 @@ async def test_recording_the_demo_keeps_every_panel_series_and_the_timeline(tmp_
     """`--record` on a running cockpit: what the panels were fed and what was journaled
     is on the tape, with the config it ran under; a token the config references never is."""
     from apphelpers import settle, wait_for
-    from cockpit.app import CockpitApp
-    from cockpit.demo import demo_raw
+    from screens.app import CockpitApp
+    from cockpit.drill.demo import demo_raw
     from cockpit.config import config_from_dict
-    from cockpit.simulator import Simulator, SimulatorServer
-    from cockpit.tape import start_recording
+    from cockpit.drill.simulator import Simulator, SimulatorServer
+    from cockpit.drill.tape import start_recording
 
     server = SimulatorServer(Simulator(seed=3, faults=())).start()
     monkeypatch.setenv("HEALTH_TOKEN", "Bearer tok-very-secret-1234")

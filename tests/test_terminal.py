@@ -118,7 +118,7 @@ def test_run_with_example_config_and_env_overrides_in_tmux(sim_server_url):
 
 @pytest.fixture
 def sim_server_url():
-    from cockpit.simulator import Simulator, SimulatorServer
+    from cockpit.drill.simulator import Simulator, SimulatorServer
 
     server = SimulatorServer(Simulator(seed=1, faults=())).start()
     yield server.url
@@ -185,7 +185,7 @@ def _has_buffers() -> bool:
 def test_a_cockpit_that_leaves_unsaved_work_says_so_and_exits_non_zero(tmp_path, write_config, closed_port):
     """Unsaved changes went to unsaved-*.jsonl at exit with exit code 0, and could not be
     brought back: now exit 1, and the line says how to import them."""
-    from cockpit.demo import demo_raw
+    from cockpit.drill.demo import demo_raw
 
     raw = demo_raw("http://127.0.0.1:9")
     raw["incident"] = {"journal": "env:COCKPIT_T_JOURNAL"}

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cockpit.clock import ManualClock
-from cockpit.journal import HeadsFile, SQLiteJournal
+from cockpit.incident.journal import HeadsFile, SQLiteJournal
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -144,7 +144,7 @@ def test_a_journal_on_a_read_only_filesystem(small_disk):
     disk = small_disk("4m")
     path = disk / "j.db"
     # a cockpit that wrote two events and died: its write-ahead log still holds them
-    code = ("import os, sys; from cockpit.journal import SQLiteJournal; j = SQLiteJournal(sys.argv[1]); "
+    code = ("import os, sys; from cockpit.incident.journal import SQLiteJournal; j = SQLiteJournal(sys.argv[1]); "
             "j.append('INC-A', 'note', {'text': 'one'}); j.append('INC-A', 'note', {'text': 'two'}); os._exit(0)")
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=30)
     assert Path(f"{path}-wal").stat().st_size > 0
@@ -266,7 +266,7 @@ def test_the_shared_journal_finds_removed_events_and_incidents(pg_url):
     local file): deleting rows from cockpit_events is found, the table dropped too."""
     import psycopg
 
-    from cockpit.pgjournal import PostgresJournal
+    from cockpit.incident.pgjournal import PostgresJournal
 
     j = PostgresJournal(pg_url, clock=ManualClock(), actor="alice")
     a = [j.append("INC-A", "note", {"text": f"a {i}"}) for i in range(4)]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from cockpit.config import Threshold
-from cockpit.demo import demo_config
-from cockpit.evaluator import CrossingTracker, level_of
+from cockpit.drill.demo import demo_config
+from cockpit.signals.evaluator import CrossingTracker, level_of
 from cockpit.model import Level, Reading, Status
-from cockpit.store import Store
+from cockpit.signals.store import Store
 from cockpit.units import fmt_ratio
-from cockpit.views import check_view, freshness, signal_view
+from cockpit.signals.views import check_view, freshness, signal_view
 from screens.sparkline import BLOCKS, sparkline
 
 CFG = demo_config("http://127.0.0.1:9")
@@ -125,7 +125,7 @@ def test_freshness_waiting_without_buffer():
 
 
 def test_state_changes_become_timeline_events_after_the_baseline():
-    from cockpit.evaluator import StateTracker
+    from cockpit.signals.evaluator import StateTracker
 
     t = StateTracker(clear_hold=0)
     assert t.update("c:component/api", "component api", "healthy", 1) is None  # baseline

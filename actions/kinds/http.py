@@ -92,7 +92,7 @@ class HttpExecutor:
 
             # a timeout after the request went out may or may not have changed the target
             result = "unknown" if isinstance(e, httpx.ReadTimeout) else "failed"
-            from cockpit.sources.base import describe_error
+            from cockpit.signals.sources.base import describe_error
 
             return Outcome(result, describe_error(e, cfg.timeout), time.monotonic() - t0)
         took = time.monotonic() - t0

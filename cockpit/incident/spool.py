@@ -19,12 +19,12 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from cockpit.journal import Event
+from cockpit.incident.journal import Event
 
 
 def spool_path(journal_where: str) -> Path:
     """The spool of one journal: beside the default journal, named after the journal."""
-    from cockpit.journal import default_path
+    from cockpit.incident.journal import default_path
 
     tag = hashlib.sha256(journal_where.encode()).hexdigest()[:16]
     return default_path().parent / f"spool-{tag}.db"

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cockpit.clock import format_duration
-from cockpit.journal import Event
+from cockpit.incident.journal import Event
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,12 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
-from cockpit.evaluator import CrossingTracker, StateTracker
-from cockpit.journal import JournalError
+from cockpit.signals.evaluator import CrossingTracker, StateTracker
+from cockpit.incident.journal import JournalError
 from cockpit.model import Level, Reading, TimelineEvent, state_level
-from cockpit.poller import Poller
-from cockpit.sources import SourceContext, build_source
-from cockpit.store import Store
+from cockpit.signals.poller import Poller
+from cockpit.signals.sources import SourceContext, build_source
+from cockpit.signals.store import Store
 from cockpit.units import formatter
 from themes import DEFAULT_THEME, DRILL_THEME, STYLESHEET, THEMES
 
@@ -114,8 +114,8 @@ class CockpitApp(App):
         self._reported: set[tuple[str, str, str]] = set()
         self._snapshot_asked = float("-inf")
         self._said_not_saved = False
-        from cockpit.desk import IncidentDesk
-        from cockpit.journal import SQLiteJournal
+        from cockpit.incident.desk import IncidentDesk
+        from cockpit.incident.journal import SQLiteJournal
 
         self.journal = journal if journal is not None else SQLiteJournal(":memory:", clock=self.clock)
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
@@ -130,11 +130,11 @@ class CockpitApp(App):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._build_runner(executors)
         self.rescued = None  # the file unsaved changes went to at exit, if any
-        self.tape = tape  # a cockpit.tape.TapeWriter when recording (--record)
+        self.tape = tape  # a cockpit.drill.tape.TapeWriter when recording (--record)
         self.tape_error = ""
-        #: a cockpit.replay.Replayer in a drill replaying a tape (its clock is this app's)
+        #: a cockpit.drill.replay.Replayer in a drill replaying a tape (its clock is this app's)
         self.replay = replay
-        self.scenario = scenario  # a cockpit.scenario.Scenario in a scenario drill
+        self.scenario = scenario  # a cockpit.drill.scenario.Scenario in a scenario drill
         self._scored = False  # the drill's scorecard has been shown
         self._drill_started = self.clock.now()
         if replay is not None and (mode != "DRILL" or poll):
@@ -191,7 +191,7 @@ class CockpitApp(App):
         """What the journal refused and never took, into a file the responder is told about."""
         from pathlib import Path
 
-        from cockpit.journal import default_path
+        from cockpit.incident.journal import default_path
 
         if not self.desk.unsaved:
             return None
@@ -419,7 +419,7 @@ class CockpitApp(App):
 
     def suggestion(self) -> tuple[str | None, str]:
         """The severity the seed definitions suggest from the signals now, and why."""
-        from cockpit.evaluator import Signal, suggest_severity
+        from cockpit.signals.evaluator import Signal, suggest_severity
 
         signals = []
         for role, panel, name in self.signal_panels():
@@ -500,7 +500,7 @@ class CockpitApp(App):
 
     def _scenario_resolved(self) -> bool:
         """Every scripted fault has come and been cleared, and the error rate reads OK again."""
-        from cockpit.evaluator import level_of
+        from cockpit.signals.evaluator import level_of
 
         sim = getattr(self.runner.executors.get("http"), "simulator", None)
         if sim is None or not all(f in sim.cleared for f in sim.faults) or isinstance(self.screen, ModalScreen):
@@ -557,7 +557,7 @@ class CockpitApp(App):
         self.push_screen(ScorecardScreen(doc), done)
 
     def scorecard(self, why: str) -> dict:
-        from cockpit import scorecard
+        from cockpit.drill import scorecard
         from cockpit.clock import hms
 
         st = self.desk.state()
@@ -600,7 +600,7 @@ class CockpitApp(App):
         self.set_interval(0.1, self._replay_tick, name="replay")
 
     def _replay_tick(self) -> None:
-        from cockpit.tape import TapeError
+        from cockpit.drill.tape import TapeError
 
         now = time.monotonic()
         elapsed, self._replay_wall = now - self._replay_wall, now
@@ -654,7 +654,7 @@ class CockpitApp(App):
                     else "Ghost off", timeout=3)
 
     def action_drill_seek(self) -> None:
-        from cockpit.replay import parse_position
+        from cockpit.drill.replay import parse_position
         from screens.prompt import TextPrompt
 
         r = self.replay

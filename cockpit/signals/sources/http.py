@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from cockpit.config import SecretError, resolve_secret
 from cockpit.model import Reading, Status, state_level
-from cockpit.sources.base import Source, SourceError, describe_error
+from cockpit.signals.sources.base import Source, SourceError, describe_error
 
 BODY_LIMIT = 64 * 1024
 _SCORES = {0: 1.0, 1: 0.5, 2: 0.0}

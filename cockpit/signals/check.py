@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cockpit.config import CockpitConfig
 from cockpit.model import Reading, Status
-from cockpit.sources import SourceContext, build_source, describe_error
+from cockpit.signals.sources import SourceContext, build_source, describe_error
 from cockpit.units import fmt_ratio, fmt_seconds, fmt_usd_per_day
 
 

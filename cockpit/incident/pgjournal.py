@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.journal import (_COLUMNS, GENESIS, LEASE_TTL, PRESENCE_TTL, SCHEMA_VERSION, Event, Head, HeadsFile,
+from cockpit.incident.journal import (_COLUMNS, GENESIS, LEASE_TTL, PRESENCE_TTL, SCHEMA_VERSION, Event, Head, HeadsFile,
                              Journal, JournalError, JournalUnreadable, Lease, Presence, _row_event, chain_hash,
                              default_path, duplicate_alert, sealed)
 

@@ -9,6 +9,6 @@ interface; blocking clients run their calls in a thread inside ``fetch()``.
 
 from __future__ import annotations
 
-from cockpit.sources.base import Source, SourceContext, SourceError, build_source, describe_error
+from cockpit.signals.sources.base import Source, SourceContext, SourceError, build_source, describe_error
 
 __all__ = ["Source", "SourceContext", "SourceError", "build_source", "describe_error"]

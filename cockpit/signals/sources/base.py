@@ -55,9 +55,9 @@ class SourceContext:
         return self._session
 
     async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Any:
-        """GET ``url`` (see ``cockpit.sources.http.get_capped``); the wait for a free
+        """GET ``url`` (see ``cockpit.signals.sources.http.get_capped``); the wait for a free
         connection counts against ``timeout``."""
-        from cockpit.sources.http import get_capped
+        from cockpit.signals.sources.http import get_capped
 
         return await get_capped(await self.session(), url, headers, timeout, limit, truncate)
 
@@ -290,12 +290,12 @@ def _describe_http(exc: BaseException, timeout: float | None) -> str:
 
 def build_source(cfg: Any, ctx: SourceContext) -> Source:
     """The Source object for one validated source config."""
-    from cockpit.sources.http import HttpComponents, HttpHealth
-    from cockpit.sources.awsstatus import AwsStatus
-    from cockpit.sources.cloudwatch import CloudWatch, CloudWatchLogs, CostExplorer
-    from cockpit.sources.pg import PgHealth, PgQuery
-    from cockpit.sources.promapi import PromQuery
-    from cockpit.sources.promtext import PromScrape
+    from cockpit.signals.sources.http import HttpComponents, HttpHealth
+    from cockpit.signals.sources.awsstatus import AwsStatus
+    from cockpit.signals.sources.cloudwatch import CloudWatch, CloudWatchLogs, CostExplorer
+    from cockpit.signals.sources.pg import PgHealth, PgQuery
+    from cockpit.signals.sources.promapi import PromQuery
+    from cockpit.signals.sources.promtext import PromScrape
 
     kinds: dict[str, type[Source]] = {k.kind: k for k in (HttpHealth, HttpComponents, PromScrape, PromQuery, PgQuery,
                                                             PgHealth, CloudWatch, CloudWatchLogs, AwsStatus,

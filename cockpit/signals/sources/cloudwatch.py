@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from cockpit import aws
 from cockpit.model import Reading, Status
-from cockpit.sources.base import Source, SourceError
+from cockpit.signals.sources.base import Source, SourceError
 
 
 def _query_id(name: str) -> str:

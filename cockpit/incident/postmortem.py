@@ -9,7 +9,7 @@ Every figure comes from what happened, not from when it was written: peaks and
 troughs from every reading of the key signals the cockpit journaled during the
 incident (:func:`signal_series`), impact from the first symptom, durations
 rounded to the second. With a file to write to, a chart of each key signal goes
-beside the Markdown (:mod:`cockpit.charts`, imported only then).
+beside the Markdown (:mod:`cockpit.incident.charts`, imported only then).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cockpit.clock import format_duration, utc
-from cockpit.desk import effect_text, verdict
-from cockpit.incident import IncidentState, is_symptom
-from cockpit.journal import MACHINE_ACTOR, Event
+from cockpit.incident.desk import effect_text, verdict
+from cockpit.incident.state import IncidentState, is_symptom
+from cockpit.incident.journal import MACHINE_ACTOR, Event
 from cockpit.units import fmt_usd, formatter
 
 #: what journals written before snapshots carried their signals' descriptions held
@@ -238,7 +238,7 @@ def line(e: Event) -> str:
     if k == "note":
         return f"Note: {p.get('text', '')}"
     if k == "role_set":
-        from cockpit.incident import ROLES
+        from cockpit.incident.state import ROLES
 
         return f"{ROLES.get(p.get('role', ''), p.get('role', '?')).capitalize()}: {p.get('holder', '')}" + \
             (f" (was {p['previous']})" if p.get("previous") else "")
@@ -339,7 +339,7 @@ def to_json(st: IncidentState, now: float, head: Event | None = None) -> str:
 def write_markdown(st: IncidentState, now: float, path: Path, head: Event | None = None) -> list[Path]:
     """Write the postmortem to ``path`` and a chart of each key signal beside it (SVG);
     returns the charts written. Raises OSError when the file cannot be written."""
-    from cockpit.charts import draw_signals
+    from cockpit.incident.charts import draw_signals
 
     charts = draw_signals(st, now, path.with_suffix(""), signal_series(st.events))
     path.write_text(to_markdown(st, now, head=head, charts={role: p.name for role, p in charts.items()}),
@@ -420,7 +420,7 @@ def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts
     w("")
     w("## Roles")
     w("")
-    from cockpit.incident import ROLES
+    from cockpit.incident.state import ROLES
 
     for role, name in ROLES.items():
         held = st.roles.get(role)
@@ -469,7 +469,7 @@ def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts
     w("")
     cards = [e.payload["scorecard"] for e in evs if e.kind == "drill_marker" and "scorecard" in e.payload]
     if cards:  # a drill: the last scorecard taken
-        from cockpit.scorecard import markdown
+        from cockpit.drill.scorecard import markdown
 
         out.extend(markdown(cards[-1]))
         w("")

@@ -16,7 +16,7 @@ A scenario is a TOML file (teams write their own; the built-ins below are exampl
     mitigate = 300
 
     [[faults]]
-    kind = "bad_deploy"           # one of cockpit.simulator.FAULT_KINDS
+    kind = "bad_deploy"           # one of cockpit.drill.simulator.FAULT_KINDS
     at = 20                       # seconds after the drill starts
     version = "v1.5.0"
 
@@ -36,7 +36,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cockpit.simulator import FAULT_KINDS, Fault
+from cockpit.drill.simulator import FAULT_KINDS, Fault
 
 ACTION_KEYS = {"e": "Emergency mode", "r": "Rollback", "s": "Scale out", "b": "Restore backup"}
 

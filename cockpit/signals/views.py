@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from cockpit.clock import Now, format_age
 from cockpit.config import CockpitConfig, SignalPanel
-from cockpit.evaluator import level_of
+from cockpit.signals.evaluator import level_of
 from cockpit.model import STALE_GLYPH, Level, Reading, Status, series_key, state_level
-from cockpit.store import RingBuffer, Store
+from cockpit.signals.store import RingBuffer, Store
 from cockpit.units import formatter
 
 

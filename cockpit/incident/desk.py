@@ -29,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cockpit import incident as rules
+from cockpit.incident import state as rules
 from cockpit.clock import Clock, hms
-from cockpit.incident import IncidentError, Incidents, IncidentState, fold
-from cockpit.journal import (LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError, Lease, Presence,
+from cockpit.incident.state import IncidentError, Incidents, IncidentState, fold
+from cockpit.incident.journal import (LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError, Lease, Presence,
                              duplicate_alert)
 from cockpit.model import Level, TimelineEvent
 from cockpit.safetext import clean_value
@@ -96,7 +96,7 @@ def timeline_line(ev: Event) -> TimelineEvent:
     if kind == "note":
         return TimelineEvent(ev.ts, "note", f"{who}: {p.get('text', '')}", Level.OK, payload=ident)
     if kind == "role_set":
-        from cockpit.incident import ROLES
+        from cockpit.incident.state import ROLES
 
         role = ROLES.get(p.get("role", ""), p.get("role", "?"))
         how = f"{who} took the {role}" if p.get("holder") == who else f"{who} handed the {role} to {p.get('holder')}"
@@ -173,7 +173,7 @@ class IncidentDesk:
         #: this cockpit, among the others on the journal (leases and presence name it)
         self.cockpit = uuid.uuid4().hex
         self.mode = mode
-        #: where the outbox is kept on disk while the journal is away (cockpit.spool.Spool)
+        #: where the outbox is kept on disk while the journal is away (cockpit.incident.spool.Spool)
         self.spool = spool
         self.leases: list[Lease] = []  # every live lease, as last read (published for the UI)
         self.present: list[Presence] = []  # every cockpit on the journal, as last read
@@ -675,14 +675,14 @@ class IncidentDesk:
         return self._events[-1] if self._events else None
 
     def export_markdown(self, now: float) -> str:
-        from cockpit.postmortem import to_markdown
+        from cockpit.incident.postmortem import to_markdown
 
         return to_markdown(self.state(), now, head=self.head())
 
     def export_file(self, now: float, folders: list[Path]) -> Path | None:
         """Write postmortem-<incident>.md (and its charts beside it) into the first folder
         that takes it; None if none did."""
-        from cockpit.postmortem import write_markdown
+        from cockpit.incident.postmortem import write_markdown
 
         name = f"postmortem-{self._current}.md"
         for folder in folders:

@@ -16,7 +16,7 @@ import re
 
 from cockpit.clock import DrillClock, parse_when
 from cockpit.model import Reading, TimelineEvent
-from cockpit.tape import Tape
+from cockpit.drill.tape import Tape
 
 SPEEDS = (1, 2, 5, 10, 30, 60)
 #: journal kinds that are a responder's own act (not computed from the readings)

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cockpit.model import Reading, Status
-from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import resolve_headers
+from cockpit.signals.sources.base import Source, SourceError
+from cockpit.signals.sources.http import resolve_headers
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series

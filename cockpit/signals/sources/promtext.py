@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 
 from cockpit.model import Reading, quantile_series
-from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import resolve_headers
+from cockpit.signals.sources.base import Source, SourceError
+from cockpit.signals.sources.http import resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cockpit.config import CockpitConfig, config_from_dict
-from cockpit.simulator import COMPONENTS
+from cockpit.drill.simulator import COMPONENTS
 
 
 def demo_raw(base_url: str) -> dict:

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from cockpit.clock import Clock, SystemClock, utc
-from cockpit.journal import MILESTONES, STATUSES, TRANSITIONS, Event, Journal
+from cockpit.incident.journal import MILESTONES, STATUSES, TRANSITIONS, Event, Journal
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 

@@ -16,8 +16,8 @@ import threading
 from typing import Any
 
 from cockpit.model import Reading, Status
-from cockpit.sources.base import Source, SourceError
-from cockpit.sources.http import score
+from cockpit.signals.sources.base import Source, SourceError
+from cockpit.signals.sources.http import score
 
 
 # libpq's wrapping of what went wrong: the panel has room for the cause only

@@ -293,7 +293,7 @@ class CheckReport:
 
 class Journal:
     """What every journal does; subclasses store the events (SQLite here, PostgreSQL in
-    :mod:`cockpit.pgjournal`). Subclasses provide _insert, _rows, incidents, close and
+    :mod:`cockpit.incident.pgjournal`). Subclasses provide _insert, _rows, incidents, close and
     ``where`` (the place, for messages; never a password)."""
 
     clock: Clock
@@ -795,7 +795,7 @@ def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: 
         except SecretError as e:
             raise JournalError(str(e)) from None
     if is_shared(text):
-        from cockpit.pgjournal import PostgresJournal
+        from cockpit.incident.pgjournal import PostgresJournal
 
         return PostgresJournal(text, clock=clock, actor=actor, readonly=readonly)
     path = Path(text).expanduser() if text is not None else (default or default_path())

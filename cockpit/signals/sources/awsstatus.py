@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from cockpit import aws
 from cockpit.model import Reading, Status
-from cockpit.sources.base import Source
-from cockpit.sources.http import score
+from cockpit.signals.sources.base import Source
+from cockpit.signals.sources.http import score
 
 TRUE = {"true", "1", "yes", "on"}
 
@@ -101,7 +101,7 @@ class AwsStatus(Source):
     async def fetch(self) -> list[Reading]:
         rows = await self.in_thread(self._poll)
         if all(err for *_, err in rows) and len({err for *_, err in rows}) == 1:
-            from cockpit.sources.base import SourceError
+            from cockpit.signals.sources.base import SourceError
 
             raise SourceError(rows[0][3])  # AWS itself (credentials, endpoint): one error for the source
         clock = self.ctx.clock
