@@ -13,23 +13,16 @@ __all__ = ["ActionError", "ActionRunner", "Outcome", "Plan", "Report", "Step", "
            "real_executors", "sandbox_executors"]
 
 
-def real_executors() -> dict:
-    """Every kind's executor. Their modules import boto3 and psycopg inside the calls only."""
-    from actions.kinds.aws import (EcsRollbackExecutor, EcsScaleExecutor, LambdaConcurrencyExecutor, LambdaEnvExecutor,
-                                   LambdaRollbackExecutor, RdsRestoreExecutor)
-    from actions.kinds.command import CommandExecutor
-    from actions.kinds.http import HttpExecutor
-    from actions.kinds.pgrestore import PgRestoreExecutor
-    from actions.kinds.sql import SqlExecutor
+def real_executors(used: list[str] | None = None) -> dict:
+    """The executor of every kind (or of the kinds ``used``), from the kind registry. Their
+    modules import boto3 and psycopg inside the calls only."""
+    from cockpit import kinds
 
-    executors = (HttpExecutor(), CommandExecutor(), SqlExecutor(), LambdaEnvExecutor(), LambdaConcurrencyExecutor(),
-                 LambdaRollbackExecutor(), EcsRollbackExecutor(), EcsScaleExecutor(), PgRestoreExecutor(),
-                 RdsRestoreExecutor())
-    return {e.kind: e for e in executors}
+    return {k: kinds.action_module(k).EXECUTOR() for k in (used if used is not None else kinds.action_kinds())}
 
 
 def sandbox_executors() -> dict:
     from actions.sandbox import SandboxExecutor
-    from cockpit.config import ACTION_KINDS
+    from cockpit import kinds
 
-    return {k: SandboxExecutor(k) for k in ACTION_KINDS}
+    return {k: SandboxExecutor(k) for k in kinds.action_kinds()}

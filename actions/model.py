@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 GUARD_ORDER = ("confirm", "type_to_confirm", "deny")
-DESTRUCTIVE_KINDS = {"pg_restore", "rds_restore", "ecs_rollback", "lambda_rollback"}
 MASK = "***"
 
 
@@ -114,7 +113,8 @@ def guard_for(cfg: Any, environment: str, production: bool, rules: dict[str, str
 
 
 def is_destructive(cfg: Any) -> bool:
-    return cfg.destructive if cfg.destructive is not None else cfg.kind in DESTRUCTIVE_KINDS
+    """Its own ``destructive``, or its kind's (restores and rollbacks are)."""
+    return cfg.destructive if cfg.destructive is not None else getattr(type(cfg), "destructive_kind", False)
 
 
 def one_line(e: BaseException) -> str:

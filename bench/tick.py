@@ -52,7 +52,7 @@ from screens.app import CockpitApp, capacity_for  # noqa: E402
 from cockpit.clock import ManualClock  # noqa: E402
 from cockpit.config import CockpitConfig, config_from_dict  # noqa: E402
 from cockpit.drill.demo import demo_raw  # noqa: E402
-from cockpit.model import Reading, Status  # noqa: E402
+from cockpit.model import Reading  # noqa: E402
 from cockpit.signals.store import Store  # noqa: E402
 
 TARGET_MS = 8.0

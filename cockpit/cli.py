@@ -251,7 +251,7 @@ def cmd_drill(args) -> int:
     if not args.tape:
         _err("cockpit drill: name a scenario (cockpit drill --list) or a tape made with --record")
         return EXIT_CONFIG
-    from cockpit.config import lock_secrets
+    from cockpit.safetext import lock_secrets
 
     lock_secrets("a drill reads no secret and sends nothing")
     if scenario.is_scenario(args.tape):
@@ -295,12 +295,13 @@ def cmd_drill(args) -> int:
 def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None, theme: str | None = None):
     """The app `cockpit drill TAPE` runs. A tape is data, never configuration: its recorded
     config only draws the dashboard (its env: references are not read, in this process
-    nothing reads one: :func:`cockpit.config.lock_secrets`), nothing is polled, every action
+    nothing reads one: :func:`cockpit.safetext.lock_secrets`), nothing is polled, every action
     goes to the sandbox and every update to the drill's journal. Raises ConfigError or
     TapeError."""
     from screens.app import CockpitApp
     from cockpit.clock import DrillClock
-    from cockpit.config import config_from_dict, lock_secrets
+    from cockpit.config import config_from_dict
+    from cockpit.safetext import lock_secrets
     from cockpit.drill.replay import Replayer
 
     lock_secrets("a drill reads no secret and sends nothing")

@@ -19,9 +19,10 @@ that is printable and holds no secret is returned as it is).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -168,3 +169,59 @@ def clean_reading(r):
     state = clean(r.state, limit=80) if r.state is not None else None
     return Reading(r.source, r.series, r.ts, r.value, r.status, clean(r.error), state, clean(r.detail),
                    r.latency, r.received, r.history)
+
+
+# ---------------------------------------------------------------- secret references
+
+ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+SENSITIVE_HEADER = re.compile(r"authorization|token|secret|api[-_]?key|password|cookie|signature", re.I)
+
+
+class SecretError(Exception):
+    """A secret reference that cannot be resolved right now."""
+
+
+def is_secret_ref(value: str) -> bool:
+    return bool(ENV_REF.match(value))
+
+_SECRETS_LOCKED = ""
+
+
+def lock_secrets(why: str) -> None:
+    """From now on :func:`resolve_secret` refuses every reference (a drill sends nothing
+    anywhere and reads no secret, whatever its tape's config says)."""
+    global _SECRETS_LOCKED
+    _SECRETS_LOCKED = why
+
+
+def resolve_secret(value: str, where: str = "") -> str:
+    """Resolve an ``env:NAME`` reference at the moment of use; plain values pass through."""
+    m = ENV_REF.match(value)
+    if not m:
+        return value
+    name = m.group(1)
+    if _SECRETS_LOCKED:
+        raise SecretError(f"{_SECRETS_LOCKED}: {value} is not read")
+    try:
+        value = os.environ[name]
+    except KeyError:
+        place = f" (referenced by {where})" if where else ""
+        raise SecretError(f"environment variable {name} is not set{place}") from None
+    SECRETS.add(value)  # whatever the cockpit sends, it never shows, journals or records
+    return value
+
+
+def register_secrets(raw: Any, environ: Mapping[str, str]) -> None:
+    """Every value an ``env:NAME`` in the config refers to (and its parts) goes to the
+    secret registry at load time, so it is redacted from everything, even before first use."""
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            m = ENV_REF.match(node)
+            if m and environ.get(m.group(1)):
+                SECRETS.add(environ[m.group(1)])

@@ -386,7 +386,7 @@ class DashboardScreen(Screen):
 
     async def _send_now(self, text: str) -> None:
         from cockpit.incident.comms import send_slack, send_statuspage
-        from cockpit.config import SecretError, resolve_secret
+        from cockpit.safetext import SecretError, resolve_secret
 
         app = self.app
         settings = app.config.incident

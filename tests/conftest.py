@@ -462,13 +462,13 @@ def write_config(tmp_path: Path):
 @pytest.fixture(autouse=True)
 def forget_secrets():
     """The secret registry is one per process (as in the cockpit): each test starts empty."""
-    import cockpit.config
+    import cockpit.safetext
     from cockpit.safetext import SECRETS
 
     SECRETS.clear()
     yield
     SECRETS.clear()
-    cockpit.config.lock_secrets("")  # a drill run in this process locks them
+    cockpit.safetext.lock_secrets("")  # a drill run in this process locks them
 
 
 @pytest.fixture(autouse=True)

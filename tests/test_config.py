@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cockpit.config import (
-    CockpitConfig,
-    ConfigError,
-    config_from_dict,
-    HttpHealthSource,
-    PromScrapeSource,
-    SecretError,
-    load_config,
-    resolve_secret,
-)
+from cockpit.config import CockpitConfig, ConfigError, config_from_dict, load_config
+from cockpit.safetext import SecretError, resolve_secret
+from cockpit.signals.sources.http_health import HttpHealthSource
+from cockpit.signals.sources.prom_scrape import PromScrapeSource
 from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.reference import markdown_reference
 
@@ -164,7 +158,8 @@ def test_wrong_kind_lists_the_kinds(write_config, raw):
     raw["sources"][0]["kind"] = "http_healthcheck"
     line = only(problems_of(write_config(raw)))
     assert "sources[0].kind" in line
-    assert "expected one of http_health, http_components, prom_scrape" in line
+    assert "expected one of aws_status, cloudwatch, cloudwatch_logs, cost_explorer, http_components, http_health, " \
+           "pg_health, pg_query, prom_query, prom_scrape" in line and "(did you mean 'http_health'?)" in line
     assert "'http_healthcheck'" in line
 
 
@@ -172,7 +167,7 @@ def test_missing_kind_says_it_is_missing(write_config, raw):
     del raw["sources"][1]["kind"]
     line = only(problems_of(write_config(raw)))
     assert "sources[1].kind: required key is missing" in line
-    assert "http_health, http_components, prom_scrape" in line
+    assert "http_components, http_health, pg_health" in line
 
 
 def test_missing_required_key(write_config, raw):
@@ -195,7 +190,7 @@ def test_panel_referring_to_missing_source(write_config, raw):
 def test_panel_referring_to_source_of_wrong_kind(write_config, raw):
     raw["panels"]["components"]["sources"] = ["metrics"]
     line = only(problems_of(write_config(raw)))
-    assert "panels.components.sources[0]: source 'metrics' is prom_scrape, expected a component source (http_components, pg_health, aws_status)" in line
+    assert "panels.components.sources[0]: source 'metrics' is prom_scrape, expected a component source (aws_status, http_components, pg_health)" in line
 
 
 def test_series_reference_needs_source_prefix(write_config, raw):
@@ -410,11 +405,36 @@ def test_config_reference_is_up_to_date():
     )
 
 
-def test_config_reference_lists_every_source_key():
-    text = markdown_reference()
-    for model in (HttpHealthSource, PromScrapeSource):
-        for key in model.model_fields:
-            assert f"| `{key}` |" in text, f"{model.__name__}.{key} is not in the reference"
+def missing_from_reference(text: str) -> list[str]:
+    """Every registered kind, every table and every field that ``text`` (the Markdown
+    reference) does not document in its own section."""
+    from cockpit import kinds
+    from cockpit.reference import sections
+
+    parts = {}
+    for chunk in text.split("\n## `")[1:]:
+        title, _, body = chunk.partition("`\n")
+        parts[title] = body
+    missing = [f"kind {k}" for k in (*kinds.source_kinds(), *kinds.action_kinds())
+               if f'kind = "{k}"' not in "\n".join(parts)]
+    for title, model in sections():
+        if title not in parts:
+            missing.append(f"section {title}")
+            continue
+        missing += [f"{title}: {name}" for name in model.model_fields if f"| `{name}` |" not in parts[title]]
+    return missing
+
+
+def test_every_kind_table_and_field_is_in_the_reference():
+    """examples/CONFIG.md documented 3 of the 10 source kinds and no [[actions]], [guards],
+    [aws] or Statuspage field: now every one, from the kind registry."""
+    committed = (ROOT / "examples" / "CONFIG.md").read_text(encoding="utf-8")
+    assert missing_from_reference(committed) == []
+    # the check fails when the docs lose a field, a section or a kind
+    broken = committed.replace("| `qualifier` |", "| `qualifer` |")
+    assert missing_from_reference(broken) == ['[[actions]] kind = "lambda_concurrency": qualifier']
+    broken = committed.replace('## `[[sources]] kind = "pg_health"`', "## `pg health`")
+    assert 'kind pg_health' in missing_from_reference(broken)
 
 
 def test_an_unknown_component_lists_a_few_known_ones_not_all():

@@ -183,7 +183,7 @@ metric_lines = st.one_of(
 @FAST
 @given(st.lists(metric_lines, max_size=12))
 def test_any_scrape_text_parses_or_names_its_bad_line(lines):
-    from cockpit.signals.sources.promtext import MalformedMetrics, parse
+    from cockpit.signals.sources.prom_scrape import MalformedMetrics, parse
 
     try:
         scrape = parse("\n".join(lines))
@@ -202,7 +202,8 @@ def test_any_health_answer_is_a_state(doc, code):
     from cockpit.config import config_from_dict
     from cockpit.drill.demo import demo_raw
     from cockpit.signals.sources import SourceContext
-    from cockpit.signals.sources.http import HttpHealth, _detail, parse_json, verdict
+    from cockpit.signals.sources._http import _detail, parse_json, verdict
+    from cockpit.signals.sources.http_health import HttpHealth
 
     cfg = config_from_dict(demo_raw("http://127.0.0.1:9"), "<t>", {}).source("health")
     body = json.dumps(doc).encode()
@@ -216,8 +217,8 @@ def test_any_health_answer_is_a_state(doc, code):
 @FAST
 @given(json_values)
 def test_any_prometheus_api_answer_is_a_number_or_one_line(data):
-    from cockpit.signals.sources.base import SourceError
-    from cockpit.signals.sources.promapi import PromQuery
+    from cockpit.signals.sources._base import SourceError
+    from cockpit.signals.sources.prom_query import PromQuery
 
     q = PromQuery.__new__(PromQuery)
     try:

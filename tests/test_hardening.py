@@ -9,7 +9,7 @@ import pytest
 from test_poller import by_series, health, poll, prom
 
 from cockpit.clock import ManualClock, Now
-from cockpit.config import HttpComponentsSource
+from cockpit.signals.sources.http_components import HttpComponentsSource
 from cockpit.model import Reading, Status
 from cockpit.signals.sources import SourceContext, build_source
 from cockpit.signals.store import Store

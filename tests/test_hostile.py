@@ -307,7 +307,7 @@ async def test_a_crafted_tape_sends_nothing_and_reads_no_secret(tmp_path, fault_
     assert all(p["detail"] == "drill: not sent" for p in sent)
     assert secret not in journal_path.read_bytes().decode("latin-1")
     assert leaks(screen, (secret,)) == []
-    from cockpit.config import SecretError, resolve_secret
+    from cockpit.safetext import SecretError, resolve_secret
 
     with pytest.raises(SecretError, match="a drill reads no secret"):
         resolve_secret("env:VICTIM_SECRET")  # nothing in a drill's process reads one

@@ -24,9 +24,10 @@ CORE = [
     "cockpit.incident.desk",
     "cockpit.incident.postmortem",
     "cockpit.units",
+    "cockpit.kinds",
+    "cockpit.configmodel",
+    "cockpit.safetext",
     "cockpit.signals.sources",
-    "cockpit.signals.sources.http",
-    "cockpit.signals.sources.promtext",
     "cockpit.drill.simulator",
     "cockpit.drill.demo",
     "cockpit.signals.check",
@@ -57,6 +58,41 @@ def imported_after(modules: list[str], extra: str = "") -> list[str]:
 
 def test_core_imports_without_ui_or_heavy_clients():
     assert imported_after(CORE) == []
+
+
+def test_every_kind_module_imports_without_ui_or_heavy_clients():
+    """A kind's module holds its config model and its implementation; boto3, psycopg and
+    aiohttp are loaded by its calls, not by importing it (the registry imports the kinds a
+    config uses while loading it)."""
+    extra = textwrap.dedent(
+        """
+        from cockpit import kinds
+        for k in kinds.source_kinds():
+            kinds.source_module(k)
+        for k in kinds.action_kinds():
+            kinds.action_module(k)
+        assert len(kinds.source_kinds()) >= 10 and len(kinds.action_kinds()) >= 10
+        """
+    ).replace("\n", "\n        ")
+    assert imported_after(["cockpit.kinds"], extra) == []
+
+
+def test_loading_a_config_builds_only_the_models_of_the_kinds_it_uses():
+    """Importing the config module cost ~290 ms when it built every kind's model: now a
+    config's kinds are loaded when it names them."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from cockpit.drill.demo import demo_config
+        demo_config("http://127.0.0.1:9")
+        loaded = sorted(m.rsplit(".", 1)[1] for m in sys.modules
+                        if m.startswith(("cockpit.signals.sources.", "actions.kinds.")) and not m.rsplit(".", 1)[1].startswith("_"))
+        print(",".join(loaded))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().split(",") == ["http", "http_components", "http_health", "prom_scrape"]
 
 
 @pytest.mark.parametrize("module", ["cockpit.config", "cockpit.signals.poller", "cockpit.signals.store", "cockpit.drill.simulator"])

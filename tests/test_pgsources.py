@@ -149,7 +149,7 @@ def test_config_refuses_passwords_and_wrong_panel_kinds():
     raw["panels"]["components"]["sources"] = ["db"]
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw, "<t>", {})
-    assert "expected a component source (http_components, pg_health, aws_status)" in "\n".join(err.value.problems)
+    assert "expected a component source (aws_status, http_components, pg_health)" in "\n".join(err.value.problems)
 
 
 async def test_the_database_is_a_row_in_the_components_table(pg_url, sim_server):

@@ -11,11 +11,13 @@ import time
 import pytest
 
 from cockpit.clock import ManualClock
-from cockpit.config import HttpComponentsSource, HttpHealthSource, PromScrapeSource
+from cockpit.signals.sources.http_components import HttpComponentsSource
+from cockpit.signals.sources.http_health import HttpHealthSource
+from cockpit.signals.sources.prom_scrape import PromScrapeSource
 from cockpit.model import Reading, Status
 from cockpit.signals.poller import Poller, backoff
 from cockpit.signals.sources import Source, SourceContext, build_source
-from cockpit.signals.sources.promtext import MalformedMetrics, parse, quantile
+from cockpit.signals.sources.prom_scrape import MalformedMetrics, parse, quantile
 
 PROM_SERIES = ["request_rate", "error_rate", "latency_p50", "latency_p95", "latency_p99", "cost_per_day"]
 

@@ -6,14 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from typing import Literal
+
+from pydantic import Field
 
 from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive
+from cockpit.configmodel import ActionBase
 
 OUTPUT_KEPT = 400  # characters of output in the outcome
 
 
 def _env(cfg) -> dict[str, str]:
-    from cockpit.config import SecretError, resolve_secret
+    from cockpit.safetext import SecretError, resolve_secret
 
     try:
         return {**os.environ, **{k: resolve_secret(v, f"env {k}") for k, v in cfg.env.items()}}
@@ -50,6 +54,18 @@ def run(argv: list[str], cfg, timeout: float) -> tuple[str, str]:
     return "failed", f"exit {proc.returncode}" + (f": {out}" if out else "")
 
 
+class CommandAction(ActionBase):
+    """A program run with arguments, no shell: kubectl, terraform, a runbook script."""
+
+    kind: Literal["command"]
+    argv: list[str] = Field(min_length=1, description="Program and arguments, e.g. [\"kubectl\", \"rollout\", "
+                            "\"undo\", \"deployment/api\"].")
+    undo_argv: list[str] | None = Field(None, description="The command that undoes it; none: not undoable.")
+    verify_argv: list[str] | None = Field(None, description="A command whose exit 0 verifies the result.")
+    cwd: str | None = Field(None, description="Working directory.")
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment; secret values as env:NAME.")
+
+
 class CommandExecutor:
     kind = "command"
 
@@ -82,3 +98,7 @@ class CommandExecutor:
         if plan.undo is None:
             return None
         return self._plan(cfg, guard, plan.undo["argv"], plan.after["argv"], f"undo {plan.action}")
+
+
+CONFIG = CommandAction
+EXECUTOR = CommandExecutor

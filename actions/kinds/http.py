@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, Literal
 
-from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive, one_line
+from pydantic import Field, field_validator
+
+from actions.model import (
+    ActionError,
+    Outcome,
+    Plan,
+    Step,
+    Verification,
+    is_destructive,
+    one_line,
+)
+from cockpit.configmodel import ActionBase, _check_headers, _check_url
 
 UNHEALTHY = {"unhealthy", "down", "degraded", "error", "failed"}
 
 
 def _headers(cfg) -> dict[str, str]:
-    from cockpit.config import SecretError, resolve_secret
+    from cockpit.safetext import SecretError, resolve_secret
 
     try:
         return {k: resolve_secret(v, f"header {k}") for k, v in cfg.headers.items()}
@@ -40,6 +51,26 @@ def _summary(resp) -> str:
             if isinstance(doc.get(field), str) and doc[field].strip():
                 return doc[field].strip()[:160]
     return " ".join(resp.text.split())[:160]
+
+
+class HttpAction(ActionBase):
+    """An HTTP call: a feature flag, an admin endpoint, a circuit-breaker reset (seeds 002, 003)."""
+
+    kind: Literal["http"]
+    url: str = Field(description="The URL to call.")
+    method: Literal["POST", "PUT", "PATCH", "DELETE"] = Field("POST", description="HTTP method.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    body: dict[str, Any] | None = Field(None, description="JSON body.")
+    undo_body: dict[str, Any] | None = Field(None, description="JSON body that undoes it (same URL and method); "
+                                             "none: not undoable.")
+    state_url: str | None = Field(None, description="GET this before and after to show (and undo to) the current "
+                                  "state.")
+    verify_url: str | None = Field(None, description="GET this after; 2xx with a healthy status verifies it.")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _opt_urls = field_validator("state_url", "verify_url")(
+        classmethod(lambda cls, v: v if v is None else _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
 
 
 class HttpExecutor:
@@ -92,7 +123,7 @@ class HttpExecutor:
 
             # a timeout after the request went out may or may not have changed the target
             result = "unknown" if isinstance(e, httpx.ReadTimeout) else "failed"
-            from cockpit.signals.sources.base import describe_error
+            from cockpit.signals.sources._base import describe_error
 
             return Outcome(result, describe_error(e, cfg.timeout), time.monotonic() - t0)
         took = time.monotonic() - t0
@@ -124,3 +155,7 @@ class HttpExecutor:
         if plan.undo is None:
             return None
         return self._plan(cfg, guard, plan.undo["body"], plan.after.get("body"), self._state(cfg), f"undo {plan.action}")
+
+
+CONFIG = HttpAction
+EXECUTOR = HttpExecutor

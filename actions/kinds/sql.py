@@ -4,12 +4,24 @@ optional query returning one number verifies it (and shows its value before)."""
 from __future__ import annotations
 
 import time
+from typing import Literal
 
-from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive, one_line
+from pydantic import Field, field_validator
+
+from actions.model import (
+    ActionError,
+    Outcome,
+    Plan,
+    Step,
+    Verification,
+    is_destructive,
+    one_line,
+)
+from cockpit.configmodel import ActionBase, _check_database
 
 
 def _url(cfg) -> str:
-    from cockpit.config import SecretError, resolve_secret
+    from cockpit.safetext import SecretError, resolve_secret
 
     try:
         return resolve_secret(cfg.database, "database")
@@ -35,6 +47,18 @@ def _number(conn, sql: str) -> float | None:
     if not row or row[0] is None:
         return None
     return float(row[0])
+
+
+class SqlAction(ActionBase):
+    """A configured SQL statement run with a statement timeout (seed 004's recovery steps)."""
+
+    kind: Literal["sql"]
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    statement: str = Field(min_length=1, description="The statement to run, in one transaction.")
+    verify_sql: str | None = Field(None, description="A query returning one number; verified when it is > 0.")
+    statement_timeout: float = Field(30.0, gt=0, le=3600, description="Seconds before the database cancels it.")
+
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
 
 
 class SqlExecutor:
@@ -98,3 +122,7 @@ class SqlExecutor:
 
     def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
         return None
+
+
+CONFIG = SqlAction
+EXECUTOR = SqlExecutor

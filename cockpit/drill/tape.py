@@ -426,7 +426,7 @@ def start_recording(path: str | Path, config: Any, mode: str, started: float) ->
     import hashlib
     import os
 
-    from cockpit.config import ENV_REF
+    from cockpit.safetext import ENV_REF
 
     doc = config.model_dump(mode="json")
     canonical = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

@@ -69,7 +69,7 @@ async def _post_json(client, method: str, url: str, doc: dict, headers: dict[str
             resp = await client.request(method, url, content=json.dumps(doc),
                                         headers={"Content-Type": "application/json", **headers}, timeout=10.0)
         except Exception as e:  # noqa: BLE001 - one line for the responder
-            from cockpit.signals.sources.base import describe_error
+            from cockpit.signals.sources._base import describe_error
 
             return SendResult(False, describe_error(e, 10.0), attempts), None
         if resp.status_code == 429 and attempts < max_attempts:

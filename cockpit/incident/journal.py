@@ -786,7 +786,7 @@ def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: 
     """The journal a setting names: a postgresql:// URL (shared; ``env:NAME`` holding one
     is resolved here) or a SQLite file (``default`` when None). ``readonly``: to verify
     or export, creating and changing nothing. Raises JournalError."""
-    from cockpit.config import SecretError, is_secret_ref, resolve_secret
+    from cockpit.safetext import SecretError, is_secret_ref, resolve_secret
 
     text = str(spec) if spec is not None else None
     if text is not None and is_secret_ref(text):

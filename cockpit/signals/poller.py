@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cockpit.model import Reading
-from cockpit.signals.sources.base import Source, describe_error
+from cockpit.signals.sources._base import Source, describe_error
 
 Sink = Callable[[str, list[Reading]], None]
 

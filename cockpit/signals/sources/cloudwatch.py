@@ -1,10 +1,6 @@
-"""CloudWatch sources (boto3 in a thread, shared clients, adaptive retries):
-
-- ``cloudwatch``: GetMetricData for every series in one call, metric math included;
-  each series reads its newest datapoint in the lookback window.
-- ``cloudwatch_logs``: FilterLogEvents, the number of matching events in a window.
-
-Credential and permission problems are one line on the panel (cockpit.aws.describe).
+"""`cloudwatch`: GetMetricData for every series in one call, metric math included; each
+series reads its newest datapoint in the lookback window. Credential and permission
+problems are one line on the panel (cockpit.aws.describe).
 """
 
 from __future__ import annotations
@@ -12,10 +8,60 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timedelta, timezone
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from cockpit import aws
+from cockpit.configmodel import AwsSettings, Model, SourceBase, _check_queries
 from cockpit.model import Reading, Status
-from cockpit.signals.sources.base import Source, SourceError
+from cockpit.signals.sources._base import Source, SourceError
+
+
+class CloudWatchMetric(Model):
+    """One series from CloudWatch: a metric with a statistic, or metric math over the others."""
+
+    namespace: str | None = Field(None, description="e.g. AWS/ApiGateway, AWS/Lambda, AWS/SQS.")
+    metric: str | None = Field(None, description="e.g. 5XXError, Errors, Duration, ApproximateNumberOfMessagesVisible.")
+    dimensions: dict[str, str] = Field(default_factory=dict, description="e.g. {FunctionName = \"ai-core\"}.")
+    stat: str = Field("Sum", description="Sum, Average, Maximum, Minimum, SampleCount or a percentile like p95.")
+    expression: str | None = Field(None, description="Metric math over the other series' names instead of a metric, "
+                                   "e.g. \"errors / requests\".")
+    scale: float = Field(1.0, description="Multiply the value, e.g. 0.001 to turn milliseconds into seconds.")
+
+    @model_validator(mode="after")
+    def _one_of(self):
+        if (self.expression is None) == (self.metric is None):
+            raise ValueError("give either metric (with namespace) or expression")
+        if self.metric is not None and not self.namespace:
+            raise ValueError("a metric needs its namespace")
+        if not re.fullmatch(r"Sum|Average|Maximum|Minimum|SampleCount|p\d{1,2}(\.\d+)?", self.stat):
+            raise ValueError(f"unknown statistic {self.stat!r}")
+        return self
+
+
+class CloudWatchSource(SourceBase):
+    """CloudWatch GetMetricData (one call for every series, metric math included): the newest datapoint
+    of each in the last ``lookback`` seconds."""
+
+    kind: Literal["cloudwatch"]
+    metrics: dict[str, CloudWatchMetric] = Field(min_length=1, description="Series name -> metric or expression.")
+    period: int = Field(60, ge=1, le=86400, description="Seconds per datapoint (CloudWatch's Period).")
+    lookback: float = Field(900.0, gt=0, le=86400 * 14, description="How far back to look for the newest datapoint.")
+    interval: float = Field(60.0, ge=1, le=86400, description="Seconds between polls (each poll is a billed call).")
+    timeout: float = Field(10.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+    @field_validator("metrics")
+    @classmethod
+    def _names(cls, v: dict) -> dict:
+        _check_queries({k: "x" for k in v})
+        return v
+
+    uses_aws: ClassVar[bool] = True
+
+    def series_names(self) -> list[str]:
+        return list(self.metrics)
 
 
 def _query_id(name: str) -> str:
@@ -81,54 +127,5 @@ class CloudWatch(Source):
         return out
 
 
-class CloudWatchLogs(Source):
-    kind = "cloudwatch_logs"
-
-    def _count(self) -> tuple[int, bool]:
-        logs = aws.client("logs", self.cfg.aws)
-        now_ms = int(time.time() * 1000)
-        kw = {"logGroupName": self.cfg.log_group, "filterPattern": self.cfg.pattern,
-              "startTime": now_ms - int(self.cfg.window * 1000), "endTime": now_ms}
-        count, token = 0, None
-        try:
-            while True:
-                page = logs.filter_log_events(**kw, **({"nextToken": token} if token else {}))
-                count += len(aws.field(page, "events"))
-                token = page.get("nextToken")
-                if count >= self.cfg.max_events:
-                    return self.cfg.max_events, True
-                if not token:
-                    return count, False
-        except Exception as e:  # noqa: BLE001
-            raise SourceError(aws.failed(e, "logs:FilterLogEvents")) from None
-
-    async def fetch(self) -> list[Reading]:
-        count, capped = await self.in_thread(self._count)
-        window = f"{self.cfg.window / 60:g} min"
-        return [self.reading(self.cfg.series, float(count),
-                             detail=f"{'at least ' if capped else ''}{count} matching {self.cfg.pattern!r} in {window}")]
-
-
-class CostExplorer(Source):
-    kind = "cost_explorer"
-
-    def _today(self) -> tuple[float, bool]:
-        from datetime import date
-
-        today = date.today()
-        kw: dict = {"TimePeriod": {"Start": today.isoformat(), "End": (today + timedelta(days=1)).isoformat()},
-                    "Granularity": "DAILY", "Metrics": [self.cfg.metric]}
-        if self.cfg.services:
-            kw["Filter"] = {"Dimensions": {"Key": "SERVICE", "Values": list(self.cfg.services)}}
-        try:
-            days = aws.field(aws.client("ce", self.cfg.aws).get_cost_and_usage(**kw), "ResultsByTime")
-        except Exception as e:  # noqa: BLE001
-            raise SourceError(aws.failed(e, "ce:GetCostAndUsage")) from None
-        if not days:
-            raise SourceError("Cost Explorer has no figures for today yet")
-        total = days[-1].get("Total", {}).get(self.cfg.metric, {})
-        return float(total.get("Amount", 0.0)), bool(days[-1].get("Estimated"))
-
-    async def fetch(self) -> list[Reading]:
-        amount, estimated = await self.in_thread(self._today)
-        return [self.reading(self.cfg.series, amount, detail="estimated" if estimated else "")]
+CONFIG = CloudWatchSource
+SOURCE = CloudWatch

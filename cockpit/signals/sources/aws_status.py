@@ -4,11 +4,72 @@ found, not allowed) is that row's error, the others still answer."""
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
 
 from cockpit import aws
+from cockpit.configmodel import AwsSettings, Model, SourceBase
 from cockpit.model import Reading, Status
-from cockpit.signals.sources.base import Source
-from cockpit.signals.sources.http import score
+from cockpit.signals.sources._base import Source
+from cockpit.signals.sources._http import score
+
+AWS_CHECK_FIELDS = {"ecs_service": ("cluster", "service"), "lambda": ("function",), "dynamodb": ("table",),
+                    "sqs": ("queue_url",), "rds": ("instance",)}
+
+
+class AwsCheck(Model):
+    """One AWS resource as a row of the components table."""
+
+    name: str = Field(description="Its name in the components table.")
+    type: Literal["ecs_service", "lambda", "dynamodb", "sqs", "rds"] = Field(description="What kind of resource.")
+    cluster: str | None = Field(None, description="ecs_service: the cluster.")
+    service: str | None = Field(None, description="ecs_service: the service.")
+    function: str | None = Field(None, description="lambda: function name or ARN.")
+    table: str | None = Field(None, description="dynamodb: table name.")
+    queue_url: str | None = Field(None, description="sqs: the queue URL.")
+    instance: str | None = Field(None, description="rds: DB instance identifier.")
+    max_visible: int | None = Field(None, ge=0, description="sqs: more visible messages than this is degraded.")
+    emergency_variables: list[str] = Field(
+        default_factory=lambda: ["EMERGENCY_MODE", "FALLBACK_RESPONSES", "DISABLE_AI_PROCESSING"],
+        description="lambda: variables that, set to true, mean the function runs in emergency mode (degraded).")
+
+    @model_validator(mode="after")
+    def _needs(self):
+        missing = [f for f in AWS_CHECK_FIELDS[self.type] if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"{self.type} checks need {', '.join(missing)}")
+        return self
+
+
+class AwsStatusSource(SourceBase):
+    """AWS resources as components: ECS services (running vs desired, rollout), Lambda functions (state,
+    last update, emergency flags), DynamoDB tables, SQS queues (depth), RDS instances (status)."""
+
+    kind: Literal["aws_status"]
+    checks: list[AwsCheck] = Field(min_length=1, description="The resources, one row each.")
+    interval: float = Field(30.0, ge=1, le=86400, description="Seconds between polls.")
+    timeout: float = Field(10.0, ge=0.05, le=600, description="Seconds before a poll is abandoned.")
+    aws: AwsSettings | None = Field(None, description="AWS settings (default: the top-level [aws]).")
+
+    @property
+    def components(self) -> list[str]:
+        return [c.name for c in self.checks]
+
+    @field_validator("checks")
+    @classmethod
+    def _unique(cls, v: list) -> list:
+        names = [c.name for c in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return v
+
+    feeds: ClassVar[str] = "components"
+    uses_aws: ClassVar[bool] = True
+
+    def series_names(self) -> list[str]:
+        return [f"component/{c}" for c in self.components]
 
 TRUE = {"true", "1", "yes", "on"}
 
@@ -79,8 +140,8 @@ def _rds(check, settings) -> tuple[str, str]:
         return "degraded", detail
     return "unhealthy", detail
 
-
 CHECKS = {"ecs_service": _ecs, "lambda": _lambda, "dynamodb": _dynamodb, "sqs": _sqs, "rds": _rds}
+
 CALLS = {"ecs_service": "ecs:DescribeServices", "lambda": "lambda:GetFunctionConfiguration",
          "dynamodb": "dynamodb:DescribeTable", "sqs": "sqs:GetQueueAttributes", "rds": "rds:DescribeDBInstances"}
 
@@ -101,7 +162,7 @@ class AwsStatus(Source):
     async def fetch(self) -> list[Reading]:
         rows = await self.in_thread(self._poll)
         if all(err for *_, err in rows) and len({err for *_, err in rows}) == 1:
-            from cockpit.signals.sources.base import SourceError
+            from cockpit.signals.sources._base import SourceError
 
             raise SourceError(rows[0][3])  # AWS itself (credentials, endpoint): one error for the source
         clock = self.ctx.clock
@@ -113,3 +174,7 @@ class AwsStatus(Source):
             else:
                 out.append(self.reading(f"component/{name}", score(state), state=state, detail=detail))
         return out
+
+
+CONFIG = AwsStatusSource
+SOURCE = AwsStatus

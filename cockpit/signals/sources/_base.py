@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.config import declared_series
 from cockpit.model import Reading, Status
 
 if TYPE_CHECKING:
@@ -57,7 +56,7 @@ class SourceContext:
     async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Any:
         """GET ``url`` (see ``cockpit.signals.sources.http.get_capped``); the wait for a free
         connection counts against ``timeout``."""
-        from cockpit.signals.sources.http import get_capped
+        from cockpit.signals.sources._http import get_capped
 
         return await get_capped(await self.session(), url, headers, timeout, limit, truncate)
 
@@ -147,7 +146,7 @@ class Source(ABC):
 
     def series(self) -> list[str]:
         """Names of the series this source produces (declared by its config)."""
-        return declared_series(self.cfg)
+        return self.cfg.series_names()
 
     async def prepare(self) -> None:
         """What a poll needs that is not the poll itself (building the HTTP client takes
@@ -286,21 +285,3 @@ def _describe_http(exc: BaseException, timeout: float | None) -> str:
     if isinstance(exc, httpx.InvalidURL):
         return f"invalid URL: {exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def build_source(cfg: Any, ctx: SourceContext) -> Source:
-    """The Source object for one validated source config."""
-    from cockpit.signals.sources.http import HttpComponents, HttpHealth
-    from cockpit.signals.sources.awsstatus import AwsStatus
-    from cockpit.signals.sources.cloudwatch import CloudWatch, CloudWatchLogs, CostExplorer
-    from cockpit.signals.sources.pg import PgHealth, PgQuery
-    from cockpit.signals.sources.promapi import PromQuery
-    from cockpit.signals.sources.promtext import PromScrape
-
-    kinds: dict[str, type[Source]] = {k.kind: k for k in (HttpHealth, HttpComponents, PromScrape, PromQuery, PgQuery,
-                                                            PgHealth, CloudWatch, CloudWatchLogs, AwsStatus,
-                                                            CostExplorer)}
-    try:
-        return kinds[cfg.kind](cfg, ctx)
-    except KeyError:
-        raise ValueError(f"source {cfg.name!r}: unknown kind {cfg.kind!r}") from None

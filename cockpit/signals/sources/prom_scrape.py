@@ -1,4 +1,4 @@
-"""Prometheus text exposition: a strict parser and the scrape source.
+"""`prom_scrape`: a Prometheus text `/metrics` endpoint: a strict parser and the scrape source.
 
 The scrape source keeps the previous scrape and turns counter and histogram
 deltas into rates: request rate, error ratio, latency quantiles (linear
@@ -12,20 +12,26 @@ import asyncio
 import math
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
+from pydantic import Field, field_validator
+
+from cockpit.configmodel import SourceBase, _check_headers, _check_url
 from cockpit.model import Reading, quantile_series
-from cockpit.signals.sources.base import Source, SourceError
-from cockpit.signals.sources.http import resolve_headers
+from cockpit.signals.sources._base import Source, SourceError
+from cockpit.signals.sources._http import resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|\})')
+
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
 MAX_BYTES = 8 * 1024 * 1024
 
 
 class MalformedMetrics(SourceError):
     pass
-
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -168,6 +174,41 @@ def quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     return None
 
 
+class PromScrapeSource(SourceBase):
+    """A Prometheus text-format `/metrics` endpoint, scraped directly. Rates and
+    quantiles come from counter and histogram deltas between two scrapes."""
+
+    kind: Literal["prom_scrape"]
+    url: str = Field(description="The /metrics URL.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    requests_metric: str = Field("http_requests_total", description="Counter of all requests.")
+    errors_metric: str = Field("http_errors_total", description="Counter of failed requests.")
+    duration_metric: str = Field(
+        "http_request_duration_seconds", description="Histogram of request durations (seconds)."
+    )
+    cost_metric: str | None = Field(
+        "ai_token_cost_usd_total", description="Counter of money spent (USD); empty for none."
+    )
+    quantiles: list[float] = Field([0.5, 0.95, 0.99], description="Latency quantiles to compute (0-1).")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    @field_validator("quantiles")
+    @classmethod
+    def _q_range(cls, v: list[float]) -> list[float]:
+        bad = [q for q in v if not 0 < q < 1]
+        if bad:
+            raise ValueError(f"quantiles must be between 0 and 1 exclusive, got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("each quantile may be listed once")
+        return v
+
+    def series_names(self) -> list[str]:
+        out = ["request_rate", "error_rate", *(quantile_series(q) for q in self.quantiles)]
+        return out + (["cost_per_day"] if self.cost_metric else [])
+
+
 class PromScrape(Source):
     """Scrape a /metrics endpoint and derive rates from consecutive scrapes."""
 
@@ -237,3 +278,7 @@ class PromScrape(Source):
             d_cost = _delta(s(cfg.cost_metric), p(cfg.cost_metric))
             out.append(self.reading("cost_per_day", d_cost / dt * 86400.0))
         return out
+
+
+CONFIG = PromScrapeSource
+SOURCE = PromScrape

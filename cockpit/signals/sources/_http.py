@@ -1,16 +1,19 @@
-"""HTTP health and component checks (httpx, async)."""
+"""What the HTTP sources share: the capped GET, JSON answers, a health verdict, the
+config of an HTTP check.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
-from cockpit.config import SecretError, resolve_secret
-from cockpit.model import Reading, Status, state_level
-from cockpit.signals.sources.base import Source, SourceError, describe_error
+from pydantic import Field, field_validator
+
+from cockpit.configmodel import SourceBase, _check_headers
+from cockpit.model import state_level
+from cockpit.safetext import SecretError, resolve_secret
+from cockpit.signals.sources._base import SourceError
 
 BODY_LIMIT = 64 * 1024
 _SCORES = {0: 1.0, 1: 0.5, 2: 0.0}
@@ -93,43 +96,6 @@ def score(state: str) -> float:
     return _SCORES.get(int(lvl), math.nan)
 
 
-class HttpHealth(Source):
-    """GET a health URL; healthy when the status code and body say so."""
-
-    kind = "http_health"
-    uses_http = True
-
-    def failure(self, ts: float, error: str) -> list[Reading]:
-        # An unreachable health endpoint is itself an outage signal.
-        mono = self.ctx.clock.monotonic()
-        return [
-            Reading(self.name, "health", ts, 0.0, Status.ERROR, error, state="unreachable", received=mono),
-            Reading(self.name, "response_time", ts, None, Status.ERROR, error, received=mono),
-        ]
-
-    async def fetch(self) -> list[Reading]:
-        cfg = self.cfg
-        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        clock = self.ctx.clock
-        t0 = clock.monotonic()
-        answer = await self.ctx.get(cfg.url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
-        elapsed = clock.monotonic() - t0
-        state, detail = self.judge(answer.status, answer.body)
-        return [
-            self.reading("health", score(state), state=state, detail=detail, latency=elapsed),
-            self.reading("response_time", elapsed, latency=elapsed),
-        ]
-
-    def judge(self, code: int, body: bytes) -> tuple[str, str]:
-        said, unmet = verdict(self.cfg, code, body)
-        detail = f"HTTP {code}" + (f", status {said}" if said else "")
-        if unmet is not None:
-            return "down", f"{detail}{unmet}"
-        if said is None:
-            return "up", detail
-        return ("up" if state_level(said) == 0 else said), detail
-
-
 def verdict(cfg: Any, code: int, body: bytes) -> tuple[str | None, str | None]:
     """What a health answer says of itself (its status field) and which expectation of
     the config it misses, if any: ``""`` for the status code, ``", body lacks ..."``."""
@@ -141,49 +107,28 @@ def verdict(cfg: Any, code: int, body: bytes) -> tuple[str | None, str | None]:
     return said, None
 
 
-class HttpComponents(Source):
-    """GET one health URL per component, at most ``max_in_flight`` at a time."""
-
-    kind = "http_components"
-    uses_http = True
-
-    @property
-    def deadline(self) -> float:
-        batches = math.ceil(len(self.cfg.components) / self.cfg.max_in_flight)
-        return self.cfg.timeout * batches + 1.0
-
-    async def fetch(self) -> list[Reading]:
-        cfg = self.cfg
-        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        gate = asyncio.Semaphore(cfg.max_in_flight)
-
-        async def one(name: str) -> Reading:
-            async with gate:
-                t0 = self.ctx.clock.monotonic()
-                try:
-                    url = cfg.url.format(name=quote(name, safe=""))
-                    answer = await self.ctx.get(url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
-                except Exception as e:  # noqa: BLE001 - recorded as data
-                    return self.reading(f"component/{name}", None, status=Status.ERROR, error=describe_error(e, cfg.timeout))
-                elapsed = self.ctx.clock.monotonic() - t0
-            said, unmet = verdict(cfg, answer.status, answer.body)
-            detail = _detail(parse_json(answer.body)) or f"HTTP {answer.status}"
-            state = said or ("unhealthy" if unmet is not None else "healthy")
-            if unmet is not None and state_level(state) == 0:
-                state = "unhealthy"
-            if unmet:
-                detail = f"HTTP {answer.status}{unmet}"
-            return self.reading(f"component/{name}", score(state), state=state, detail=detail, latency=elapsed)
-
-        readings = await asyncio.gather(*(one(c) for c in cfg.components))
-        if all(r.status is Status.ERROR for r in readings):
-            raise SourceError(readings[0].error)
-        return list(readings)
-
-
 def _detail(doc: Any) -> str:
     for key in ("message", "detail", "reason", "error"):
         v = json_field(doc, key)
         if isinstance(v, str) and v:
             return v[:120]
     return ""
+
+
+class HttpCheck(SourceBase):
+    """What an HTTP health check expects of an answer (shared by health and component checks)."""
+
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Request headers; secret values as env:NAME."
+    )
+    expect_status: list[int] = Field(
+        [200], min_length=1, description="HTTP status codes that mean the service answered healthy."
+    )
+    expect_body: str | None = Field(None, description="Substring the body must contain to count as healthy.")
+    status_field: str | None = Field(
+        "status",
+        description="JSON field holding the service's own verdict (healthy/degraded/unhealthy); "
+        "empty to ignore the body.",
+    )
+
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))

@@ -14,15 +14,27 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from pydantic import Field, field_validator
+
 from actions.kinds.command import _tail
-from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive, one_line
+from actions.model import (
+    ActionError,
+    Outcome,
+    Plan,
+    Step,
+    Verification,
+    is_destructive,
+    one_line,
+)
 from cockpit import aws
+from cockpit.configmodel import ActionBase, AwsSettings, _check_database
 
 
 def _url(cfg) -> str:
-    from cockpit.config import SecretError, resolve_secret
+    from cockpit.safetext import SecretError, resolve_secret
 
     try:
         return resolve_secret(cfg.database, "database")
@@ -99,6 +111,24 @@ def counts(url: str, tables: list[str]) -> dict[str, int | str]:
     return out
 
 
+class PgRestoreAction(ActionBase):
+    """Restore the latest backup into a PostgreSQL database (seed 000: restore, then verify data integrity):
+    the newest object under an s3:// prefix or a local file; .sql files through psql, custom-format dumps
+    through pg_restore --clean."""
+
+    kind: Literal["pg_restore"]
+    destructive_kind: ClassVar[bool] = True
+    uses_aws: ClassVar[bool] = True  # an s3:// source
+    database: str = Field(description="postgresql:// URL (no password in it) or env:NAME holding one.")
+    source: str = Field(description="s3://bucket/prefix/ (the newest object under it) or a local file path.")
+    verify_counts: dict[str, int] = Field(default_factory=dict, description="Table -> fewest rows it must have "
+                                          "after the restore.")
+    aws: AwsSettings | None = Field(None, description="AWS settings for an s3:// source (default: [aws]).")
+    timeout: float = Field(900.0, gt=0, le=86400, description="Seconds the restore may take.")
+
+    _database = field_validator("database")(classmethod(lambda cls, v: _check_database(v)))
+
+
 class PgRestoreExecutor:
     kind = "pg_restore"
 
@@ -172,3 +202,7 @@ class PgRestoreExecutor:
 
     def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
         return None
+
+
+CONFIG = PgRestoreAction
+EXECUTOR = PgRestoreExecutor

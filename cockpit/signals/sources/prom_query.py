@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
+from pydantic import Field, field_validator
+
+from cockpit.configmodel import SourceBase, _check_headers, _check_queries, _check_url
 from cockpit.model import Reading, Status
-from cockpit.signals.sources.base import Source, SourceError
-from cockpit.signals.sources.http import resolve_headers
+from cockpit.signals.sources._base import Source, SourceError
+from cockpit.signals.sources._http import resolve_headers
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
@@ -29,6 +32,29 @@ def _number(text: Any) -> float:
         return float(text)
     except (TypeError, ValueError):
         raise SourceError(f"Prometheus answered a value that is not a number: {str(text)[:40]!r}") from None
+
+
+class PromQuerySource(SourceBase):
+    """The Prometheus HTTP API: one PromQL query per series, each answering one number
+    (seed 001: sum(rate(http_errors_total[5m])), histogram_quantile(0.95, ...)). At
+    start-up a range query fills the sparklines with the recent past."""
+
+    kind: Literal["prom_query"]
+    url: str = Field(description="Prometheus base URL, e.g. http://prometheus:9090 (the API is under /api/v1).")
+    headers: dict[str, str] = Field(default_factory=dict, description="Request headers; secret values as env:NAME.")
+    queries: dict[str, str] = Field(min_length=1, description="Series name -> PromQL answering one number, e.g. "
+                                    "error_rate = \"sum(rate(http_errors_total[5m])) / "
+                                    "sum(rate(http_requests_total[5m]))\".")
+    backfill: float = Field(3600.0, ge=0, le=7 * 86400, description="Seconds of history loaded at start-up "
+                            "with a range query (0: none).")
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+    _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    _queries = field_validator("queries")(classmethod(lambda cls, v: _check_queries(v)))
+
+    def series_names(self) -> list[str]:
+        return list(self.queries)
 
 
 class PromQuery(Source):
@@ -136,3 +162,7 @@ class PromQuery(Source):
                 not readings[0].error.startswith(tuple(queries)):
             raise SourceError(readings[0].error)  # the server, not a query: one error for the source
         return history + readings
+
+
+CONFIG = PromQuerySource
+SOURCE = PromQuery
