@@ -125,10 +125,10 @@ def panel_keys(cfg) -> tuple[list[str], list[str]]:
     """(series that must each have a good reading, component series of which one must)."""
     from cockpit.model import series_key
 
-    must = [series_key(src, "health") for src in cfg.panels.health.sources]
+    must = [series_key(src, "health") for src in cfg.panels.health_sources]
     must += [getattr(cfg.panels, role).series for role in ("error_rate", "latency", "cost")]
     comps = [
-        series_key(name, f"component/{c}") for name in cfg.panels.components.sources for c in cfg.source(name).components
+        series_key(name, f"component/{c}") for name in cfg.panels.component_sources for c in cfg.source(name).components
     ]
     return must, comps
 

@@ -85,11 +85,11 @@ class Feed:
 
     def __init__(self, cfg: CockpitConfig, rng: random.Random) -> None:
         self.rng = rng
-        self.health = cfg.panels.health.sources
+        self.health = cfg.panels.health_sources
         self.metrics_source = cfg.panels.error_rate.series.split(":", 1)[0]
         self.metric_series = ["request_rate", "error_rate", "latency_p50", "latency_p95", "latency_p99",
                               "cost_per_day"]
-        self.components = [(name, c) for name in cfg.panels.components.sources for c in cfg.source(name).components]
+        self.components = [(name, c) for name in cfg.panels.component_sources for c in cfg.source(name).components]
         self.state = {key: "healthy" for key in self.components}
 
     def flip(self, fraction: float) -> int:

@@ -192,14 +192,48 @@ class StatusPanel(Model):
         return v
 
 
-class Panels(Model):
-    """The five panels of the dashboard."""
+class ExtraPanel(SignalPanel):
+    """A panel of any series beyond the three key signals (CPU, queue depth, TPS…), with its
+    own title, unit and thresholds; it alerts like the others."""
 
-    health: StatusPanel = Field(description="Service health checks (http_health sources).")
+    title: str = Field(min_length=1, max_length=40, description="Panel title, also the signal's name on the "
+                       "timeline.")
+
+
+#: the key signals: the severity suggestion, snapshots and the postmortem's peaks follow these
+SIGNAL_ROLES = ("error_rate", "latency", "cost")
+
+
+class Panels(Model):
+    """The dashboard's panels: the health checks, the three key signals, any further
+    signals, and the components table."""
+
+    health: StatusPanel | None = Field(None, description="Service health checks (http_health sources); none: no "
+                                       "health panel (a database-only cockpit).")
     error_rate: SignalPanel = Field(description="Error rate, usually unit 'ratio'.")
     latency: SignalPanel = Field(description="Latency, usually p95 in 'seconds', with p50/p99 in 'also'.")
     cost: SignalPanel = Field(description="Cost burn, usually 'usd_per_day' against a daily budget.")
-    components: StatusPanel = Field(description="Component status table (http_components sources).")
+    extra: list[ExtraPanel] = Field(default_factory=list, max_length=12, description="Further signal panels, "
+                                    "laid out after the three key signals, four to a row.")
+    components: StatusPanel | None = Field(None, description="Component status table (component sources); none: "
+                                           "the timeline takes the width.")
+
+    def signals(self) -> list[tuple[str, SignalPanel]]:
+        """(key, panel) of every signal panel: the key signals by role, then the extras
+        (``extra.0``, ``extra.1``…)."""
+        return [(role, getattr(self, role)) for role in SIGNAL_ROLES] + \
+            [(f"extra.{i}", p) for i, p in enumerate(self.extra)]
+
+    def signal(self, key: str) -> SignalPanel:
+        return dict(self.signals())[key]
+
+    @property
+    def health_sources(self) -> list[str]:
+        return self.health.sources if self.health is not None else []
+
+    @property
+    def component_sources(self) -> list[str]:
+        return self.components.sources if self.components is not None else []
 
 
 # ---------------------------------------------------------------- incident
@@ -332,10 +366,13 @@ class CockpitConfig(Model):
             raise ValueError(f"sources: names must be unique, repeated: {', '.join(dupes)}")
         by_name = {s.name: s for s in self.sources}
         problems: list[str] = []
-        for role in ("error_rate", "latency", "cost"):
-            panel: SignalPanel = getattr(self.panels, role)
+        titles = [p.title.lower() for p in self.panels.extra]
+        for title in sorted({t for t in titles if titles.count(t) > 1 or t.replace(" ", "_") in SIGNAL_ROLES}):
+            problems.append(f"panels.extra: title {title!r} is used twice (each signal has its own name)")
+        for role, panel in self.panels.signals():
+            name = role if "." not in role else f"extra[{role.split('.')[1]}]"
             for i, ref in enumerate([panel.series, *panel.also]):
-                where = f"panels.{role}.series" if i == 0 else f"panels.{role}.also[{i - 1}]"
+                where = f"panels.{name}.series" if i == 0 else f"panels.{name}.also[{i - 1}]"
                 src, _, series = ref.partition(":")
                 if ":" not in ref:
                     problems.append(f"{where}: expected 'source:series', got {ref!r}")
@@ -345,7 +382,7 @@ class CockpitConfig(Model):
                     known = ", ".join(by_name[src].series_names())
                     problems.append(f"{where}: source {src!r} has no series {series!r} (it has: {known})")
         for role in ("health", "components"):
-            for i, src in enumerate(getattr(self.panels, role).sources):
+            for i, src in enumerate(self.panels.health_sources if role == "health" else self.panels.component_sources):
                 where = f"panels.{role}.sources[{i}]"
                 if src not in by_name:
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")

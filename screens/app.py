@@ -397,10 +397,10 @@ class CockpitApp(App):
         return {"signals": signals, "samples": samples}
 
     def signal_panels(self):
-        """(role, panel config, name on the timeline) of the three numeric signals."""
-        for role in ("error_rate", "latency", "cost"):
-            panel = getattr(self.config.panels, role)
-            yield role, panel, (panel.title or role.replace("_", " ")).lower()
+        """(key, panel config, name on the timeline) of every numeric signal: the three key
+        signals by role, then the extra panels (``extra.0``…)."""
+        for key, panel in self.config.panels.signals():
+            yield key, panel, (panel.title or key.replace("_", " ")).lower()
 
     @property
     def incident_start(self) -> float | None:
@@ -425,8 +425,8 @@ class CockpitApp(App):
         for role, panel, name in self.signal_panels():
             latest = self.store.latest(panel.series)
             shown = formatter(panel.unit)(latest.value) if latest is not None and latest.ok else ""
-            signals.append(Signal(role, name, self.tracker.level(panel.series), shown))
-        for src in self.config.panels.health.sources:
+            signals.append(Signal(role.split(".")[0], name, self.tracker.level(panel.series), shown))
+        for src in self.config.panels.health_sources:
             latest = self.store.latest(f"{src}:health")
             level = state_level(latest.state) if latest is not None else Level.UNKNOWN
             signals.append(Signal("health", f"health check {src}", level, critical=self.config.source(src).critical))

@@ -23,8 +23,12 @@ from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, Time
 if TYPE_CHECKING:
     from screens.app import CockpitApp
 
-SIGNAL_ROLES = ("error_rate", "latency", "cost")
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
+
+
+def panel_id(key: str) -> str:
+    """The widget id of a signal panel: error-rate, latency, cost, extra-0…"""
+    return key.replace("_", "-").replace(".", "-")
 
 
 def still_open(st) -> list[str]:
@@ -98,15 +102,24 @@ class DashboardScreen(Screen):
 
             yield DrillBar(id="drillbar")
         with Grid(id="panels"):
-            yield HealthPanel(cfg.panels.health.title or "Health", id="health")
-            for role in SIGNAL_ROLES:
-                yield SignalPanelWidget(role, id=role.replace("_", "-"))
+            if cfg.panels.health is not None:
+                yield HealthPanel(cfg.panels.health.title or "Health", id="health")
+            for key, _ in cfg.panels.signals():
+                yield SignalPanelWidget(key, id=panel_id(key))
         with Horizontal(id="lower"):
-            yield ComponentsPanel(cfg.panels.components.title or "Components", id="components")
+            if cfg.panels.components is not None:
+                yield ComponentsPanel(cfg.panels.components.title or "Components", id="components")
             yield TimelinePane(id="timeline")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        panels = self.app.config.panels
+        count = len(panels.signals()) + (panels.health is not None)
+        grid = self.query_one("#panels", Grid)
+        rows = -(-count // 4)
+        grid.styles.grid_size_columns = min(4, count)
+        grid.styles.grid_size_rows = rows
+        grid.styles.height = 9 * rows  # four panels to a row, each 9 lines high
         self.refresh_data()
 
     # ------------------------------------------------------------ refresh
@@ -142,14 +155,16 @@ class DashboardScreen(Screen):
 
     def _refresh_health(self, now: Now) -> None:
         cfg, store = self.app.config, self.app.store
+        if cfg.panels.health is None:
+            return
         rt = store.get(series_key(cfg.panels.health.sources[0], "response_time"))
         self.query_one(HealthPanel).show(health_views(cfg, store, now), rt.values(SAMPLES) if rt else [])
 
     def _refresh_signals(self, now: Now) -> None:
         cfg, store = self.app.config, self.app.store
-        for role in SIGNAL_ROLES:
-            widget = self.query_one(f"#{role.replace('_', '-')}", SignalPanelWidget)
-            widget.show(signal_view(cfg, role, store, now, SAMPLES, self._sample_cache))
+        for key, _ in cfg.panels.signals():
+            widget = self.query_one(f"#{panel_id(key)}", SignalPanelWidget)
+            widget.show(signal_view(cfg, key, store, now, SAMPLES, self._sample_cache))
 
     def _refresh_timeline(self, now: Now) -> None:
         new = self.app.events[self._events_shown:]  # the journal thread may append meanwhile
@@ -161,10 +176,12 @@ class DashboardScreen(Screen):
         freshness changed; the table then updates just those cells."""
         app, cfg = self.app, self.app.config
         store = app.store
+        if not cfg.panels.component_sources:
+            return
         panel = self.query_one(ComponentsPanel)
         changed = []
         subtitle = ""
-        for src_name in cfg.panels.components.sources:
+        for src_name in cfg.panels.component_sources:
             src = cfg.source(src_name)
             limit = stale_after(cfg, src_name)
             keys = self._component_keys.get(src_name)

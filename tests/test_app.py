@@ -242,3 +242,46 @@ async def test_timeline_pane_stays_bounded_and_shows_the_newest(demo_server):
         assert ol.option_count <= pane.MAX_SHOWN
         assert str(ol.get_option_at_index(ol.option_count - 1).prompt).endswith("event 3499")
         assert len(app.events) == 3500  # the record itself is complete
+
+
+async def test_a_database_only_cockpit_with_panels_of_its_own(pg_url):
+    """Exactly five panels before: to show CPU the cost panel was reused. Now no health panel
+    (a database-only cockpit), extra panels with their own title, unit and thresholds
+    (alerting like the others), and the components table from the database's checks."""
+    import psycopg
+
+    from cockpit.config import config_from_dict
+    from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget
+
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("CREATE TABLE load (cpu float, queue int)")
+        db.execute("INSERT INTO load VALUES (97.5, 12)")
+    raw = {
+        "service": {"name": "ledger-db", "environment": "production"},
+        "sources": [{"name": "db", "kind": "pg_query", "database": pg_url, "interval": 0.5, "timeout": 2.0,
+                     "queries": {"errors": "SELECT 0.01", "p95": "SELECT 0.2", "cost": "SELECT 40",
+                                 "cpu": "SELECT cpu FROM load", "queue": "SELECT queue FROM load"}},
+                    {"name": "dbhealth", "kind": "pg_health", "database": pg_url, "interval": 0.5, "timeout": 2.0}],
+        "panels": {"error_rate": {"series": "db:errors", "unit": "ratio"},
+                   "latency": {"series": "db:p95", "unit": "seconds"},
+                   "cost": {"series": "db:cost", "unit": "usd_per_day"},
+                   "extra": [{"title": "CPU", "series": "db:cpu", "unit": "percent",
+                              "threshold": {"warn": 80.0, "critical": 95.0, "hold": 0}},
+                             {"title": "Queue", "series": "db:queue", "unit": "count"}],
+                   "components": {"sources": ["dbhealth"]}},
+    }
+    app = CockpitApp(config_from_dict(raw, "<t>", {}), mode="LIVE")
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: app.store.latest("db:cpu") is not None, 8, "the cpu reading")
+        await wait_for(pilot, lambda: any(e.text.startswith("cpu CRIT 97.5%") for e in app.events), 8,
+                       "the CPU panel's own alert")
+        app.refresh_dashboard()
+        await pilot.pause(0.2)
+        assert not app.screen.query(HealthPanel)
+        cpu = app.screen.query_one("#extra-0", SignalPanelWidget)
+        assert str(cpu.border_title) == "CPU" and "97.5%" in cpu.render().plain and cpu.has_class("-crit")
+        assert str(app.screen.query_one("#extra-1", SignalPanelWidget).border_title) == "Queue"
+        assert app.screen.query_one(ComponentsPanel)
+    with pytest.raises(Exception, match="title 'cpu' is used twice"):
+        raw["panels"]["extra"].append({"title": "cpu", "series": "db:queue", "unit": "count"})
+        config_from_dict(raw, "<t>", {})

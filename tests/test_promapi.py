@@ -92,3 +92,31 @@ def test_history_is_drawn_but_never_alerted_on(sim_server):
     app._take(old)
     assert len(app.store.get("metrics:error_rate")) == 60
     assert app.events == [] and app.desk.current is None
+
+
+def test_check_shows_every_failing_series_once_and_loads_no_history(prometheus, write_config):
+    """`cockpit check` hid broken queries behind "(+N more)", printed a series' name twice
+    and ran the start-up history queries: every series now, each error once, no history."""
+    import subprocess
+    import sys
+
+    from conftest import to_toml
+
+    queries = {"a_ok": "vector(1)", "b_ok": "vector(2)", "c_ok": "vector(3)", "d_ok": "vector(4)",
+               "e_broken": "sum(", "f_nothing": "no_such_metric_at_all"}
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"] = [{"name": "prom", "kind": "prom_query", "url": prometheus, "queries": queries, "timeout": 3.0,
+                       "backfill": 3600}]
+    raw["panels"] = {"error_rate": {"series": "prom:a_ok", "unit": "ratio"},  # no health, no components panel
+                     "latency": {"series": "prom:b_ok", "unit": "seconds"},
+                     "cost": {"series": "prom:c_ok", "unit": "usd_per_day"}}
+    raw["actions"] = []
+    path = write_config(to_toml(raw))
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "check", "-c", str(path)], capture_output=True,
+                         text=True, timeout=60)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("prom ")), out.stdout + out.stderr)
+    assert "more)" not in line
+    for name in ("a_ok 1", "b_ok 2", "c_ok 3", "d_ok 4", "e_broken:", "f_nothing: no data"):
+        assert name in line, line
+    assert line.count("e_broken") == 1 and line.count("f_nothing") == 1
+    assert out.returncode == 1  # a critical source with failing series

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from cockpit.config import CockpitConfig
 from cockpit.model import Reading, Status
 from cockpit.signals.sources import SourceContext, build_source, describe_error
-from cockpit.units import fmt_ratio, fmt_seconds, fmt_usd_per_day
 
 
 @dataclass
@@ -23,40 +22,26 @@ class CheckResult:
 
 
 def summarize(kind: str, readings: list[Reading]) -> tuple[bool, str]:
-    """(ok, one line) for what a source returned."""
-    errors = [r for r in readings if r.status is Status.ERROR]
-    if kind == "http_health":
-        h = next((r for r in readings if r.series == "health"), None)
-        if h is None:
-            return False, "no reading"
-        # the source answered: that is what check verifies; what it said is the value
-        return True, f"{h.state} ({h.detail})" if h.detail else str(h.state)
-    if kind in ("http_components", "pg_health", "aws_status"):
-        readings = [r for r in readings if r.series.startswith("component/")]
-        errors = [r for r in readings if r.status is Status.ERROR]
-        if len(readings) == 1 and not errors:
-            r = readings[0]
-            return True, f"{r.series.removeprefix('component/')} {r.state}" + (f" ({r.detail})" if r.detail else "")
-        healthy = sum(1 for r in readings if r.status is Status.OK and r.value == 1.0)
-        text = f"{healthy}/{len(readings)} healthy"
-        if errors:
-            text += f", {len(errors)} unreachable ({errors[0].error})"
-        return not errors, text
-    if kind == "prom_scrape":
-        by = {r.series: r.value for r in readings}
-        parts = []
-        if "error_rate" in by:
-            parts.append(f"errors {fmt_ratio(by['error_rate'])}")
-        if "latency_p95" in by:
-            parts.append(f"p95 {fmt_seconds(by['latency_p95'])}")
-        if by.get("cost_per_day") is not None:
-            parts.append(f"cost {fmt_usd_per_day(by['cost_per_day'])}")
-        return not errors, ", ".join(parts) or "scraped"
+    """(ok, one line) for what a source returned: its kind's own summary (a module-level
+    ``summarize`` in the kind's module) or the general one."""
+    from cockpit import kinds
+
+    return getattr(kinds.source_module(kind), "summarize", summarize_series)(readings)
+
+
+def summarize_series(readings: list[Reading]) -> tuple[bool, str]:
+    """Every series with its value, and every failing series with its own error (nothing
+    hidden behind "+N more": a broken query is what `check` is for); history loaded at
+    start-up is not a poll's answer."""
     live = [r for r in readings if not r.history]
-    parts = [f"{r.series} {r.value:.4g}" if r.ok and r.value is not None else
-             f"{r.series}: {r.error or 'no data'}" for r in live[:4]]
-    more = f" (+{len(live) - 4} more)" if len(live) > 4 else ""
-    return not errors, ", ".join(parts) + more if parts else "no readings"
+    parts = []
+    for r in live:
+        if r.ok and r.value is not None:
+            parts.append(f"{r.series} {r.value:.4g}")
+        else:
+            error = r.error or "no data"
+            parts.append(error if error.startswith(f"{r.series}:") else f"{r.series}: {error}")
+    return not any(r.status is Status.ERROR for r in live), ", ".join(parts) if parts else "no readings"
 
 
 async def check_one(source, critical: bool) -> CheckResult:
@@ -64,6 +49,7 @@ async def check_one(source, critical: bool) -> CheckResult:
     t0 = time.perf_counter()
     try:
         await asyncio.wait_for(source.prepare(), 30.0)
+        source.checking()  # one answer now: no history loaded for sparklines
         readings = await asyncio.wait_for(source.poll(), source.deadline)
         if not readings:  # a rate source needs a second sample
             await asyncio.sleep(0.25)

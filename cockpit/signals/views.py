@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from cockpit.clock import Now, format_age
 from cockpit.config import CockpitConfig, SignalPanel
-from cockpit.signals.evaluator import level_of
 from cockpit.model import STALE_GLYPH, Level, Reading, Status, series_key, state_level
+from cockpit.signals.evaluator import level_of
 from cockpit.signals.store import RingBuffer, Store
 from cockpit.units import formatter
 
@@ -96,7 +96,7 @@ def signal_view(
 ) -> SignalView:
     """The view of one signal panel. ``cache`` (a dict the caller keeps) saves
     re-reading the samples while the buffer has not changed."""
-    panel: SignalPanel = getattr(cfg.panels, role)
+    panel: SignalPanel = cfg.panels.signal(role)
     fmt = formatter(panel.unit)
     source = panel.series.split(":", 1)[0]
     buf = store.get(panel.series)
@@ -125,7 +125,7 @@ def signal_view(
         if cache is not None:
             cache[role] = (version, values, levels)
     return SignalView(
-        title=panel.title or TITLES[role],
+        title=panel.title or TITLES.get(role, role),
         level=level,
         value_text=value_text,
         fresh=fresh,
@@ -190,7 +190,7 @@ def check_view(name: str, buf: RingBuffer | None, now: Now | float, stale_for: f
 
 def health_views(cfg: CockpitConfig, store: Store, now: Now | float) -> list[CheckView]:
     out = []
-    for src in cfg.panels.health.sources:
+    for src in cfg.panels.health_sources:
         buf = store.get(series_key(src, "health"))
         out.append(check_view(src, buf, now, stale_after(cfg, src)))
     return out

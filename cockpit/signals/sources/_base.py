@@ -170,6 +170,9 @@ class Source(ABC):
         """Seconds to wait before the next poll after a success."""
         return self.interval
 
+    def checking(self) -> None:
+        """Polled once by `cockpit check`: skip what only a running cockpit needs (history)."""
+
     def reset(self) -> None:
         """Forget state carried between polls; called after a failed poll."""
 
@@ -285,3 +288,18 @@ def _describe_http(exc: BaseException, timeout: float | None) -> str:
     if isinstance(exc, httpx.InvalidURL):
         return f"invalid URL: {exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def summarize_components(readings: list[Reading]) -> tuple[bool, str]:
+    """A component source: its one row, or how many rows are healthy and which failed."""
+    rows = [r for r in readings if r.series.startswith("component/")]
+    errors = [r for r in rows if r.status is Status.ERROR]
+    if len(rows) == 1 and not errors:
+        r = rows[0]
+        return True, f"{r.series.removeprefix('component/')} {r.state}" + (f" ({r.detail})" if r.detail else "")
+    healthy = sum(1 for r in rows if r.status is Status.OK and r.value == 1.0)
+    text = f"{healthy}/{len(rows)} healthy"
+    if errors:
+        text += f", {len(errors)} unreachable: " + "; ".join(
+            f"{r.series.removeprefix('component/')}: {r.error}" for r in errors)
+    return not errors, text

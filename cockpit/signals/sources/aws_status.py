@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from cockpit import aws
 from cockpit.configmodel import AwsSettings, Model, SourceBase
 from cockpit.model import Reading, Status
-from cockpit.signals.sources._base import Source
+from cockpit.signals.sources._base import Source, summarize_components
 from cockpit.signals.sources._http import score
 
 AWS_CHECK_FIELDS = {"ecs_service": ("cluster", "service"), "lambda": ("function",), "dynamodb": ("table",),
@@ -176,5 +176,7 @@ class AwsStatus(Source):
         return out
 
 
+
+summarize = summarize_components  # what `cockpit check` says of it
 CONFIG = AwsStatusSource
 SOURCE = AwsStatus

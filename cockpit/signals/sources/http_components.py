@@ -14,7 +14,12 @@ from pydantic import Field, field_validator
 
 from cockpit.configmodel import _check_url
 from cockpit.model import Reading, Status, state_level
-from cockpit.signals.sources._base import Source, SourceError, describe_error
+from cockpit.signals.sources._base import (
+    Source,
+    SourceError,
+    describe_error,
+    summarize_components,
+)
 from cockpit.signals.sources._http import (
     BODY_LIMIT,
     HttpCheck,
@@ -104,5 +109,7 @@ class HttpComponents(Source):
         return list(readings)
 
 
+
+summarize = summarize_components  # what `cockpit check` says of it
 CONFIG = HttpComponentsSource
 SOURCE = HttpComponents

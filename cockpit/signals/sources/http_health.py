@@ -72,3 +72,11 @@ class HttpHealth(Source):
 
 CONFIG = HttpHealthSource
 SOURCE = HttpHealth
+
+
+def summarize(readings: list[Reading]) -> tuple[bool, str]:
+    """`cockpit check`: the endpoint answered (that is what check verifies); what it said."""
+    h = next((r for r in readings if r.series == "health"), None)
+    if h is None:
+        return False, "no reading"
+    return True, f"{h.state} ({h.detail})" if h.detail else str(h.state)

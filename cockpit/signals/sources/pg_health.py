@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from cockpit.configmodel import SourceBase, _check_database
 from cockpit.model import Reading
+from cockpit.signals.sources._base import summarize_components
 from cockpit.signals.sources._http import score
 from cockpit.signals.sources._pg import _PgSource
 
@@ -70,5 +71,7 @@ class PgHealth(_PgSource):
                 self.reading("blocked_queries", float(blocked))]
 
 
+
+summarize = summarize_components  # what `cockpit check` says of it
 CONFIG = PgHealthSource
 SOURCE = PgHealth

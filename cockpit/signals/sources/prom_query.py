@@ -65,6 +65,9 @@ class PromQuery(Source):
         super().__init__(cfg, ctx)
         self._backfilled = cfg.backfill <= 0
 
+    def checking(self) -> None:
+        self._backfilled = True  # `cockpit check` asks for the value now, not the last hour
+
     @property
     def deadline(self) -> float:
         # the first poll also runs the range queries

@@ -282,3 +282,18 @@ class PromScrape(Source):
 
 CONFIG = PromScrapeSource
 SOURCE = PromScrape
+
+
+def summarize(readings: list[Reading]) -> tuple[bool, str]:
+    """`cockpit check`: the error rate, p95 and cost burn the scrape gave."""
+    from cockpit.units import fmt_ratio, fmt_seconds, fmt_usd_per_day
+
+    by = {r.series: r.value for r in readings}
+    parts = []
+    if "error_rate" in by:
+        parts.append(f"errors {fmt_ratio(by['error_rate'])}")
+    if "latency_p95" in by:
+        parts.append(f"p95 {fmt_seconds(by['latency_p95'])}")
+    if by.get("cost_per_day") is not None:
+        parts.append(f"cost {fmt_usd_per_day(by['cost_per_day'])}")
+    return not any(r.status.value == "error" for r in readings), ", ".join(parts) or "scraped"
