@@ -185,7 +185,8 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
     None, after one line on stderr, if it cannot be opened. ``readonly``: it must exist
     already and nothing is created or changed (verify, list, export). The demo and drills
     keep their own files, away from real incidents."""
-    from cockpit.incident.journal import JournalError, default_path, open_journal
+    from cockpit.incident.journal import JournalError, default_path
+    from cockpit.incident.journals import open_journal
 
     default = default_path().with_name("demo-journal.db" if demo else "drill-journal.db" if drill else
                                        default_path().name)

@@ -222,8 +222,8 @@ class CockpitApp(App):
     def _signals_now(self) -> dict[str, float]:
         """The key signals, read on the UI thread (the runner asks from its worker thread)."""
         if self._loop is None:
-            return self._signal_values()
-        return self.call_from_thread(self._signal_values)
+            return self.signal_values()
+        return self.call_from_thread(self.signal_values)
 
     def from_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Schedule ``fn(*args, **kwargs)`` on the UI thread without waiting (safe while shutting down)."""
@@ -408,7 +408,7 @@ class CockpitApp(App):
         st = self.desk.state()
         return st.declared_at if st else None
 
-    def _signal_values(self) -> dict[str, float]:
+    def signal_values(self) -> dict[str, float]:
         """The key signals as they read now, by series name (for the journal's snapshots)."""
         out = {}
         for _, panel, _ in self.signal_panels():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from functools import partial
-from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -20,8 +19,6 @@ from cockpit.signals.views import CheckView, Freshness, check_view, freshness, h
 from screens.header import CockpitHeader
 from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
 
-if TYPE_CHECKING:
-    from screens.app import CockpitApp
 
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
 
@@ -80,7 +77,8 @@ class DashboardScreen(Screen):
         Binding("z", "undo", "Undo action", show=False, tooltip="Undo the highlighted action", id="dashboard.undo"),
     ]
 
-    app: "CockpitApp"
+    # self.app is the CockpitApp (screens/app.py, which imports this module): the dashboard uses
+    # its public interface only: config, store, clock, desk, runner, desk_do, say, snapshot_now…
 
     def __init__(self) -> None:
         super().__init__(id="dashboard")
@@ -382,7 +380,7 @@ class DashboardScreen(Screen):
         if st is None:
             return
         now = app.clock.now()
-        signals = [f"{k.replace('_', ' ')} {v:g}" for k, v in app._signal_values().items()]
+        signals = [f"{k.replace('_', ' ')} {v:g}" for k, v in app.signal_values().items()]
         text = draft(st, now, app.config.service.environment, signals,
                      desk.next_update_due(app.config.incident.update_every))
         channels = update_channels(app.config.incident)

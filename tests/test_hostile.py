@@ -402,7 +402,7 @@ def test_a_journal_password_with_url_characters_is_refused_and_never_printed(tmp
     # through env:NAME, as the config asks: the JOURNAL DOWN line, the rescue file
     from cockpit.clock import ManualClock
     from cockpit.incident.desk import IncidentDesk
-    from cockpit.incident.journal import open_journal
+    from cockpit.incident.journals import open_journal
 
     os.environ["COCKPIT_T_JOURNAL"] = url
     try:

@@ -149,3 +149,103 @@ def test_writing_a_postmortem_draws_its_charts_with_matplotlib(tmp_path):
     svg = (tmp_path / "pm-error_rate.svg").read_text()
     assert svg.startswith("<?xml") and "<svg" in svg and "matplotlib" in svg
     assert "![error rate over the incident" in (tmp_path / "pm.md").read_text()
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every module of the project and what it imports: at the top, inside functions and
+    under TYPE_CHECKING alike (a circle through a lazy import is still a circle)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    mods = {}
+    for package in ("cockpit", "screens", "actions", "themes"):
+        for p in (root / package).rglob("*.py"):
+            name = ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+            mods[name] = p
+
+    def known(name: str) -> str | None:
+        while name and name not in mods:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [known(a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [known(f"{node.module}.{a.name}") or known(node.module) for a in node.names]
+            else:
+                continue
+            graph[m].update(t for t in targets if t and t != m)
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on.add(start)
+        while work:
+            v, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on:
+                    low[v] = min(low[v], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                group = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    group.append(w)
+                    if w == v:
+                        break
+                if len(group) > 1:
+                    out.append(sorted(group))
+    return out
+
+
+def test_no_import_circles():
+    """app.py and the dashboard imported each other, journal and pgjournal, the sources'
+    base and every kind, the desk, the postmortem and its charts: no circle is left."""
+    assert _circles(_import_graph()) == []
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]  # the check itself
+
+
+def test_no_screen_reaches_into_the_app():
+    """The Textual side talks to the core and the app through public interfaces only."""
+    import ast
+    from pathlib import Path
+
+    found = []
+    for p in (Path(__file__).resolve().parent.parent / "screens").glob("*.py"):
+        if p.name == "app.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, (ast.Name, ast.Attribute))
+                    and (getattr(node.value, "id", None) == "app" or getattr(node.value, "attr", None) == "app")):
+                found.append(f"{p.name}:{node.lineno} app.{node.attr}")
+    assert found == []

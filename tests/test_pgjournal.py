@@ -18,7 +18,8 @@ from cockpit.clock import ManualClock
 from cockpit.config import ConfigError, config_from_dict
 from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.incident.desk import IncidentDesk
-from cockpit.incident.journal import GENESIS, JournalError, open_journal
+from cockpit.incident.journal import GENESIS, JournalError
+from cockpit.incident.journals import open_journal
 from cockpit.incident.pgjournal import PostgresJournal, safe_url
 from cockpit.drill.simulator import Simulator, SimulatorServer
 from screens.header import CockpitHeader

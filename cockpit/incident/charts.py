@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cockpit.incident.state import IncidentState
-    from cockpit.incident.postmortem import SignalSeries
+    from cockpit.incident.readings import SignalSeries
 
 MARKS = (("detected", "D"), ("acknowledged", "A"), ("mitigated", "M"), ("resolved", "R"))
 CONTEXT = 120.0  # seconds shown before the first symptom
@@ -22,7 +22,7 @@ CONTEXT = 120.0  # seconds shown before the first symptom
 
 def draw_signals(st: IncidentState, now: float, stem: Path, series: dict[str, SignalSeries]) -> dict[str, Path]:
     """One SVG per key signal with readings, named ``<stem>-<role>.svg``; {role: path}."""
-    from cockpit.incident.postmortem import window
+    from cockpit.incident.readings import window
 
     start, end = window(st, now)
     out: dict[str, Path] = {}

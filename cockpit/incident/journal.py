@@ -776,32 +776,6 @@ class SQLiteJournal(Journal):
             shutil.rmtree(self._copy, ignore_errors=True)
 
 
-def is_shared(spec: str | None) -> bool:
-    """Whether a journal setting names a PostgreSQL server rather than a file."""
-    return bool(spec) and spec.split("://", 1)[0] in ("postgresql", "postgres")
-
-
-def open_journal(spec: str | Path | None, *, clock: Clock | None = None, actor: str = "responder",
-                 default: Path | None = None, readonly: bool = False) -> Journal:
-    """The journal a setting names: a postgresql:// URL (shared; ``env:NAME`` holding one
-    is resolved here) or a SQLite file (``default`` when None). ``readonly``: to verify
-    or export, creating and changing nothing. Raises JournalError."""
-    from cockpit.safetext import SecretError, is_secret_ref, resolve_secret
-
-    text = str(spec) if spec is not None else None
-    if text is not None and is_secret_ref(text):
-        try:
-            text = resolve_secret(text, "incident.journal")
-        except SecretError as e:
-            raise JournalError(str(e)) from None
-    if is_shared(text):
-        from cockpit.incident.pgjournal import PostgresJournal
-
-        return PostgresJournal(text, clock=clock, actor=actor, readonly=readonly)
-    path = Path(text).expanduser() if text is not None else (default or default_path())
-    return SQLiteJournal(path, clock=clock, actor=actor, readonly=readonly)
-
-
 def clean_event(ev: Event) -> Event:
     """The event with every string cleaned (see :mod:`cockpit.safetext`)."""
     from cockpit.safetext import clean, clean_value

@@ -4,7 +4,7 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.model import Reading, Status
@@ -54,10 +54,8 @@ class SourceContext:
         return self._session
 
     async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Any:
-        """GET ``url`` (see ``cockpit.signals.sources.http.get_capped``); the wait for a free
+        """GET ``url`` (see :func:`get_capped`); the wait for a free
         connection counts against ``timeout``."""
-        from cockpit.signals.sources._http import get_capped
-
         return await get_capped(await self.session(), url, headers, timeout, limit, truncate)
 
     async def http(self) -> "httpx.AsyncClient":
@@ -192,6 +190,43 @@ class Source(ABC):
 
     async def aclose(self) -> None:
         return None
+
+
+class Answer(NamedTuple):
+    status: int
+    reason: str
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+async def get_capped(session, url: str, headers: dict[str, str], timeout: float, limit: int,
+                     truncate: bool) -> Answer:
+    """GET (aiohttp) without reading more than ``limit`` bytes: the rest is dropped
+    (``truncate``) or the answer is refused. ``timeout`` covers the whole request, the
+    wait for a free connection included. A redirect is an error that names where it
+    points, because following it silently would hide a misconfigured URL."""
+    import aiohttp
+
+    async with session.get(url, headers=headers, allow_redirects=False,
+                           timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        if 300 <= resp.status < 400:
+            where = resp.headers.get("location", "?")
+            raise SourceError(f"HTTP {resp.status} redirect to {where[:100]}; configure that URL instead")
+        too_big = SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
+        if not truncate and resp.content_length is not None and resp.content_length > limit:
+            raise too_big
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                if not truncate:
+                    raise too_big
+                del body[limit:]
+                break
+        return Answer(resp.status, resp.reason or "", bytes(body))
 
 
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:

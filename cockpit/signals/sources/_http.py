@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -24,43 +24,6 @@ def resolve_headers(headers: dict[str, str], where: str) -> dict[str, str]:
         return {k: resolve_secret(v, f"{where}.headers.{k}") for k, v in headers.items()}
     except SecretError as e:
         raise SourceError(str(e)) from None
-
-
-class Answer(NamedTuple):
-    status: int
-    reason: str
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-
-async def get_capped(session, url: str, headers: dict[str, str], timeout: float, limit: int,
-                     truncate: bool) -> Answer:
-    """GET (aiohttp) without reading more than ``limit`` bytes: the rest is dropped
-    (``truncate``) or the answer is refused. ``timeout`` covers the whole request, the
-    wait for a free connection included. A redirect is an error that names where it
-    points, because following it silently would hide a misconfigured URL."""
-    import aiohttp
-
-    async with session.get(url, headers=headers, allow_redirects=False,
-                           timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-        if 300 <= resp.status < 400:
-            where = resp.headers.get("location", "?")
-            raise SourceError(f"HTTP {resp.status} redirect to {where[:100]}; configure that URL instead")
-        too_big = SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
-        if not truncate and resp.content_length is not None and resp.content_length > limit:
-            raise too_big
-        body = bytearray()
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > limit:
-                if not truncate:
-                    raise too_big
-                del body[limit:]
-                break
-        return Answer(resp.status, resp.reason or "", bytes(body))
 
 
 def parse_json(body: bytes) -> Any:
