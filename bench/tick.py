@@ -48,7 +48,8 @@ from _common import checkout_state  # bench/ is on sys.path when a script here r
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from screens.app import CockpitApp, capacity_for  # noqa: E402
+from screens.app import CockpitApp  # noqa: E402
+from cockpit.signals.watch import capacity_for  # noqa: E402
 from cockpit.clock import ManualClock  # noqa: E402
 from cockpit.config import CockpitConfig, config_from_dict  # noqa: E402
 from cockpit.drill.demo import demo_raw  # noqa: E402

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import dataclasses
 import getpass
-import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -21,31 +18,19 @@ from textual.worker import Worker, WorkerState
 
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
-from cockpit.signals.evaluator import CrossingTracker, StateTracker
-from cockpit.incident.journal import JournalError
-from cockpit.model import Level, Reading, TimelineEvent, state_level
+from cockpit.drill.session import DrillSession
+from cockpit.incident.worker import JournalWorker, RunnerRecorder
+from cockpit.model import Reading, TimelineEvent
 from cockpit.signals.poller import Poller
 from cockpit.signals.sources import SourceContext, build_source
 from cockpit.signals.store import Store
-from cockpit.units import formatter
+from cockpit.signals.watch import SignalWatch
 from themes import DEFAULT_THEME, DRILL_THEME, STYLESHEET, THEMES
 
 MODES = ("LIVE", "DEMO", "DRILL")
 ACTION_EXIT_WAIT = 0.8  # seconds quitting waits for a running action (its verification is abandoned at once)
 KEEP_ALIVE = 5.0  # seconds between heartbeats to the journal (presence, leases)
-MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
 SNAPSHOT_RETRY = 5.0  # seconds before asking for a snapshot again (one is still on its way)
-
-
-def capacity_for(config: CockpitConfig) -> Callable[[str], int]:
-    """Ring-buffer size per series: the configured history at the source's interval."""
-    intervals = {s.name: s.interval for s in config.sources}
-
-    def size(key: str) -> int:
-        interval = intervals.get(key.split(":", 1)[0], 1.0)
-        return max(16, min(MAX_SAMPLES, int(config.settings.history / interval) + 1))
-
-    return size
 
 
 class CockpitApp(App):
@@ -99,14 +84,11 @@ class CockpitApp(App):
         self.mode = mode
         self.armed = armed
         self.clock = clock or SystemClock()
-        self.store = store if store is not None else Store(capacity_for(config))
+        self.watch = SignalWatch(config, store)
+        self.store, self.tracker, self.states = self.watch.store, self.watch.tracker, self.watch.states
         self.simulator = simulator  # a SimulatorServer in demo mode
         self.actor = config.settings.actor or _os_user()
         self.events: list[TimelineEvent] = []
-        self.tracker = CrossingTracker()
-        self.states = StateTracker(config.settings.state_hold, config.settings.state_clear_hold)
-        for role, panel, name in self.signal_panels():
-            self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
         self._poll = poll
         self._theme_name = theme or (DRILL_THEME if mode == "DRILL" else DEFAULT_THEME)
         self.context = SourceContext(self.clock)
@@ -121,24 +103,20 @@ class CockpitApp(App):
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
                                  config.incident.declare_on_critical, on_event=self.record, drill=mode == "DRILL",
                                  spool=spool, mode=mode)
-        # Every journal read and write runs here, one at a time and in order: a shared
-        # journal is a network round trip away and the UI must never wait on it.
-        self._journal_thread = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        # Every journal read and write runs on its own thread, one at a time and in order.
+        self.worker = JournalWorker(self.desk, self.journal, say=self.say,
+                                    failed=lambda e: self.report_once("journal", e), changed=self.desk_changed)
         self._desk_refresh_queued = False
-        self._follow_queued = False
-        self._stop_listening: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._build_runner(executors)
         self.rescued = None  # the file unsaved changes went to at exit, if any
         self.tape = tape  # a cockpit.drill.tape.TapeWriter when recording (--record)
         self.tape_error = ""
-        #: a cockpit.drill.replay.Replayer in a drill replaying a tape (its clock is this app's)
-        self.replay = replay
-        self.scenario = scenario  # a cockpit.drill.scenario.Scenario in a scenario drill
-        self._scored = False  # the drill's scorecard has been shown
-        self._drill_started = self.clock.now()
         if replay is not None and (mode != "DRILL" or poll):
             raise ValueError("a replay runs in a DRILL app that does not poll")
+        #: the drill's replay (a cockpit.drill.replay.Replayer, its clock is this app's) or scenario
+        self.drill = DrillSession(config, self.clock, self.watch, replay=replay, scenario=scenario)
+        self.replay, self.scenario = replay, scenario
 
     # ------------------------------------------------------------ lifecycle
 
@@ -155,7 +133,8 @@ class CockpitApp(App):
         self.push_screen(DashboardScreen())
         self._loop = asyncio.get_running_loop()
         self._app_context = contextvars.copy_context()  # callbacks from other threads run as the app
-        self.desk_do(self._open_journal)
+        self.worker.attach(self._loop)
+        self.worker.start(self.mode == "LIVE", self._announced)
         if self._poll:
             self.start_polling()
         if self.replay is not None:
@@ -173,13 +152,12 @@ class CockpitApp(App):
         if self.poller is not None:
             await self.poller.aclose()
         await self.context.aclose()
-        if self._stop_listening is not None:
-            await asyncio.to_thread(self._stop_listening)
+        await asyncio.to_thread(self.worker.stop_listening)
         self.runner.stopping.set()  # an action running now journals its outcome before the cockpit goes
         await asyncio.to_thread(self.runner.wait_idle, ACTION_EXIT_WAIT)
         self.snapshot_now()  # the readings since the last snapshot, for the postmortem
         await self.journal_idle()  # what the responder did is written before the cockpit goes
-        self._journal_thread.shutdown(wait=False)
+        self.worker.shutdown()
         self.rescued = self._rescue()
         if self.tape is not None:
             try:
@@ -211,7 +189,9 @@ class CockpitApp(App):
 
         if executors is None:
             executors = sandbox_executors() if self.mode == "DRILL" else real_executors()
-        self.runner = ActionRunner(executors, _JournalRecorder(self), self._signals_now)
+        recorder = RunnerRecorder(self.worker, self.clock, say=partial(self.from_thread, self.say),
+                                  changed=partial(self.from_thread, self.desk_changed))
+        self.runner = ActionRunner(executors, recorder, self._signals_now)
 
     def action_guard(self, cfg) -> str:
         from actions import guard_for
@@ -235,48 +215,9 @@ class CockpitApp(App):
 
     # ------------------------------------------------------------ the journal thread
 
-    def _open_journal(self) -> str | None:
-        """First work of the journal thread: listen for other cockpits' writes where the
-        journal can announce them, and pick up an open incident (live)."""
-        self._stop_listening = self.journal.listen(self._announced)
-        self.desk.merge_spool()  # what an earlier run kept while the journal was away
-        if self.mode != "LIVE":
-            return None
-        try:
-            self.desk.resume_open()
-        except JournalError as e:
-            self.desk.journal_error = str(e)
-            return f"{e}. Notes and changes are kept and written when it answers."
-        return None
-
     def desk_do(self, fn: Callable[..., Any], *args: Any, then: Callable[[Any], None] | None = None) -> None:
-        """Run ``fn(*args)`` (a desk operation) on the journal thread after those already
-        queued. On the UI thread afterwards: ``then(result)`` if given, else a returned
-        problem line is shown and the dashboard redrawn. Failures are reported, never raised.
-        Before the app runs (a test filling it) there is no UI to keep responsive: inline."""
-        if self._loop is None:
-            fut: asyncio.Future | Future = self._journal_thread.submit(fn, *args)
-            wait([fut])
-            self._desk_done(then, fut)
-            return
-        fut = asyncio.wrap_future(self._journal_thread.submit(fn, *args))
-        fut.add_done_callback(partial(self._desk_done, then))
-
-    def _desk_done(self, then: Callable[[Any], None] | None, fut: asyncio.Future | Future) -> None:
-        try:
-            if fut.cancelled():
-                return
-            result = fut.result()
-            if then is not None:
-                then(result)
-            elif isinstance(result, str):
-                self.say(result)
-        except JournalError as e:
-            self.say(str(e))
-        except Exception as e:  # noqa: BLE001 - a failed journal operation is shown, not a crash
-            self.report_once("journal", e)
-        if then is None:
-            self.desk_changed()
+        """Run a desk operation on the journal thread (see JournalWorker.do)."""
+        self.worker.do(fn, *args, then=then)
 
     def desk_changed(self) -> None:
         """Redraw soon after the incident changed (one redraw for a burst of operations)."""
@@ -290,33 +231,19 @@ class CockpitApp(App):
 
     async def journal_idle(self) -> None:
         """Wait until every journal operation asked for so far is done and shown."""
-        await asyncio.wrap_future(self._journal_thread.submit(lambda: None))
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await self.worker.idle()
 
     def _announced(self, what: str | None) -> None:
         """From the journal's listener thread: another cockpit wrote (an incident's events,
         or ``lease:<target>``: a target was taken or freed)."""
         if what and what.startswith("lease:"):
-            self.from_thread(self.desk_do, self.desk.refresh_leases, then=lambda _: self.desk_changed())
-            return
-        self.from_thread(self.follow_journal, True)
+            self.from_thread(self.worker.refresh_leases)
+        else:
+            self.from_thread(self.follow_journal, True)
 
     def follow_journal(self, announced: bool = False) -> None:
-        """Show what other cockpits wrote: at once when the journal announced it, else
-        polled each tick. Skipped while a look is still queued (it will see the write)."""
-        if self._follow_queued:
-            return
-        self._follow_queued = True
-        adopt = self.mode == "LIVE"
-
-        def look() -> int:
-            self._follow_queued = False
-            if not announced and not self.journal.foreign_writes():
-                return self.desk.retry_unsaved()
-            return self.desk.follow() if adopt else self.desk.sync()
-
-        self.desk_do(look, then=lambda n: n and self.desk_changed())
+        """Show what other cockpits wrote (at once when announced, else looked for each tick)."""
+        self.worker.follow(announced, adopt=self.mode == "LIVE")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker failure lands here: shown, never a crash."""
@@ -343,25 +270,13 @@ class CockpitApp(App):
                 self.report_once("tape", e)
 
     def _take(self, readings: list[Reading]) -> None:
-        store = self.store
-        first = False
-        for r in readings:
-            store.add(r)
-            first = first or len(store.get(r.key)) == 1
-        if first:  # a panel's first data: draw it now rather than at the next tick
+        taken = self.watch.take(readings)
+        if taken.first:  # a panel's first data: draw it now rather than at the next tick
             self.call_later(self.refresh_dashboard)
-        changed = False
-        for r in readings:
-            if r.history:
-                continue  # the last hour as it was: drawn, not alerted on
-            ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
-            if ev is None and r.state is not None:
-                ev = self.states.update(r.key, self._state_label(r), r.state, r.ts)
-            if ev is not None:
-                self.desk_do(self.desk.alert, ev)
-                changed = True
-        if changed:
-            self.desk_do(self.desk.suggest, *self.suggestion())
+        for ev in taken.alerts:
+            self.desk_do(self.desk.alert, ev)
+        if taken.alerts:
+            self.desk_do(self.desk.suggest, *self.watch.suggestion())
         now = self.clock.now()
         if self.desk.snapshot_due(now) and now - self._snapshot_asked >= SNAPSHOT_RETRY:
             self.snapshot_now()
@@ -374,33 +289,13 @@ class CockpitApp(App):
         if since is None:
             return
         self._snapshot_asked = now
-        doc = self.signal_record(since, now)
+        doc = self.watch.record(since, now)
         if any(doc["samples"].values()):
             self.desk_do(self.desk.snapshot, doc, since, now)
 
-    def signal_record(self, since: float, until: float) -> dict:
-        """Every reading of the key signals in (since, until], with what the postmortem's
-        charts need to draw them (title, unit, thresholds)."""
-        signals, samples = {}, {}
-        for role, panel, name in self.signal_panels():
-            t = panel.threshold
-            signals[role] = {"title": name, "series": panel.series, "unit": panel.unit, "warn": t.warn,
-                             "critical": t.critical, "direction": t.direction}
-            buf = self.store.get(panel.series)
-            points = buf.samples_after(since) if buf is not None else []
-            samples[role] = _finite(points, until)
-            if role == "error_rate":  # with the request rate, the postmortem counts failed requests
-                rate = self.store.get(f"{panel.series.split(':', 1)[0]}:request_rate")
-                if rate is not None:
-                    signals["requests"] = {"title": "requests", "series": "request_rate", "unit": "per_second"}
-                    samples["requests"] = _finite(rate.samples_after(since), until)
-        return {"signals": signals, "samples": samples}
-
     def signal_panels(self):
-        """(key, panel config, name on the timeline) of every numeric signal: the three key
-        signals by role, then the extra panels (``extra.0``…)."""
-        for key, panel in self.config.panels.signals():
-            yield key, panel, (panel.title or key.replace("_", " ")).lower()
+        """(key, panel config, name on the timeline) of every numeric signal."""
+        return self.watch.panels()
 
     @property
     def incident_start(self) -> float | None:
@@ -409,32 +304,8 @@ class CockpitApp(App):
         return st.declared_at if st else None
 
     def signal_values(self) -> dict[str, float]:
-        """The key signals as they read now, by series name (for the journal's snapshots)."""
-        out = {}
-        for _, panel, _ in self.signal_panels():
-            latest = self.store.latest(panel.series)
-            if latest is not None and latest.ok and latest.has_value:
-                out[panel.series.split(":", 1)[1]] = round(latest.value, 6)
-        return out
-
-    def suggestion(self) -> tuple[str | None, str]:
-        """The severity the seed definitions suggest from the signals now, and why."""
-        from cockpit.signals.evaluator import Signal, suggest_severity
-
-        signals = []
-        for role, panel, name in self.signal_panels():
-            latest = self.store.latest(panel.series)
-            shown = formatter(panel.unit)(latest.value) if latest is not None and latest.ok else ""
-            signals.append(Signal(role.split(".")[0], name, self.tracker.level(panel.series), shown))
-        for src in self.config.panels.health_sources:
-            latest = self.store.latest(f"{src}:health")
-            level = state_level(latest.state) if latest is not None else Level.UNKNOWN
-            signals.append(Signal("health", f"health check {src}", level, critical=self.config.source(src).critical))
-        for key, state in self.states.states.items():
-            if ":component/" in key:
-                signals.append(Signal("component", f"component {key.split(':component/', 1)[1]}", state_level(state)))
-        s = suggest_severity(signals)
-        return s.severity, s.driver
+        """The key signals as they read now, by series name."""
+        return self.watch.values()
 
     def say(self, problem: str | None) -> None:
         """Show a refused or failed change as one line. While the journal is away the header
@@ -473,12 +344,6 @@ class CockpitApp(App):
         self._exit_renderables.append(Text(line + (f" (details in {path})" if path else "")))
         self._close_messages_no_wait()
 
-    @staticmethod
-    def _state_label(r: Reading) -> str:
-        if r.series.startswith("component/"):
-            return f"component {r.series.removeprefix('component/')}"
-        return f"health check {r.source}"
-
     def record(self, ev: TimelineEvent) -> None:
         """A line for the timeline pane (the desk calls this for every journaled event, on
         the journal thread: a list append is atomic, and the pane reads by slicing)."""
@@ -495,19 +360,9 @@ class CockpitApp(App):
         if not self.journal.notifies:
             self.follow_journal()  # what another cockpit wrote to this journal file
         self.refresh_dashboard()
-        if self.scenario is not None and not self._scored and self._scenario_resolved():
+        if (self.scenario is not None and not self.drill.scored and not isinstance(self.screen, ModalScreen)
+                and self.drill.resolved(getattr(self.runner.executors.get("http"), "simulator", None))):
             self.show_scorecard("the scenario is resolved")
-
-    def _scenario_resolved(self) -> bool:
-        """Every scripted fault has come and been cleared, and the error rate reads OK again."""
-        from cockpit.signals.evaluator import level_of
-
-        sim = getattr(self.runner.executors.get("http"), "simulator", None)
-        if sim is None or not all(f in sim.cleared for f in sim.faults) or isinstance(self.screen, ModalScreen):
-            return False
-        panel = self.config.panels.error_rate
-        latest = self.store.latest(panel.series)  # the reading, not the alert (that waits out its clear hold)
-        return latest is not None and latest.ok and level_of(latest.value, panel.threshold) is Level.OK
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen
@@ -536,7 +391,7 @@ class CockpitApp(App):
 
     async def action_quit(self) -> None:
         """In a drill, q first shows the scorecard (its own q then quits)."""
-        if self.mode == "DRILL" and not self._scored:
+        if self.mode == "DRILL" and not self.drill.scored:
             self.show_scorecard("ended with q")
             return
         await super().action_quit()
@@ -545,8 +400,7 @@ class CockpitApp(App):
         """Score the drill, journal the scorecard (the postmortem's drill appendix), show it."""
         from screens.scorecard import ScorecardScreen
 
-        self._scored = True
-        doc = self.scorecard(why)
+        doc = self.drill.scorecard(why, self.desk.state())
         if self.desk.current:
             self.desk_do(self.desk.record_scorecard, doc)
 
@@ -556,31 +410,6 @@ class CockpitApp(App):
 
         self.push_screen(ScorecardScreen(doc), done)
 
-    def scorecard(self, why: str) -> dict:
-        from cockpit.drill import scorecard
-        from cockpit.clock import hms
-
-        st = self.desk.state()
-        events = list(st.events) if st is not None else []
-        now = self.clock.now()
-        if self.scenario is not None:
-            exp = scorecard.from_scenario(self.scenario)
-            start = self._drill_started + min(f.at for f in self.scenario.faults)
-            origin = f"the first fault ({hms(start)})"
-        elif self.replay is not None:
-            start = self.replay.begin
-            exp = scorecard.from_ghost(self.replay.ghosts, start)
-            origin = f"the start of the tape ({hms(start)})"
-        else:
-            start, exp, origin = now, scorecard.Expectations("nothing", None, None, None, None, None), "now"
-        if exp.update_every is None:  # the config's cadence for the severity the incident has (or should have)
-            severity = (st.severity if st is not None else None) or exp.severity
-            cadence = self.config.incident.update_every.get(severity or "")
-            if cadence:
-                exp = dataclasses.replace(exp, update_every=float(cadence))
-        rows = scorecard.score(events, start, now, exp)
-        return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows)}
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # On a dialog, q belongs to the dialog (it closes help; it is a letter in a text box).
         if action == "quit" and isinstance(self.screen, ModalScreen):
@@ -588,8 +417,6 @@ class CockpitApp(App):
         if action.startswith("drill_"):
             return self.replay is not None and not isinstance(self.screen, ModalScreen)
         return True
-
-    # ------------------------------------------------------------ actions
 
     # ------------------------------------------------------------ drill replay
 
@@ -600,48 +427,30 @@ class CockpitApp(App):
         self.set_interval(0.1, self._replay_tick, name="replay")
 
     def _replay_tick(self) -> None:
-        from cockpit.drill.tape import TapeError
-
         now = time.monotonic()
         elapsed, self._replay_wall = now - self._replay_wall, now
-        was = self.replay.position
-        try:
-            self.replay.tick(elapsed)
-        except TapeError as e:  # a frame that does not decode: the replay ends there, the cockpit stays
-            self.replay.end = self.replay.position
-            self.notify(f"{e}; the replay stops here", severity="error", title="Tape damaged", markup=False,
-                        timeout=30)
-        if self.replay.position != was:
+        moved, problem = self.drill.advance(elapsed)
+        if problem:  # a frame that does not decode: the replay ends there, the cockpit stays
+            self.notify(problem, severity="error", title="Tape damaged", timeout=30)
+        if moved:
             self.refresh_dashboard()
-        if self.replay.finished and not self._scored and not isinstance(self.screen, ModalScreen):
+        if self.drill.tape_over and not self.drill.scored and not isinstance(self.screen, ModalScreen):
             self.show_scorecard("the tape ended")
 
     def drill_status(self) -> str:
-        """What the header says of the replay: where, how fast, paused or ended."""
-        from cockpit.clock import hms
-
-        r = self.replay
-        if r is None:
-            return f"scenario {self.scenario.scenario.name}" if self.scenario is not None else ""
-        state = "ENDED" if r.finished else "PAUSED" if r.paused else f"x{r.speed:g}"
-        return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s"
+        """What the header says of the drill."""
+        return self.drill.status()
 
     def action_drill_pause(self) -> None:
-        self.replay.paused = not self.replay.paused
+        self.drill.pause()
         self.refresh_dashboard()
 
     def action_drill_speed(self, direction: int) -> None:
-        speed = self.replay.faster() if direction > 0 else self.replay.slower()
-        self.notify(f"Replay at x{speed:g}", timeout=2)
+        self.notify(f"Replay at x{self.drill.speed(direction):g}", timeout=2)
         self.refresh_dashboard()
 
     def action_drill_step(self, direction: int) -> None:
-        step = min((s.interval for s in self.config.sources), default=1.0)
-        if direction > 0:
-            self.replay.step(step)
-        else:
-            self.replay.paused = True
-            self.drill_seek(self.replay.position - step)
+        self.drill.step(direction)
         self.refresh_dashboard()
 
     def action_drill_ghost(self) -> None:
@@ -674,15 +483,8 @@ class CockpitApp(App):
                                     f"the tape runs {r.end - r.begin:.0f} s · enter goes · esc cancels"), go)
 
     def drill_seek(self, at: float) -> None:
-        """Show the tape as it was at ``at``: the store refilled with the history before
-        it, the alert trackers set to its levels without announcing them again."""
-        self.store.clear()
-        self.replay.seek(at, float(self.config.settings.history))
-        latest = {key: r for key in self.store.keys() if (r := self.store.latest(key)) is not None}
-        for key in self.tracker.watches:
-            r = latest.get(key)
-            self.tracker.settle(key, r.value if r is not None and r.ok else None)
-        self.states.settle({key: r.state for key, r in latest.items() if r.state is not None})
+        """Show the tape as it was at ``at`` (see DrillSession.seek)."""
+        self.drill.seek(at)
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings
@@ -707,51 +509,6 @@ class CockpitApp(App):
             server.start()
             msg = f"Simulated service back on {server.url}."
         self.call_from_thread(self.notify, msg, timeout=4)
-
-
-class _JournalRecorder:
-    """The runner's journal: each write runs on the journal thread, in order with
-    everything else, stamped with the moment it was asked for (the moment it happened),
-    and the runner's thread waits for it."""
-
-    def __init__(self, app: CockpitApp) -> None:
-        self.app = app
-
-    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
-        app = self.app
-        try:
-            return app._journal_thread.submit(partial(fn, *args, at=app.clock.now())).result()
-        finally:
-            app.from_thread(app.desk_changed)
-
-    def intent(self, plan) -> Any:
-        return self._write(self.app.desk.action_intent, plan.to_dict())
-
-    def outcome(self, intent, plan, outcome) -> None:
-        extra = {"duration": round(outcome.duration, 3), "changed": outcome.changed, "undo": plan.undo,
-                 "target": plan.target, "key": plan.key, "sandbox": plan.sandbox}
-        problem = self._write(self.app.desk.action_outcome, intent, outcome.result, outcome.details, extra)
-        self.app.from_thread(self.app.say, problem)
-
-    def verified(self, intent, plan, verification) -> None:
-        problem = self._write(self.app.desk.action_verified, intent, verification.ok, verification.details)
-        self.app.from_thread(self.app.say, problem)
-
-    def effect(self, intent, plan, before, after, after_s) -> None:
-        self._write(self.app.desk.action_effect, intent, before, after, round(after_s, 1))
-
-    def done(self, plan) -> None:
-        app = self.app
-        try:
-            app._journal_thread.submit(app.desk.action_done, plan.to_dict()).result()
-        except RuntimeError:
-            pass  # the cockpit is closing: the lease expires by itself
-
-
-def _finite(points: list[tuple[float, float | None]], until: float) -> list[list[float]]:
-    """[time, value] pairs up to ``until``, gaps and non-finite values left out, rounded."""
-    return [[round(ts, 3), float(f"{v:.6g}")] for ts, v in points if v is not None and ts <= until
-            and math.isfinite(v)]
 
 
 def _os_user() -> str:

@@ -89,7 +89,7 @@ def test_history_is_drawn_but_never_alerted_on(sim_server):
     app = CockpitApp(demo_config(sim_server.url), mode="LIVE", poll=False)
     now = time.time()
     old = [Reading("metrics", "error_rate", now - 600 + i, 0.5, history=True) for i in range(60)]
-    app._take(old)
+    app.on_readings("prom", old)
     assert len(app.store.get("metrics:error_rate")) == 60
     assert app.events == [] and app.desk.current is None
 

@@ -1,0 +1,139 @@
+"""What the cockpit watches: readings into the store, crossings and state changes out as
+alerts, the key signals' record for the journal, the severity they suggest.
+
+UI-free: the app feeds :meth:`SignalWatch.take` with the poller's (or a tape's) readings
+and journals what comes back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from cockpit.model import Level, Reading, state_level
+from cockpit.signals.evaluator import CrossingTracker, StateTracker
+from cockpit.signals.store import Store
+from cockpit.units import formatter
+
+MAX_SAMPLES = 200_000  # per series: 17 bytes each, 3.4 MB at most
+
+
+def capacity_for(config) -> Callable[[str], int]:
+    """Ring-buffer size per series: the configured history at the source's interval."""
+    intervals = {s.name: s.interval for s in config.sources}
+
+    def size(key: str) -> int:
+        interval = intervals.get(key.split(":", 1)[0], 1.0)
+        return max(16, min(MAX_SAMPLES, int(config.settings.history / interval) + 1))
+
+    return size
+
+
+@dataclass
+class Taken:
+    """What a batch of readings did: ``first`` a series got its first reading (draw now),
+    ``alerts`` the crossings and state changes to journal, in order."""
+
+    first: bool = False
+    alerts: list = field(default_factory=list)
+
+
+class SignalWatch:
+    """The store and the alert trackers of one cockpit, set up from its config."""
+
+    def __init__(self, config, store: Store | None = None) -> None:
+        self.config = config
+        self.store = store if store is not None else Store(capacity_for(config))
+        self.tracker = CrossingTracker()
+        self.states = StateTracker(config.settings.state_hold, config.settings.state_clear_hold)
+        for _, panel, name in self.panels():
+            self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
+
+    def panels(self) -> Iterator[tuple[str, object, str]]:
+        """(key, panel config, name on the timeline) of every numeric signal: the three key
+        signals by role, then the extra panels (``extra.0``…)."""
+        for key, panel in self.config.panels.signals():
+            yield key, panel, (panel.title or key.replace("_", " ")).lower()
+
+    def take(self, readings: list[Reading]) -> Taken:
+        """Store the readings and evaluate them. History (a backfill) is drawn, never alerted on."""
+        out = Taken()
+        store = self.store
+        for r in readings:
+            store.add(r)
+            out.first = out.first or len(store.get(r.key)) == 1
+        for r in readings:
+            if r.history:
+                continue
+            ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
+            if ev is None and r.state is not None:
+                ev = self.states.update(r.key, state_label(r), r.state, r.ts)
+            if ev is not None:
+                out.alerts.append(ev)
+        return out
+
+    def settle(self) -> None:
+        """Set the trackers to what the store holds now without announcing it (after a seek)."""
+        latest = {key: r for key in self.store.keys() if (r := self.store.latest(key)) is not None}
+        for key in self.tracker.watches:
+            r = latest.get(key)
+            self.tracker.settle(key, r.value if r is not None and r.ok else None)
+        self.states.settle({key: r.state for key, r in latest.items() if r.state is not None})
+
+    def values(self) -> dict[str, float]:
+        """The key signals as they read now, by series name."""
+        out = {}
+        for _, panel, _ in self.panels():
+            latest = self.store.latest(panel.series)
+            if latest is not None and latest.ok and latest.has_value:
+                out[panel.series.split(":", 1)[1]] = round(latest.value, 6)
+        return out
+
+    def record(self, since: float, until: float) -> dict:
+        """Every reading of the key signals in (since, until], with what the postmortem's
+        charts need to draw them (title, unit, thresholds)."""
+        signals, samples = {}, {}
+        for role, panel, name in self.panels():
+            t = panel.threshold
+            signals[role] = {"title": name, "series": panel.series, "unit": panel.unit, "warn": t.warn,
+                             "critical": t.critical, "direction": t.direction}
+            buf = self.store.get(panel.series)
+            samples[role] = finite(buf.samples_after(since) if buf is not None else [], until)
+            if role == "error_rate":  # with the request rate, the postmortem counts failed requests
+                rate = self.store.get(f"{panel.series.split(':', 1)[0]}:request_rate")
+                if rate is not None:
+                    signals["requests"] = {"title": "requests", "series": "request_rate", "unit": "per_second"}
+                    samples["requests"] = finite(rate.samples_after(since), until)
+        return {"signals": signals, "samples": samples}
+
+    def suggestion(self) -> tuple[str | None, str]:
+        """The severity the seed definitions suggest from the signals now, and why."""
+        from cockpit.signals.evaluator import Signal, suggest_severity
+
+        signals = []
+        for role, panel, name in self.panels():
+            latest = self.store.latest(panel.series)
+            shown = formatter(panel.unit)(latest.value) if latest is not None and latest.ok else ""
+            signals.append(Signal(role.split(".")[0], name, self.tracker.level(panel.series), shown))
+        for src in self.config.panels.health_sources:
+            latest = self.store.latest(f"{src}:health")
+            level = state_level(latest.state) if latest is not None else Level.UNKNOWN
+            signals.append(Signal("health", f"health check {src}", level, critical=self.config.source(src).critical))
+        for key, state in self.states.states.items():
+            if ":component/" in key:
+                signals.append(Signal("component", f"component {key.split(':component/', 1)[1]}", state_level(state)))
+        s = suggest_severity(signals)
+        return s.severity, s.driver
+
+
+def state_label(r: Reading) -> str:
+    if r.series.startswith("component/"):
+        return f"component {r.series.removeprefix('component/')}"
+    return f"health check {r.source}"
+
+
+def finite(points: list[tuple[float, float | None]], until: float) -> list[list[float]]:
+    """[time, value] pairs up to ``until``, gaps and non-finite values left out, rounded."""
+    return [[round(ts, 3), float(f"{v:.6g}")] for ts, v in points if v is not None and ts <= until
+            and math.isfinite(v)]
