@@ -31,9 +31,21 @@ def _bounded(suffix: str = "", prefix: str = "", scale: float = 1.0) -> Callable
     return wrap
 
 
+def _pct(p: float) -> str:
+    """A percentage with the digits that keep it honest: one decimal from 1 % up, two
+    significant digits below (0.04 % is not 0.0 %), "<0.001%" for what is left."""
+    if p == 0 or abs(p) >= 1:
+        return f"{p:.1f}%"
+    if abs(p) < 0.001:
+        return "<0.001%" if p > 0 else ">-0.001%"
+    decimals = min(3, 1 - math.floor(math.log10(abs(p))))
+    text = f"{p:.{decimals}f}".rstrip("0")
+    return (text + "0" if text.endswith(".") else text) + "%"
+
+
 @_bounded(suffix="%", scale=100.0)
 def fmt_ratio(v: float) -> str:
-    return f"{v * 100:.1f}%"
+    return _pct(v * 100)
 
 
 @_bounded(suffix="s")
@@ -65,7 +77,7 @@ def fmt_per_second(v: float) -> str:
 
 @_bounded(suffix="%")
 def fmt_percent(v: float) -> str:
-    return f"{v:.1f}%"
+    return _pct(v)
 
 
 FORMATS: dict[str, Callable[[float | None], str]] = {

@@ -273,8 +273,8 @@ async def test_a_database_only_cockpit_with_panels_of_its_own(pg_url):
     app = CockpitApp(config_from_dict(raw, "<t>", {}), mode="LIVE")
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(pilot, lambda: app.store.latest("db:cpu") is not None, 8, "the cpu reading")
-        await wait_for(pilot, lambda: any(e.text.startswith("cpu CRIT 97.5%") for e in app.events), 8,
-                       "the CPU panel's own alert")
+        await wait_for(pilot, lambda: any(e.text.startswith("CPU CRIT 97.5% (>= 95.0%)") for e in app.events), 8,
+                       "the CPU panel's own alert, its title as written")
         app.refresh_dashboard()
         await pilot.pause(0.2)
         assert not app.screen.query(HealthPanel)

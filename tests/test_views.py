@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from cockpit.config import Threshold
-from cockpit.drill.demo import demo_config
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cockpit.config import Threshold, config_from_dict
+from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.signals.evaluator import CrossingTracker, level_of
 from cockpit.model import Level, Reading, Status
 from cockpit.signals.store import Store
@@ -135,3 +138,58 @@ def test_state_changes_become_timeline_events_after_the_baseline():
     assert ev.level is Level.CRIT and ev.text == "component api healthy → unhealthy"
     ev = t.update("c:component/api", "component api", "healthy", 5)
     assert ev.level is Level.OK and ev.kind == "status"
+
+
+# ------------------------------------------------------------ display (issue 14)
+
+def test_thresholds_read_as_they_fire():
+    """A value at the limit is at that level (level_of uses >=), so the panel says ≥."""
+    store = _store(Reading("metrics", "error_rate", T0, 0.05))
+    v = signal_view(CFG, "error_rate", store, T0 + 1)
+    assert v.level is Level.WARN and v.threshold_text == "warn ≥5.0% · crit ≥10.0%"
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["panels"]["error_rate"]["threshold"] = {"warn": 0.5, "critical": 0.2, "direction": "below"}
+    below = config_from_dict(raw, "<t>", {})
+    assert signal_view(below, "error_rate", store, T0 + 1).threshold_text == "warn ≤50.0% · crit ≤20.0%"
+
+
+def test_small_ratios_keep_their_digits():
+    assert [fmt_ratio(v) for v in (0.0004, 0.000412, 0.005, 0.0099, 0.01, 0.123, 0.0, 1e-9)] == \
+        ["0.04%", "0.041%", "0.5%", "0.99%", "1.0%", "12.3%", "0.0%", "<0.001%"]
+    assert (fmt_ratio(float("inf")), fmt_ratio(float("-inf")), fmt_ratio(float("nan"))) == ("+Inf", "-Inf", "—")
+
+
+@given(st.floats(min_value=1e-5, max_value=0.01, allow_nan=False))
+def test_a_small_ratio_is_never_shown_as_zero_and_reads_back_close(v):
+    shown = fmt_ratio(v)
+    assert shown.endswith("%") and shown != "0.0%"
+    back = float(shown.removesuffix("%")) / 100
+    assert abs(back - v) <= 0.06 * v + 5e-6  # two significant digits
+
+
+def test_also_labels_keep_the_source_when_two_would_read_the_same():
+    from cockpit.signals.views import also_labels
+
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"].append({**raw["sources"][2], "name": "canary"})
+    raw["panels"]["latency"]["also"] = ["metrics:latency_p50", "metrics:latency_p99", "canary:latency_p99"]
+    cfg = config_from_dict(raw, "<t>", {})
+    store = _store(Reading("metrics", "latency_p95", T0, 0.2), Reading("metrics", "latency_p50", T0, 0.1),
+                   Reading("metrics", "latency_p99", T0, 0.4), Reading("canary", "latency_p99", T0, 0.9))
+    v = signal_view(cfg, "latency", store, T0 + 1)
+    assert v.extras == [("p50", "100ms"), ("metrics:p99", "400ms"), ("canary:p99", "900ms")]
+    assert also_labels(["a:latency_p99"]) == {"a:latency_p99": "p99"}
+
+
+def test_timeline_names_keep_the_title_as_written():
+    from cockpit.signals.watch import SignalWatch
+
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"].append({"name": "db", "kind": "pg_query", "database": "postgresql://127.0.0.1/test",
+                           "queries": {"cpu": "SELECT 1"}})
+    raw["panels"]["extra"] = [{"title": "DB CPU", "series": "db:cpu", "unit": "percent",
+                               "threshold": {"warn": 80.0, "critical": 95.0, "hold": 0}}]
+    watch = SignalWatch(config_from_dict(raw, "<t>", {}))
+    assert [name for _, _, name in watch.panels()] == ["error rate", "latency", "cost", "DB CPU"]
+    alerts = watch.take([Reading("db", "cpu", T0, 97.0)]).alerts
+    assert [a.text for a in alerts] == ["DB CPU CRIT 97.0% (>= 95.0%)"]

@@ -110,11 +110,12 @@ def signal_view(
         level = Level.UNKNOWN
         value_text = f"last {fmt(value)}" if value is not None else "—"
     extras = []
+    labels = also_labels(panel.also)
     for ref in panel.also:
         other = store.get(ref)
         v = other.last_ok.value if other is not None and other.last_ok is not None else None
         fresh_other = freshness(other, now, stale_after(cfg, ref.split(":", 1)[0])).status == "ok"
-        extras.append((_short(ref), fmt(v) if fresh_other else "—"))
+        extras.append((labels[ref], fmt(v) if fresh_other else "—"))
     hit = cache.get(role) if cache is not None else None
     version = buf.version if buf else -1
     if hit is not None and hit[0] == version:
@@ -136,15 +137,20 @@ def signal_view(
     )
 
 
-def _short(ref: str) -> str:
-    series = ref.split(":", 1)[1]
-    return series.removeprefix("latency_")
+def also_labels(refs: list[str]) -> dict[str, str]:
+    """Each ``also`` series' label: its series name (``latency_`` dropped), or
+    ``source:series`` where two would read the same (p99 of two services)."""
+    short = {ref: ref.split(":", 1)[1].removeprefix("latency_") for ref in refs}
+    seen: dict[str, int] = {}
+    for label in short.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {ref: label if seen[label] == 1 else f"{ref.split(':', 1)[0]}:{label}" for ref, label in short.items()}
 
 
 def _threshold_text(panel: SignalPanel, fmt) -> str:
     t = panel.threshold
     short = lambda v: fmt(v).removesuffix("/day")  # noqa: E731 - the value line carries the unit
-    rel = ">" if t.direction == "above" else "<"
+    rel = "≥" if t.direction == "above" else "≤"  # as they fire: a value at the limit is at that level
     parts = []
     if t.warn is not None:
         parts.append(f"warn {rel}{short(t.warn)}")

@@ -52,9 +52,10 @@ class SignalWatch:
 
     def panels(self) -> Iterator[tuple[str, object, str]]:
         """(key, panel config, name on the timeline) of every numeric signal: the three key
-        signals by role, then the extra panels (``extra.0``…)."""
+        signals by role, then the extra panels (``extra.0``…). A panel's title is its name
+        as written ("CPU", "DB connections"); without one, the role ("error rate")."""
         for key, panel in self.config.panels.signals():
-            yield key, panel, (panel.title or key.replace("_", " ")).lower()
+            yield key, panel, panel.title or key.replace("_", " ")
 
     def take(self, readings: list[Reading]) -> Taken:
         """Store the readings and evaluate them. History (a backfill) is drawn, never alerted on."""
