@@ -20,6 +20,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("endpoints.py", ["--endpoints", "20", "--rounds", "1"], "ratio"),
     ("tape.py", ["--hours", "0.02", "--series", "5", "--runs", "1"], "open + seek"),
     ("replay.py", ["--components", "6", "--minutes", "2", "--ticks", "3"], "tick (decode"),
+    ("config.py", ["--runs", "1"], "kind modules imported: 20"),
 ])
 def test_bench_script_runs(script, args, prints):
     out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300,
