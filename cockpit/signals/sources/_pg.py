@@ -49,8 +49,41 @@ class _PgSource(Source):
             conn.execute(f"SET statement_timeout = {int(self.cfg.statement_timeout * 1000)}")
         except psycopg.Error as e:
             raise SourceError(f"cannot connect: {_one_line(e)}") from None
+        try:
+            self._apply_settings(conn)
+        except BaseException:
+            conn.close()  # never poll on a session whose settings are not what the config says
+            raise
         self._conn = conn
         return conn
+
+    def session_settings(self) -> dict[str, str]:
+        """Settings (name -> value) given to every new session, before its first query."""
+        return {}
+
+    def _apply_settings(self, conn) -> None:
+        """Each setting by ``set_config(name, value, false)``: name and value are bound
+        parameters, never written into the SQL. A refused one is a poll error naming it."""
+        import psycopg
+
+        for name, value in self.session_settings().items():
+            try:
+                conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+            except psycopg.OperationalError as e:
+                raise SourceError(f"cannot connect: {_one_line(e)}") from None
+            except psycopg.Error as e:
+                raise SourceError(f"sources.{self.name}.settings.{name}: {_one_line(e)}") from None
+
+    def _names_database(self) -> bool:
+        """Whether the connection string itself names a database (not libpq's default)."""
+        import psycopg  # noqa: F401 - the package before its submodule: two threads importing them in
+        # different orders get a partially initialised module
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            return bool(conninfo_to_dict(self._url()).get("dbname"))
+        except Exception:  # noqa: BLE001 - psycopg.ProgrammingError quotes the string: not shown
+            return False
 
     def _run(self, fn) -> Any:
         """``fn(connection)`` in this thread; a broken connection is dropped for the next poll."""
