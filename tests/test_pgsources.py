@@ -238,4 +238,6 @@ async def test_intermittent_blocking_gives_one_alert_not_one_per_poll(pg_url):
         await src.aclose()
     assert states.count("degraded") >= 3 and states.count("healthy") >= 3, states  # it really flapped
     assert len(fired["no hold"]) >= 4, fired  # the noise the issue saw
-    assert fired["defaults"] == ["component database healthy → degraded"], fired
+    # one alert into degraded: from healthy, or from unknown when the first poll already saw a lock
+    assert len(fired["defaults"]) == 1 and fired["defaults"][0] in (
+        "component database healthy → degraded", "component database unknown → degraded"), fired
