@@ -256,3 +256,27 @@ def test_runner_recorder_journals_an_action_with_the_time_it_happened():
     assert intent.ts == asked
     assert changed  # the UI was told to redraw
     worker.shutdown()
+
+
+def test_a_reading_stamped_with_an_earlier_time_is_not_lost_between_snapshots():
+    """A CloudWatch reading is stamped with its period's end and arrives a minute later;
+    selecting by time lost every one of them (0 of 120 over two hours of 60 s periods).
+    A record continuing the last one takes what was appended since, by arrival."""
+    from cockpit.model import Reading
+
+    config = config_from_dict(demo_raw("http://127.0.0.1:1"), "<watch>", {})
+    watch = SignalWatch(config)
+    t0 = 1_000_000.0
+    watch.take([Reading("metrics", "cost_per_day", t0 - 30, 50.0)])  # before the incident: not its record
+    watch.take([Reading("metrics", "cost_per_day", t0 + 10, 60.0)])
+    first = watch.record(t0, t0 + 30)
+    assert first["samples"]["cost"] == [[t0 + 10, 60.0]]
+    recorded = list(first["samples"]["cost"])
+    for k in range(1, 121):  # two hours: each minute the period that ended a minute ago arrives
+        end = t0 + 30 + 60 * k
+        watch.take([Reading("metrics", "cost_per_day", end - 75, 60.0 + k)])  # stamped before `since`
+        doc = watch.record(end - 60, end)
+        recorded += doc["samples"]["cost"]
+    assert len(recorded) == 121 and recorded[-1] == [t0 + 30 + 7200 - 75, 180.0]
+    # a record that does not continue the last one (a new incident) selects by time again
+    assert watch.record(t0 + 99_999, t0 + 100_000)["samples"]["cost"] == []

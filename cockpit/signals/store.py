@@ -76,6 +76,12 @@ class RingBuffer:
         idx = list(self._indices(len(vals)))
         return [(self._ts[i], v) for i, v in zip(idx, vals)]
 
+    def appended_since(self, version: int) -> list[tuple[float, float | None]]:
+        """The (timestamp, value) pairs appended after the buffer was at ``version``, oldest
+        first, whatever their timestamps (a reading stamped at the end of a period that
+        ended a minute ago is new all the same)."""
+        return self.samples(min(max(self.version - version, 0), self._size))
+
     def samples_after(self, ts: float) -> list[tuple[float, float | None]]:
         """(timestamp, value) pairs newer than ``ts``, oldest first; walks back from the
         newest, so a short window of a long buffer costs only its own samples."""

@@ -49,6 +49,8 @@ class SignalWatch:
         self.states = StateTracker(config.settings.state_hold, config.settings.state_clear_hold)
         for _, panel, name in self.panels():
             self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
+        self._marks: dict[str, int] = {}  # series -> its buffer's version when last recorded
+        self._recorded_until: float | None = None
 
     def panels(self) -> Iterator[tuple[str, object, str]]:
         """(key, panel config, name on the timeline) of every numeric signal: the three key
@@ -92,20 +94,39 @@ class SignalWatch:
         return out
 
     def record(self, since: float, until: float) -> dict:
-        """Every reading of the key signals in (since, until], with what the postmortem's
-        charts need to draw them (title, unit, thresholds)."""
+        """Every reading of the key signals since the last record, with what the postmortem's
+        charts need to draw them (title, unit, thresholds).
+
+        Continuing the last record (``since`` is where it ended): every reading appended since
+        then, by arrival, so a value stamped with its own earlier time (a CloudWatch period's
+        end, Prometheus's evaluation time) is not lost between two records; at most
+        ``settings.history`` old. Otherwise (the first record of an incident): the readings
+        stamped in (since, until]."""
+        continuing = self._recorded_until is not None and since == self._recorded_until
+        oldest = since - float(self.config.settings.history)
         signals, samples = {}, {}
+
+        def take(series: str) -> list[list[float]]:
+            buf = self.store.get(series)
+            if buf is None:
+                return []
+            mark = self._marks.get(series) if continuing else None
+            self._marks[series] = buf.version
+            if mark is None:
+                return finite(buf.samples_after(since), until)
+            return finite([p for p in buf.appended_since(mark) if p[0] > oldest], float("inf"))
+
         for role, panel, name in self.panels():
             t = panel.threshold
             signals[role] = {"title": name, "series": panel.series, "unit": panel.unit, "warn": t.warn,
                              "critical": t.critical, "direction": t.direction}
-            buf = self.store.get(panel.series)
-            samples[role] = finite(buf.samples_after(since) if buf is not None else [], until)
+            samples[role] = take(panel.series)
             if role == "error_rate":  # with the request rate, the postmortem counts failed requests
-                rate = self.store.get(f"{panel.series.split(':', 1)[0]}:request_rate")
-                if rate is not None:
+                rate = f"{panel.series.split(':', 1)[0]}:request_rate"
+                if self.store.get(rate) is not None:
                     signals["requests"] = {"title": "requests", "series": "request_rate", "unit": "per_second"}
-                    samples["requests"] = finite(rate.samples_after(since), until)
+                    samples["requests"] = take(rate)
+        self._recorded_until = until
         return {"signals": signals, "samples": samples}
 
     def suggestion(self) -> tuple[str | None, str]:
