@@ -6,10 +6,19 @@ is a reference, resolved by :func:`resolve_secret` at the moment of use and
 never stored on the model.
 
 Environment overrides: ``COCKPIT_<SECTION>__<KEY>=value`` replaces one key
-before validation. Sources are addressed by name, e.g.
+before validation. Sources are addressed by name (actions by key), e.g.
 ``COCKPIT_SOURCES__METRICS__URL=http://127.0.0.1:9000/metrics``. Values are
-read as TOML literals when they parse as one (numbers, booleans, arrays) and
-as plain strings otherwise.
+read as TOML literals when they parse as one (numbers, booleans, arrays,
+inline tables) and as plain strings otherwise. A key that is a table or a
+list (in the file, or by its model even when the file leaves it out:
+``headers``, ``queries``, ``metrics``, ``threshold``, ``quantiles``...) also
+takes JSON: a value starting with ``{`` or ``[`` is read as a JSON object or
+array and replaces the whole table or list, e.g.
+``COCKPIT_SOURCES__METRICS__HEADERS='{"Authorization": "env:TOKEN"}'``. JSON
+that does not parse (and is no TOML inline table or array either) is one
+problem naming the variable and where the JSON goes wrong, never a string
+silently taken instead. A string key keeps a value starting with ``{`` as
+written (a PromQL selector).
 """
 
 from __future__ import annotations
@@ -567,14 +576,24 @@ def _kinds_of(raw: dict, section: str, lines: list[str]) -> list | None:
 
 
 def _blame(line: str, applied: dict[str, str]) -> str:
-    """Name the environment variable when a problem is in a key it set (not in the file)."""
+    """Name the environment variable when a problem is in a key it set (not in the file),
+    or inside a table or list it set (``sources[2].headers.Authorization`` was set by
+    ``COCKPIT_SOURCES__METRICS__HEADERS``)."""
     key = line.split(": ", 1)[0]
     var = applied.get(key)
+    if var is None:
+        var = next((v for k, v in applied.items() if key.startswith((f"{k}.", f"{k}["))), None)
     return f"{line} (set by environment variable {var})" if var else line
 
 
 def apply_overrides(raw: dict, environ: Mapping[str, str], applied: dict[str, str] | None = None) -> list[str]:
     """Apply COCKPIT_A__B__C overrides to ``raw`` in place; return problems.
+
+    A value is a TOML literal or a plain string (see the module's docstring); when the key
+    is a table or a list (in the file, or by the config model: ``headers``, ``queries``,
+    ``threshold``, ``quantiles``…) a value starting with ``{`` or ``[`` is read as JSON and
+    replaces the whole table or list, and JSON that does not parse is a problem naming the
+    variable and the place the JSON goes wrong.
 
     ``applied``, when given, receives the key path each override set (as error
     lines name it, e.g. ``sources[2].url``) and the variable that set it.
@@ -584,8 +603,9 @@ def apply_overrides(raw: dict, environ: Mapping[str, str], applied: dict[str, st
         if not var.startswith(OVERRIDE_PREFIX) or "__" not in var:
             continue
         path = [p.lower() for p in var[len(OVERRIDE_PREFIX):].split("__")]
-        value = _override_value(environ[var])
         node: Any = raw
+        shape: Any = CockpitConfig  # the type of `node` by the models; None: not known
+        levels = 1  # tables and lists from the root down to `node`, for the depth bound
         shown = ""
         for depth, seg in enumerate(path[:-1]):
             if isinstance(node, list):
@@ -596,28 +616,170 @@ def apply_overrides(raw: dict, environ: Mapping[str, str], applied: dict[str, st
                     problems.append(f"environment {var}: no entry named {seg!r} under {'.'.join(path[:depth])}")
                     break
                 node = node[match[0]]
+                shape = _entry_type(shape, node)
                 shown += f"[{match[0]}]"
             elif isinstance(node, dict):
                 node = node.setdefault(seg, {})
+                shape = _key_type(shape, seg)
                 shown += f".{seg}" if shown else seg
             else:
                 problems.append(f"environment {var}: {'.'.join(path[:depth])} is not a table")
                 break
+            levels += 1
         else:
             if isinstance(node, dict):
-                node[path[-1]] = value
+                key = path[-1]
+                shapes = _shapes(_key_type(shape, key))
+                if isinstance(node.get(key), dict):
+                    shapes.add("table")
+                elif isinstance(node.get(key), list):
+                    shapes.add("list")
+                value, problem = _override_value(environ[var], shapes)
+                if problem is None and isinstance(value, (dict, list)) and levels + _depth(value) > MAX_DEPTH:
+                    problem = f"nested too deep (a config is at most {MAX_DEPTH} levels, the key's own included)"
+                if problem is not None:
+                    problems.append(f"environment {var}: {problem}")
+                    continue
+                node[key] = value
                 if applied is not None:
-                    applied[f"{shown}.{path[-1]}" if shown else path[-1]] = var
+                    applied[f"{shown}.{key}" if shown else key] = var
             else:
                 problems.append(f"environment {var}: {'.'.join(path[:-1])} is not a table")
     return problems
 
 
-def _override_value(text: str) -> Any:
+def _override_value(text: str, shapes: set[str] | frozenset[str] = frozenset()) -> tuple[Any, str | None]:
+    """(value, None) or (None, problem) for an override's text. ``shapes``: what the key
+    takes, by the file and the models ("table", "list", "string", "scalar"; empty: not
+    known). A value starting with ``{`` or ``[`` for a table or a list is JSON (a TOML
+    inline table or array is still taken when it is not JSON); for a key known to be a
+    string it is that string (a PromQL ``{job="api"}``); anything else is a TOML literal
+    when it parses as one and a plain string otherwise."""
+    opens = text.lstrip()[:1] in ("{", "[")
+    if opens and shapes & {"table", "list"}:
+        if len(text) > MAX_LINE:
+            return None, f"{len(text):,} characters is too long for a value (at most {MAX_LINE:,})"
+        try:
+            return _json(text), None
+        except RecursionError:
+            return None, f"nested too deep (a config is at most {MAX_DEPTH} levels, the key's own included)"
+        except ValueError as e:
+            problem = _json_problem(text, e)
+        try:  # a TOML inline table or array, as before JSON was taken
+            value = tomllib.loads(f"v = {text}")["v"]
+            if isinstance(value, (dict, list)):
+                return value, None
+        except (tomllib.TOMLDecodeError, RecursionError):
+            pass
+        return None, problem
+    if opens and not shapes:  # a key the models do not know (its own problem follows): JSON if it is
+        try:
+            return _json(text), None
+        except (ValueError, RecursionError):
+            pass
+    if opens and shapes == {"string"}:
+        return text, None
     try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+        return tomllib.loads(f"v = {text}")["v"], None
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return text, None
+
+
+def _json(text: str) -> Any:
+    """A JSON value as the config takes it: no NaN or Infinity, no key given twice."""
+    import json
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        out: dict = {}
+        for k, v in items:
+            if k in out:
+                raise ValueError(f"key {k!r} is given twice")
+            out[k] = v
+        return out
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a number a config takes")
+
+    return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+
+
+def _json_problem(text: str, e: ValueError) -> str:
+    """Where and why a JSON value does not parse, without echoing it (it may hold a secret)."""
+    import json
+
+    if isinstance(e, json.JSONDecodeError):
+        where = f"line {e.lineno}, column {e.colno}" if "\n" in text.strip() else f"column {e.colno}"
+        end = " (the end of the value)" if e.pos >= len(text.rstrip()) else ""
+        return f"not valid JSON: {e.msg} at {where}{end}"
+    return f"not valid JSON: {str(e)[:120]}"
+
+
+def _members(tp: Any) -> list:
+    """The types a value of type ``tp`` may be: Annotated and ``X | None`` unwrapped."""
+    import types
+    from typing import get_args, get_origin
+
+    if tp is None:
+        return []
+    origin = get_origin(tp)
+    if origin is Annotated:
+        return _members(get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        return [m for a in get_args(tp) if a is not type(None) for m in _members(a)]
+    return [tp]
+
+
+def _key_type(tp: Any, key: str) -> Any:
+    """The type of ``key`` in a value of type ``tp`` (a model's field, a table's values); None: not known."""
+    from typing import get_args, get_origin
+
+    for t in _members(tp):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            field = t.model_fields.get(key)
+            if field is not None:
+                return field.annotation
+        elif get_origin(t) is dict and len(get_args(t)) == 2:
+            return get_args(t)[1]
+    return None
+
+
+def _entry_type(tp: Any, entry: dict) -> Any:
+    """The model of one entry of a list: a source or an action by its kind."""
+    from typing import get_args, get_origin
+
+    for t in _members(tp):
+        if get_origin(t) is not list or not get_args(t):
+            continue
+        for item in _members(get_args(t)[0]):
+            if isinstance(item, type) and issubclass(item, (SourceBase, ActionBase)):
+                sources = issubclass(item, SourceBase)
+                known = kinds.source_kinds() if sources else kinds.action_kinds()
+                kind = entry.get("kind")
+                if kind not in known:
+                    return None
+                return kinds.source_config(kind) if sources else kinds.action_config(kind)
+            return item
+    return None
+
+
+def _shapes(tp: Any) -> set[str]:
+    """What a key of type ``tp`` takes: "table", "list", "string", "scalar"; empty when not known."""
+    from typing import get_origin
+
+    out: set[str] = set()
+    for t in _members(tp):
+        origin = get_origin(t) or t
+        if origin is Any:
+            return set()
+        if isinstance(origin, type) and issubclass(origin, (BaseModel, dict)):
+            out.add("table")
+        elif isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset)):
+            out.add("list")
+        elif origin is str:
+            out.add("string")
+        else:
+            out.add("scalar")
+    return out
 
 
 _TYPE_WORDS = {

@@ -131,9 +131,10 @@ def test_bedrock_support_mode_checks_green_against_stand_ins(moto_url, fault_ser
     logs.create_log_stream(logGroupName="/aws/ecs/bedrock-support", logStreamName="s")
     logs.put_log_events(logGroupName="/aws/ecs/bedrock-support", logStreamName="s",
                         logEvents=[{"timestamp": int(time.time() * 1000) - 2000, "message": "ERROR audit failed"}])
+    # 5 minutes back: in a 5-minute period that has ended, whatever the time (only complete periods are read)
     boto3.client("cloudwatch", endpoint_url=moto_url, region_name=region).put_metric_data(
         Namespace="BedrockSupport/Performance", MetricData=[{
-            "MetricName": "OperationLatency", "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=3),
+            "MetricName": "OperationLatency", "Timestamp": datetime.now(timezone.utc) - timedelta(minutes=5),
             "Value": 850.0}])
     seed_cost_today(moto_url, "41.50")
     base = fault_server.url("").rstrip("/")
