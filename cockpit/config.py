@@ -389,7 +389,8 @@ class CockpitConfig(Model):
                     problems.append(f"{where}: no source named {src!r} (sources: {', '.join(names)})")
                 elif series not in by_name[src].series_names():
                     known = ", ".join(by_name[src].series_names())
-                    problems.append(f"{where}: source {src!r} has no series {series!r} (it has: {known})")
+                    problems.append(f"{where}: source {src!r} has no series {series!r} (it has: {known})"
+                                    + by_name[src].series_hint(series))
         for role in ("health", "components"):
             for i, src in enumerate(self.panels.health_sources if role == "health" else self.panels.component_sources):
                 where = f"panels.{role}.sources[{i}]"

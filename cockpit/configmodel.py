@@ -43,6 +43,10 @@ class SourceBase(Model):
         """The series a source of this config produces; panels may refer only to these."""
         raise NotImplementedError
 
+    def series_hint(self, series: str) -> str:
+        """What to set for a panel's ``series`` this source does not produce (or "")."""
+        return ""
+
     @field_validator("name")
     @classmethod
     def _name_chars(cls, v: str) -> str:

@@ -119,7 +119,8 @@ def skeleton(**panels) -> dict:
 def beside(sim_url: str, raw: dict) -> dict:
     """The panels a family does not feed, read straight from a simulator (no faults)."""
     raw["sources"] += [{"name": "sim_health", "kind": "http_health", "url": f"{sim_url}/health", **poll()},
-                       {"name": "sim", "kind": "prom_scrape", "url": f"{sim_url}/metrics", **poll()}]
+                       {"name": "sim", "kind": "prom_scrape", "url": f"{sim_url}/metrics",
+                        "cost_metric": "ai_token_cost_usd_total", **poll()}]
     panels = {"health": {"sources": ["sim_health"]}, "error_rate": {"series": "sim:error_rate", "unit": "ratio"},
               "latency": {"series": "sim:latency_p95", "unit": "seconds"},
               "cost": {"series": "sim:cost_per_day", "unit": "usd_per_day"}}
@@ -153,7 +154,8 @@ async def test_http_kinds_show_each_fault_and_recover(make_sim_server, prometheu
          **poll()},
         {"name": "components", "kind": "http_components", "url": f"{to_sim.url}/health/component/{{name}}",
          "components": ["api", "worker"], "expect_body": "status", **auth, **poll()},
-        {"name": "metrics", "kind": "prom_scrape", "url": f"{to_sim.url}/metrics", **auth, **poll()},
+        {"name": "metrics", "kind": "prom_scrape", "url": f"{to_sim.url}/metrics",
+         "cost_metric": "ai_token_cost_usd_total", **auth, **poll()},
         {"name": "prom", "kind": "prom_query", "url": to_prom.url, "backfill": 0, **auth, **poll(),
          "queries": {"latency_p95": "histogram_quantile(0.95, sum by (le) "
                                     "(rate(http_request_duration_seconds_bucket[15s])))"}},

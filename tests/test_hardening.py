@@ -41,7 +41,7 @@ async def _second_scrape(fault_server, manual, second: str) -> dict[str, Reading
     source = build_source(prom(fault_server.url("/metrics")), context)
     fault_server.respond("/metrics", GOOD)
     await poll(source)
-    clock.advance(1.0)
+    clock.advance(2.0)  # min_rate_window: a rate needs scrapes 2 s apart
     fault_server.respond("/metrics", second)
     _, readings = await poll(source)
     return by_series(readings)

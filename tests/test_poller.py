@@ -59,6 +59,7 @@ def health(url: str, **kw) -> HttpHealthSource:
 
 
 def prom(url: str, **kw) -> PromScrapeSource:
+    kw.setdefault("cost_metric", "ai_token_cost_usd_total")
     return PromScrapeSource(kind="prom_scrape", name=kw.pop("name", "metrics"), url=url, **kw)
 
 
@@ -425,7 +426,7 @@ async def test_first_scrape_is_baseline_only(scrape):
     assert await scrape(SCRAPE_A) == []
     assert scrape.sink.calls == [], "a baseline gives no readings to hand over"
     assert scrape.poller.state["metrics"].failures == 0
-    assert scrape.source.next_delay() == 0.25, "after a baseline the next scrape comes soon"
+    assert scrape.source.next_delay() == 2.0, "after a baseline the next scrape comes when it can give a rate"
     assert len(await scrape(SCRAPE_B)) == 7
     assert scrape.source.next_delay() == 5.0
 

@@ -24,7 +24,9 @@ def demo_raw(base_url: str) -> dict:
                 "max_backoff": 2.0,
             },
             {"name": "metrics", "kind": "prom_scrape", "url": f"{base}/metrics", "interval": 1.0, "timeout": 0.8,
-             "max_backoff": 2.0},
+             "max_backoff": 2.0, "cost_metric": "ai_token_cost_usd_total",
+             # the simulator's counters are exact: a rate over each 1 s between polls is right
+             "min_rate_window": 1.0},
         ],
         "panels": {
             "health": {"sources": ["health"]},

@@ -44,18 +44,35 @@ def summarize_series(readings: list[Reading]) -> tuple[bool, str]:
     return not any(r.status is Status.ERROR for r in live), ", ".join(parts) if parts else "no readings"
 
 
+#: seconds `check` waits for a rate source's second scrape (its min_rate_window after the first)
+MAX_WARMUP = 10.0
+
+
 async def check_one(source, critical: bool) -> CheckResult:
-    """Poll once; LATENCY is that poll's (the second one for a rate source)."""
+    """Poll once; LATENCY is that poll's (the last one for a rate source). A rate source
+    that is warming up is polled again when it can give a rate, never sooner: a rate over
+    a fraction of a second is a wrong number. If that is more than MAX_WARMUP away, the
+    line says so instead of showing a rate."""
     t0 = time.perf_counter()
     try:
         await asyncio.wait_for(source.prepare(), 30.0)
         source.checking()  # one answer now: no history loaded for sparklines
         readings = await asyncio.wait_for(source.poll(), source.deadline)
-        if not readings:  # a rate source needs a second sample
+        waited = 0.0
+        if not readings and not source.warming_up():  # nothing yet, for no stated reason: once more
             await asyncio.sleep(0.25)
             t0 = time.perf_counter()
             readings = await asyncio.wait_for(source.poll(), source.deadline)
-        ok, text = summarize(source.kind, readings)
+        while not readings and source.warming_up() and waited + source.next_delay() <= MAX_WARMUP:
+            delay = source.next_delay()
+            await asyncio.sleep(delay)
+            waited += delay
+            t0 = time.perf_counter()
+            readings = await asyncio.wait_for(source.poll(), source.deadline)
+        if not readings and source.warming_up():
+            ok, text = True, f"answered; {source.warming_up()} (check waits at most {MAX_WARMUP:g}s)"
+        else:
+            ok, text = summarize(source.kind, readings)
     except Exception as e:  # noqa: BLE001 - reported in the table
         ok, text = False, describe_error(e, source.timeout)
     return CheckResult(source.name, source.kind, ok, critical, time.perf_counter() - t0, text)

@@ -171,6 +171,12 @@ class Source(ABC):
     def checking(self) -> None:
         """Polled once by `cockpit check`: skip what only a running cockpit needs (history)."""
 
+    def warming_up(self) -> str:
+        """Why the last poll answered but gave no readings yet, in one line ("" if not so): a
+        rate source waiting for a scrape far enough from its first. ``next_delay()`` then
+        says when a poll can give them."""
+        return ""
+
     def reset(self) -> None:
         """Forget state carried between polls; called after a failed poll."""
 

@@ -6,6 +6,12 @@ none means zero"), several series ("aggregate with sum() or max()"), NaN, or the
 PromQL error Prometheus gave. The first poll also loads ``backfill`` seconds of
 history with range queries so the sparklines start full; those readings are marked
 as history and never raise alerts.
+
+A live reading is stamped with the time Prometheus evaluated the query (the timestamp in
+its answer), not when the answer arrived: under load that comes a second or more later.
+A timestamp outside the request's own span by more than CLOCK_TOLERANCE (a server whose
+clock is off, or a hostile one) is not believed: the reading is stamped on arrival and
+its detail says so; a smaller difference is clamped into the span.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from cockpit.signals.sources._http import resolve_headers
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_POINTS = 10_000  # Prometheus refuses more than 11,000 points per series
+#: seconds an evaluation time may lie outside [request sent, answer received] (clock skew)
+#: and still be believed (then clamped into that span)
+CLOCK_TOLERANCE = 5.0
 
 
 def _number(text: Any) -> float:
@@ -94,38 +103,41 @@ class PromQuery(Source):
             raise SourceError("not a Prometheus answer (its data is not an object)")
         return data
 
-    def _one(self, series: str, data: dict) -> float:
-        """The one number a query answered; an answer of another shape is one line, never a
-        TypeError on the panel."""
+    def _one(self, series: str, data: dict) -> tuple[float, Any]:
+        """The one number a query answered and the evaluation time given with it (unchecked);
+        an answer of another shape is one line, never a TypeError on the panel."""
         try:
             return self._number_of(series, data)
         except (TypeError, KeyError, IndexError, AttributeError):
             raise SourceError(f"{series}: not a Prometheus answer (a {data.get('resultType')!s:.20} "
                               "result of another shape)") from None
 
-    def _number_of(self, series: str, data: dict) -> float:
+    def _number_of(self, series: str, data: dict) -> tuple[float, Any]:
         kind, result = data.get("resultType"), data.get("result")
         if kind == "scalar":
-            value = _number(result[1])
+            at, value = result[0], _number(result[1])
         elif kind == "vector":
             if not result:
                 raise SourceError(f"{series}: no data (add `or vector(0)` if none means zero)")
             if len(result) > 1:
                 raise SourceError(f"{series}: {len(result)} series; aggregate the query with sum() or max()")
-            value = _number(result[0]["value"][1])
+            at, value = result[0]["value"][0], _number(result[0]["value"][1])
         else:
             raise SourceError(f"{series}: the query answers a {kind}, not one number")
         if math.isnan(value):
             raise SourceError(f"{series}: NaN (a division by zero with no traffic?)")
-        return value
+        return value, at
 
     async def _instant(self, series: str, query: str) -> Reading:
+        clock = self.ctx.clock
+        sent, sent_mono = clock.now(), clock.monotonic()
         try:
             data = await self._api("query", {"query": query})
-            return self.reading(series, self._one(series, data))
+            value, at = self._one(series, data)
         except SourceError as e:
-            clock = self.ctx.clock
             return Reading(self.name, series, clock.now(), None, Status.ERROR, str(e), received=clock.monotonic())
+        ts, received, detail = evaluated_at(at, sent, sent_mono, clock.now(), clock.monotonic())
+        return Reading(self.name, series, ts, value, received=received, detail=detail)
 
     async def _history(self, series: str, query: str) -> list[Reading]:
         clock = self.ctx.clock
@@ -165,6 +177,33 @@ class PromQuery(Source):
                 not readings[0].error.startswith(tuple(queries)):
             raise SourceError(readings[0].error)  # the server, not a query: one error for the source
         return history + readings
+
+
+def evaluated_at(at: Any, sent: float, sent_mono: float, arrived: float,
+                 arrived_mono: float) -> tuple[float, float, str]:
+    """(wall time, monotonic time, detail) of a reading Prometheus evaluated at ``at`` (its
+    answer's timestamp), for a request sent at ``sent`` whose answer arrived at ``arrived``
+    (wall clock; ``*_mono`` the same moments on the monotonic clock, which ages use).
+
+    The evaluation happened while the request was out, so a believable ``at`` is clamped
+    into [sent, arrived], and the monotonic time is as far into the request's span: ages
+    count from the evaluation, and no answer can make a reading look fresher than its
+    arrival. An ``at`` that is not a finite number, or is more than CLOCK_TOLERANCE outside
+    the span, is not believed: the arrival time is used and the detail says why."""
+    try:
+        t = float(at)
+    except (TypeError, ValueError, OverflowError):
+        t = math.nan
+    if isinstance(at, (bool, str)) or not math.isfinite(t):
+        return arrived, arrived_mono, "no evaluation time in Prometheus's answer; stamped on arrival"
+    if t > arrived + CLOCK_TOLERANCE or t < sent - CLOCK_TOLERANCE:
+        off = t - arrived if t > arrived else t - sent
+        word = "ahead of" if off > 0 else "behind"
+        return arrived, arrived_mono, (f"Prometheus's evaluation time is {abs(off):.0f}s {word} this "
+                                       "clock; stamped on arrival")
+    t = min(max(t, sent), arrived)
+    span_mono = max(0.0, arrived_mono - sent_mono)
+    return t, min(arrived_mono, sent_mono + min(t - sent, span_mono)), ""
 
 
 CONFIG = PromQuerySource
