@@ -23,7 +23,7 @@ Figures per case: the synchronous refresh_data() call (the required figure: wall
 time by perf_counter, and the main thread's CPU time, steadier on a busy machine), and
 for information the wall time until the next frame is composed (call_after_refresh)
 and the process CPU time until the screen settled (refresh + layout + compositor +
-DataTable idle work; minus the "settle overhead" printed with it). Headless: the
+idle work; minus the "settle overhead" printed with it). Headless: the
 escape-sequence encoding of a frame for a real terminal is not included.
 
 Prints figures only; nothing here passes or fails. Target: median <= 8 ms.
@@ -175,7 +175,7 @@ async def next_frame(screen, timeout: float = 5.0) -> None:
 
 
 async def settle(screen) -> None:
-    """Until the screen has composed the update and follow-up idle work (DataTable) is done."""
+    """Until the screen has composed the update and follow-up idle work is done."""
     await next_frame(screen)
     await asyncio.sleep(0.02)
     await next_frame(screen)
@@ -199,7 +199,7 @@ async def tick(screen, out: Series | None, profiler: cProfile.Profile | None = N
     c1 = time.thread_time()
     await next_frame(screen)
     t2 = time.perf_counter()
-    await asyncio.sleep(0.02)  # let follow-up idle work (DataTable column widths) run and be painted
+    await asyncio.sleep(0.02)  # let follow-up idle work run and be painted
     await next_frame(screen)
     if frame_profiler is not None:
         frame_profiler.disable()

@@ -83,6 +83,7 @@ class DashboardScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self._events_shown = 0
+        self._keys_depend_on: tuple | None = None  # what the footer's keys were last worked out from
         self._component_keys: dict[str, list[str]] = {}
         self._source_status: dict[str, str] = {}
         self._row_seen: dict[str, tuple | None] = {}
@@ -137,8 +138,13 @@ class DashboardScreen(Screen):
     def _refresh_header(self, now: Now) -> None:
         app = self.app
         header = self.query_one(CockpitHeader)
-        if app.desk.state() is not header.incident:
-            self.refresh_bindings()  # keys that depend on the incident (declared by an alert, another cockpit)
+        st = app.desk.state()
+        keys_depend_on = (st.id, st.status, st.open) if st is not None else None
+        if keys_depend_on != self._keys_depend_on:
+            # keys that depend on the incident (declared by an alert, another cockpit); not on
+            # every event: redrawing the footer costs a frame of its own
+            self._keys_depend_on = keys_depend_on
+            self.refresh_bindings()
         header.update_due = app.desk.next_update_due(app.config.incident.update_every)
         header.journal_error = app.desk.journal_error
         header.unsaved = len(app.desk.unsaved)

@@ -13,17 +13,17 @@ from textual.color import Color
 from textual.content import Content
 from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable, OptionList
-from textual.widgets.data_table import ColumnKey
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
 from cockpit.model import STALE_GLYPH, Level, TimelineEvent
 from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
+from screens.statustable import StatusTable
 
 
-DETAIL_WIDTH = 48
+DETAIL_MAX = 200  # characters of a component's detail kept (the table cuts it to the column)
 _colors: dict[tuple[str, str], RichColor | None] = {}
 
 
@@ -170,28 +170,12 @@ class ComponentsPanel(Vertical):
         self._changed: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        table: DataTable = DataTable(cursor_type="row", show_cursor=False, zebra_stripes=True, id="components-table")
-        table.add_column("Component", key="name", width=16)
-        table.add_column("Status", key="status", width=13)
-        table.add_column("Since", key="since", width=8)
-        # fixed widths: an auto-width column re-measures every row when one cell shrinks
-        table.add_column("Detail", key="detail", width=DETAIL_WIDTH)
-        yield table
-
-    def on_resize(self) -> None:
-        # The detail column takes what the others leave (fixed, so updates never re-measure rows).
-        table = self.table
-        others = sum(c.width for k, c in table.columns.items() if k.value != "detail")
-        padding = 2 * table.cell_padding * len(table.columns)
-        width = max(12, self.content_size.width - others - padding - 2)  # room for a scrollbar
-        column = table.columns.get(ColumnKey("detail"))
-        if column is not None and column.width != width:
-            column.width = width
-            table.refresh(layout=True)
+        yield StatusTable([("name", "Component", 16), ("status", "Status", 13), ("since", "Since", 8),
+                           ("detail", "Detail", None)], id="components-table")
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one(DataTable)
+    def table(self) -> StatusTable:
+        return self.query_one(StatusTable)
 
     def set_subtitle(self, subtitle: str) -> None:
         if self.border_subtitle != subtitle:
@@ -210,16 +194,7 @@ class ComponentsPanel(Vertical):
                 self._changed[key] = now
             glyph = STALE_GLYPH if v.state in ("STALE", "ERROR") else v.level.glyph
             status = Text(f"{glyph} {v.state}", level_style(self, v.level, bold=v.level >= Level.WARN))
-            detail = Text(_clip(v.detail, DETAIL_WIDTH))
-            since = hms(self._changed[key])
-            if old is None:
-                table.add_row(Text(v.name), status, since, detail, key=key)
-            else:
-                if old[:2] != cells[:2]:
-                    table.update_cell(key, "status", status)
-                    table.update_cell(key, "since", since)
-                if old[2] != cells[2]:
-                    table.update_cell(key, "detail", detail)
+            table.set_row(key, v.name, status, hms(self._changed[key]), _clip(v.detail, DETAIL_MAX))
             self._shown[key] = cells
         counts = {lv: 0 for lv in Level}
         total = 0
