@@ -16,3 +16,15 @@ def checkout_state(root: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + (f" + {len(dirty)} modified tracked files" if dirty else " (clean)")
+
+
+def report(bench: str, figures: dict) -> None:
+    """Hand this bench's headline figures to bench/all.py (a JSON line appended to the file
+    named by BENCH_FIGURES); nothing happens when a bench is run by itself."""
+    import json
+    import os
+
+    path = os.environ.get("BENCH_FIGURES")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"bench": bench, **figures}) + "\n")

@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import checkout_state  # bench/ is on sys.path when a script here runs
+from _common import checkout_state, report  # bench/ is on sys.path when a script here runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -384,6 +384,10 @@ async def run(args) -> None:
     print(row(f"({n + 8} readings per poll; before (b)/(c))", sink_ms))
     if args.profile:
         print("\n  NOTE: --profile was on, so the figures above include cProfile overhead (about 2-3x)")
+    else:
+        report("tick", {"components": n, "rounds": args.rounds,
+                        "b_median_ms": statistics.median(res["b"].cpu), "b_p90_ms": pct(res["b"].cpu, 0.9),
+                        "c_median_ms": statistics.median(res["c"].cpu), "c_p90_ms": pct(res["c"].cpu, 0.9)})
     print(f"\n  GC {'disabled' if args.no_gc else 'enabled'} during (a)-(c); untimed refresh_data calls by the app "
           f"itself during the cases: {max(0, timer_calls)}")
 

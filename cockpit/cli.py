@@ -201,8 +201,20 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
         return None
 
 
+def _warm_http(config=None) -> None:
+    """The HTTP client's import starts now, beside Textual's (see warm_http)."""
+    from cockpit import kinds
+
+    if config is None or any(kinds.source_module(s.kind).SOURCE.uses_http for s in config.sources):
+        from cockpit.signals.sources._base import warm_http
+
+        warm_http()
+
+
 def cmd_demo(args) -> int:
     from cockpit.drill.demo import demo_config
+
+    _warm_http()
 
     journal = _journal(None, "demo", demo=True)
     if journal is None:
@@ -228,6 +240,7 @@ def cmd_run(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
+    _warm_http(config)
     journal = _journal(config.incident.journal, "run")
     if journal is None:
         return EXIT_CONFIG

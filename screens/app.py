@@ -188,7 +188,9 @@ class CockpitApp(App):
         from actions import ActionRunner, real_executors, sandbox_executors
 
         if executors is None:
-            executors = sandbox_executors() if self.mode == "DRILL" else real_executors()
+            # only the kinds this config uses: each kind's module is imported for its executor
+            executors = sandbox_executors() if self.mode == "DRILL" else real_executors(
+                sorted({a.kind for a in self.config.actions}))
         recorder = RunnerRecorder(self.worker, self.clock, say=partial(self.from_thread, self.say),
                                   changed=partial(self.from_thread, self.desk_changed))
         self.runner = ActionRunner(executors, recorder, self._signals_now)

@@ -606,3 +606,36 @@ def test_quantile_edge_cases():
     assert quantile(0.5, [(0.1, 100.0), (inf, 100.0)]) == pytest.approx(0.05)
     assert quantile(0.99, [(0.1, 10.0), (1.0, 20.0), (inf, 100.0)]) == 1.0
     assert quantile(0.5, [(0.1, 0.0), (0.2, 10.0), (inf, 10.0)]) == pytest.approx(0.15)
+
+
+# ---------------------------------------------------------------- the HTTP client, warmed early
+
+
+async def test_the_polling_session_takes_the_tls_context_warmed_at_start_and_a_failed_warm_up_is_tried_again(
+        monkeypatch):
+    from cockpit.signals.sources import _base
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("no CA bundle")
+        return real()
+
+    real = _base._tls_for_aiohttp
+    monkeypatch.setattr(_base, "_warm", None)
+    monkeypatch.setattr(_base, "_tls_for_aiohttp", flaky)
+    first = _base.warm_http()
+    with pytest.raises(OSError):
+        first.result(timeout=30)
+    second = _base.warm_http()  # the failure is not kept: a new attempt
+    assert second is not first and second.result(timeout=30) is not None
+    assert _base.warm_http() is second  # done once, then shared
+    ctx = SourceContext()
+    try:
+        session = await ctx.session()
+        assert session.connector._ssl is second.result()  # the one context, warmed before the first poll
+    finally:
+        await ctx.aclose()
+    assert len(calls) == 2

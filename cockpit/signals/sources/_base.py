@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -44,7 +46,7 @@ class SourceContext:
         if self._session is None:
             async with self._lock:
                 if self._session is None:
-                    tls = await asyncio.to_thread(_tls_for_aiohttp)
+                    tls = await asyncio.wrap_future(warm_http())
                     import aiohttp
 
                     connector = aiohttp.TCPConnector(limit=self.http_limit, limit_per_host=0, ssl=tls,
@@ -73,6 +75,31 @@ class SourceContext:
         client, self._http = self._http, None
         if client is not None:
             await client.aclose()
+
+
+_warm: concurrent.futures.Future | None = None
+_warm_lock = threading.Lock()
+
+
+def warm_http() -> concurrent.futures.Future:
+    """Start importing aiohttp and building the TLS context on a thread of their own (once);
+    the future holds the context. Called by the command line as soon as it knows a config
+    polls over HTTP, so that ~100 ms of CPU overlaps Textual's import and the first frame
+    instead of delaying the first poll until after them."""
+    global _warm
+    with _warm_lock:
+        if _warm is None or (_warm.done() and _warm.exception() is not None):  # a failure is tried again
+            _warm = concurrent.futures.Future()
+            threading.Thread(target=_run_into, args=(_warm, _tls_for_aiohttp), name="warm-http",
+                             daemon=True).start()
+        return _warm
+
+
+def _run_into(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
+    try:
+        future.set_result(fn())
+    except BaseException as e:  # noqa: BLE001 - handed to whoever awaits it
+        future.set_exception(e)
 
 
 def _tls_for_aiohttp() -> Any:
