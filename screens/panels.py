@@ -12,12 +12,14 @@ from textual.app import ComposeResult
 from textual.color import Color
 from textual.content import Content
 from textual.containers import Vertical
+from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widget import Widget
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
-from cockpit.model import STALE_GLYPH, Level, TimelineEvent
+from cockpit.model import STALE_GLYPH, TIMELINE_KEPT, Level, TimelineEvent
 from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 from screens.statustable import StatusTable
@@ -219,10 +221,22 @@ TIMELINE_FILTERS = {
 }
 
 
+class TimelineList(OptionList):
+    """The timeline's lines. Its size is the pane's (``1fr``), whatever it holds, so a line
+    added changes only how far it scrolls: the list and its scrollbar are redrawn, the
+    screen is not laid out again (an OptionList's growing virtual size asks for a layout of
+    the whole screen, which then repaints every panel: most of a frame's cost when a
+    hundred alerts land at once). A scrollbar appearing or going still lays out (the
+    content narrows by its width)."""
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
+
 class TimelinePane(Vertical):
     """The incident timeline, newest at the bottom, filtered by kind."""
 
-    MAX_SHOWN = 2000
+    MAX_SHOWN = TIMELINE_KEPT  # lines at most; older ones are in the journal (and the postmortem)
+    OLDER = "older lines: in the journal · x postmortem"  # said once older lines are not shown
     filter = "all"
     ghosts = False  # a drill's ghost lines (the original responders' acts), shown with G
 
@@ -233,12 +247,13 @@ class TimelinePane(Vertical):
         return kinds is None or ev.kind in kinds
 
     def set_filter(self, name: str, events: list[TimelineEvent]) -> None:
-        """Show only one kind of line; rebuilt from the app's full record."""
+        """Show only one kind of line; rebuilt from the app's record (its newest lines)."""
         self.filter = name
         self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
         self.query_one(OptionList).clear_options()
         self._times = []
         self.add(events[-self.MAX_SHOWN:])
+        self.border_subtitle = self.OLDER if getattr(events, "dropped", 0) or len(events) > self.MAX_SHOWN else ""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
@@ -246,7 +261,7 @@ class TimelinePane(Vertical):
         self._times: list[float] = []  # each shown line's time, in the pane's order
 
     def compose(self) -> ComposeResult:
-        yield OptionList(id="timeline-list")
+        yield TimelineList(id="timeline-list")
 
     def add(self, events: list[TimelineEvent]) -> None:
         """Add events in one batch (a flapping fleet can bring hundreds at once), in the order
@@ -267,8 +282,9 @@ class TimelinePane(Vertical):
             highlighted = self.highlighted_event_id()
             old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count))))
             merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
-            if len(merged) > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the newest half
+            if len(merged) > self.MAX_SHOWN:  # the whole record is in the journal; the pane keeps the newest half
                 merged = merged[-(self.MAX_SHOWN // 2):]
+                self.border_subtitle = self.OLDER
             ol.clear_options()
             ol.add_options([o for _, o in merged])
             self._times = [t for t, _ in merged]
@@ -276,8 +292,8 @@ class TimelinePane(Vertical):
                 ids = [o.id for _, o in merged]
                 if highlighted in ids:
                     ol.highlighted = ids.index(highlighted)
-        if at_end:
-            ol.scroll_end(animate=False)
+        if at_end:  # at once, in the frame that draws the new lines (not in a frame after it)
+            ol.scroll_end(animate=False, immediate=bool(ol.scrollable_content_region))
 
     def highlighted_event_id(self) -> str | None:
         """The journal id of the highlighted line (lines from before an incident have none)."""

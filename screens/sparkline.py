@@ -34,21 +34,32 @@ def sparkline(
         top = max(top, ceiling)
     span = top - floor
     eighths_total = height * 8
-    rows = [Text() for _ in range(height)]
-    pad = width - len(shown)
-    for row in rows:
-        row.append(" " * pad)
+    # each row as runs of columns in one style: one span per run, not one per column (a
+    # panel's sparkline is redrawn on every poll, and each span costs its own styling)
+    cells: list[list[str]] = [[" " * (width - len(shown))] for _ in range(height)]
+    runs: list[tuple[Style | str, int]] = [("", 1)]  # (style, how many cells of each row)
     offset = len(values) - len(shown)
     for i, v in enumerate(shown):
-        style = style_for(offset + i) if style_for else ""
         if v is None:
-            for row in rows:
+            style: Style | str = ""
+            for row in cells:
                 row.append(" ")
-            continue
-        frac = (v - floor) / span if span > 0 else 0.0
-        units = max(1, min(eighths_total, round(frac * eighths_total)))
-        for r, row in enumerate(rows):
-            level_from_bottom = height - 1 - r
-            fill = max(0, min(8, units - level_from_bottom * 8))
-            row.append(BLOCKS[fill], style)
+        else:
+            style = style_for(offset + i) if style_for else ""
+            frac = (v - floor) / span if span > 0 else 0.0
+            units = max(1, min(eighths_total, round(frac * eighths_total)))
+            for r, row in enumerate(cells):
+                level_from_bottom = height - 1 - r
+                row.append(BLOCKS[max(0, min(8, units - level_from_bottom * 8))])
+        if style == runs[-1][0]:
+            runs[-1] = (style, runs[-1][1] + 1)
+        else:
+            runs.append((style, 1))
+    rows = []
+    for row in cells:
+        text, at = Text(), 0
+        for style, n in runs:
+            text.append("".join(row[at:at + n]), style)
+            at += n
+        rows.append(text)
     return rows

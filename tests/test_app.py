@@ -244,6 +244,38 @@ async def test_timeline_pane_stays_bounded_and_shows_the_newest(demo_server):
         assert len(app.events) == 3500  # the record itself is complete
 
 
+async def test_timeline_lines_are_drawn_and_in_view_in_the_frame_that_adds_them(demo_server):
+    """The timeline list's size is its pane's however many lines it holds: lines added are
+    drawn in the next frame, scrolled to when the list was at its end (its scroll range
+    grown with it), and a line the responder scrolled back to stays in view."""
+    from cockpit.model import TimelineEvent
+
+    app = CockpitApp(demo_config(demo_server.url), mode="LIVE", poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        ol = app.screen.query_one(TimelinePane).query_one("OptionList")
+        await pilot.pause()
+        for n in (3, 100, 1):
+            start = len(app.events)
+            for i in range(start, start + n):
+                app.record(TimelineEvent(1000.0 + i, "status", f"line-{i:03d}"))
+            app.refresh_dashboard()
+            assert ol.scroll_y == ol.max_scroll_y  # scrolled as the lines were added, not a frame later
+            await pilot.pause()
+            assert ol.option_count == len(app.events)
+            assert ol.virtual_size.height == ol.option_count
+            assert ol.scroll_y == ol.max_scroll_y == max(0, ol.option_count - ol.scrollable_content_region.height)
+            assert f"line-{len(app.events) - 1:03d}" in app.export_screenshot()  # drawn, not only listed
+        ol.highlighted = 10  # the responder went back to an early line
+        ol.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        for i in range(len(app.events), len(app.events) + 20):
+            app.record(TimelineEvent(1000.0 + i, "status", f"line-{i:03d}"))
+        app.refresh_dashboard()
+        await pilot.pause()
+        assert ol.scroll_y == 0 and ol.highlighted == 10
+        assert "line-010" in app.export_screenshot()
+
+
 async def test_a_database_only_cockpit_with_panels_of_its_own(pg_url):
     """Exactly five panels before: to show CPU the cost panel was reused. Now no health panel
     (a database-only cockpit), extra panels with their own title, unit and thresholds

@@ -39,6 +39,42 @@ def test_sparkline_two_rows_stack():
     assert bottom.plain == BLOCKS[8] + BLOCKS[4]
 
 
+def test_sparkline_draws_a_run_of_one_style_as_one_span():
+    """Columns in a row with the same style are one span (a panel redraws its sparkline on
+    every poll, and every span is styled on its own); each column keeps its own style, a
+    gap and the padding none."""
+    from rich.style import Style
+    from rich.text import Span
+
+    red, green = Style(color="red"), Style(color="green")
+    styles = [red, red, red, green, green, red, red]
+    top, bottom = sparkline([1.0, 1.0, None, 1.0, 0.5, 0.5, None], width=9, height=2, style_for=lambda i: styles[i])
+    assert top.plain == "  " + BLOCKS[8] * 2 + " " + BLOCKS[8] + "   "
+    assert bottom.plain == "  " + BLOCKS[8] * 2 + " " + BLOCKS[8] * 3 + " "
+    for row in (top, bottom):
+        assert row.spans == [Span(2, 4, red), Span(5, 7, green), Span(7, 8, red)]
+
+
+def test_sample_levels_stay_each_samples_level_as_the_window_moves():
+    """A poll moves a panel's window by a sample: the levels of the samples still in it are
+    kept and only the new ones worked out. Whatever comes (a threshold crossed, a gap, the
+    buffer wrapping, a store cleared by a drill seeking, several polls between two
+    refreshes), every sample is drawn at its own value's level."""
+    threshold = CFG.panels.signal("error_rate").threshold
+    store, cache = Store(40), {}
+    values = [0.01, 0.06, None, 0.2, 0.04] * 30
+    for i, value in enumerate(values):
+        ok = value is not None or i % 7
+        store.add(Reading("metrics", "error_rate", T0 + i, value, Status.OK if ok else Status.ERROR))
+        if i == 90:
+            store.clear()
+        if i % 11 in (3, 4):
+            continue  # no refresh between these polls: the window moved by two
+        v = signal_view(CFG, "error_rate", store, T0 + i, 30, cache)
+        assert v.samples == store.get("metrics:error_rate").values(30)
+        assert v.sample_levels == [level_of(x, threshold) for x in v.samples], i
+
+
 def _store(*readings: Reading) -> Store:
     s = Store(100)
     s.extend(readings)

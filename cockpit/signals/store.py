@@ -64,11 +64,17 @@ class RingBuffer:
 
     def values(self, n: int | None = None) -> list[float | None]:
         """The last ``n`` values, oldest first; None marks a gap (no value or a failed poll)."""
-        out: list[float | None] = []
-        for i in self._indices(self._size if n is None else n):
-            v = self._values[i]
-            out.append(None if math.isnan(v) or self._status[i] else v)
-        return out
+        n = self._size if n is None else min(n, self._size)
+        if n <= 0:
+            return []
+        start = (self._head - n) % self.capacity
+        end = start + n
+        if end <= self.capacity:  # read as slices of the arrays (a panel reads 240 on every poll)
+            values, status = self._values[start:end], self._status[start:end]
+        else:
+            end -= self.capacity
+            values, status = self._values[start:] + self._values[:end], self._status[start:] + self._status[:end]
+        return [None if bad or v != v else v for v, bad in zip(values, status)]  # v != v: NaN
 
     def samples(self, n: int | None = None) -> list[tuple[float, float | None]]:
         """The last ``n`` (timestamp, value) pairs, oldest first."""

@@ -122,7 +122,7 @@ def signal_view(
         values, levels = hit[1], hit[2]
     else:
         values = buf.values(samples) if buf else []
-        levels = [level_of(v, panel.threshold) for v in values]
+        levels = _levels(values, panel.threshold, hit[1:] if hit is not None else ([], []))
         if cache is not None:
             cache[role] = (version, values, levels)
     return SignalView(
@@ -135,6 +135,18 @@ def signal_view(
         samples=values,
         sample_levels=levels,
     )
+
+
+def _levels(values: list[float | None], threshold, before: tuple[list, list]) -> list[Level]:
+    """Each sample's level. A poll shifts the window by a sample or two: the levels of the
+    samples still in it are taken from ``before`` (the last window's values and levels)
+    when those values are the same, and only the new ones are worked out."""
+    old_values, old_levels = before
+    for new in range(1, min(len(values), 4) + 1):  # samples appended since the last window
+        keep = len(values) - new
+        if keep <= len(old_values) and values[:keep] == old_values[len(old_values) - keep:]:
+            return old_levels[len(old_levels) - keep:] + [level_of(v, threshold) for v in values[keep:]]
+    return [level_of(v, threshold) for v in values]
 
 
 def also_labels(refs: list[str]) -> dict[str, str]:
