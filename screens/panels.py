@@ -19,7 +19,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
-from cockpit.model import STALE_GLYPH, TIMELINE_KEPT, Level, TimelineEvent
+from cockpit.model import STALE_GLYPH, Level, TimelineEvent
 from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 from screens.statustable import StatusTable
@@ -235,8 +235,7 @@ class TimelineList(OptionList):
 class TimelinePane(Vertical):
     """The incident timeline, newest at the bottom, filtered by kind."""
 
-    MAX_SHOWN = TIMELINE_KEPT  # lines at most; older ones are in the journal (and the postmortem)
-    OLDER = "older lines: in the journal · x postmortem"  # said once older lines are not shown
+    MAX_SHOWN = 2000
     filter = "all"
     ghosts = False  # a drill's ghost lines (the original responders' acts), shown with G
 
@@ -247,13 +246,12 @@ class TimelinePane(Vertical):
         return kinds is None or ev.kind in kinds
 
     def set_filter(self, name: str, events: list[TimelineEvent]) -> None:
-        """Show only one kind of line; rebuilt from the app's record (its newest lines)."""
+        """Show only one kind of line; rebuilt from the app's full record."""
         self.filter = name
         self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
         self.query_one(OptionList).clear_options()
         self._times = []
         self.add(events[-self.MAX_SHOWN:])
-        self.border_subtitle = self.OLDER if getattr(events, "dropped", 0) or len(events) > self.MAX_SHOWN else ""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
@@ -282,9 +280,8 @@ class TimelinePane(Vertical):
             highlighted = self.highlighted_event_id()
             old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count))))
             merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
-            if len(merged) > self.MAX_SHOWN:  # the whole record is in the journal; the pane keeps the newest half
+            if len(merged) > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the newest half
                 merged = merged[-(self.MAX_SHOWN // 2):]
-                self.border_subtitle = self.OLDER
             ol.clear_options()
             ol.add_options([o for _, o in merged])
             self._times = [t for t, _ in merged]
