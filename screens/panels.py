@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rich.color import Color as RichColor
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.content import Content
 from textual.containers import Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.visual import Visual
 from textual.widget import Widget
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -60,7 +63,80 @@ def set_level_classes(widget, level: Level, fresh: str) -> None:
     widget.set_class(fresh in ("stale", "error"), "-stale")
 
 
-class SignalPanelWidget(Widget):
+class LinePanel(Widget):
+    """A panel whose body (:meth:`render`, a few lines of text) is drawn line by line: each
+    line is kept as drawn until its text changes, and :meth:`redraw` repaints only the rows
+    that look different. A poll changes a value and a sparkline, not the thresholds, the
+    blank rows or the border, and those were drawn again on every poll, each time through
+    the whole body's layout as text.
+
+    A line that fits its row is drawn as Textual draws a line of text (the same segments,
+    styles and offsets for a mouse selection); a body with a line that wraps, or under a
+    mouse selection, is drawn whole, as Textual draws it."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._rows: list[Strip] = []  # the body as drawn, row by row
+        self._lines: list[tuple[Text, Strip]] = []  # each line of it with its row
+        self._drawn_as: tuple | None = None  # (width, style, selection) the rows were drawn with
+
+    def redraw(self) -> None:
+        """The body changed: draw it and repaint the rows that look different."""
+        if not self.size.width:
+            self.refresh()  # not laid out yet: drawn when it is
+            return
+        for y in self._draw():
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _draw(self) -> list[int]:
+        """Draw the body's rows; returns the rows that changed."""
+        width, style, selection = self.size.width, self.visual_style, self.text_selection
+        if (width, style, selection) != self._drawn_as:
+            self._lines, self._drawn_as = [], (width, style, selection)
+        body = self.render()
+        lines = self._line_by_line(body, width, style) if selection is None else None
+        if lines is None:  # a line wraps, or a selection: the whole body, as Textual draws it
+            self._lines, rows = [], Visual.to_strips(self, Content.from_rich_text(body), width, None, style)
+        else:
+            self._lines, rows = lines, [row for _, row in lines]
+        old, self._rows = self._rows, rows
+        return [y for y in range(max(len(old), len(rows))) if y >= len(old) or y >= len(rows) or old[y] != rows[y]]
+
+    def _line_by_line(self, body: Text, width: int, style) -> list[tuple[Text, Strip]] | None:
+        """Each line of the body with its row: kept when its text is the same, drawn when
+        not; None when a line does not fit its row."""
+        lines = []
+        for y, line in enumerate(body.split("\n", allow_blank=True)):
+            kept = self._lines[y] if y < len(self._lines) else None
+            row = kept[1] if kept is not None and kept[0] == line else self._row(line, y, width, style)
+            if row is None:
+                return None
+            lines.append((line, row))
+        return lines
+
+    @staticmethod
+    def _row(line: Text, y: int, width: int, style) -> Strip | None:
+        """Line ``y`` of the body drawn on its row, as Textual's Content draws a left-aligned
+        line that fits: each piece in the base style plus its own, with its offset (a mouse
+        selection finds the text by it). None when it does not fit (it wraps) or holds a tab."""
+        content = Content.from_rich_text(line)
+        if content.cell_length > width or "\t" in content.plain:
+            return None
+        segments, x = [], 0
+        for text, text_style in content.render(style, end=""):
+            segments.append(Segment(text, (style + text_style).rich_style_with_offset(x, y)))
+            x += len(text)
+        return Strip(segments, content.cell_length)
+
+    def render_line(self, y: int) -> Strip:
+        if (self.size.width, self.visual_style, self.text_selection) != self._drawn_as:
+            self._draw()  # resized, restyled (a theme) or selected: every row is being painted anyway
+        if y < len(self._rows):
+            return self._rows[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+
+class SignalPanelWidget(LinePanel):
     """A numeric signal: badge (glyph + word), value, thresholds, sparkline, freshness."""
 
     def __init__(self, role: str, **kw) -> None:
@@ -74,13 +150,13 @@ class SignalPanelWidget(Widget):
             self.border_subtitle = label
         if self.view is not None and view.drawn() == self.view.drawn():
             return
+        if self.view is None or view.title != self.view.title:
+            self.border_title = Content(view.title)  # plain text: a '[' in a title is not markup
         self.view = view
-        self.border_title = Content(view.title)  # plain text: a '[' in a title is not markup
         set_level_classes(self, view.level, view.fresh.status)
-        self.refresh()
+        self.redraw()
 
     def render(self) -> Text:
-        # Drawn at paint time, when the content width is known.
         return self._render_view(self.view) if self.view is not None else Text("waiting for first poll", "dim")
 
     def _render_view(self, v: SignalView) -> Text:
@@ -108,7 +184,7 @@ class SignalPanelWidget(Widget):
         return out
 
 
-class HealthPanel(Widget):
+class HealthPanel(LinePanel):
     """Health checks: one line per check (glyph + word + detail), response-time sparkline."""
 
     def __init__(self, title: str = "Health", **kw) -> None:
@@ -131,7 +207,7 @@ class HealthPanel(Widget):
         unreachable = any(c.state == "UNREACHABLE" for c in checks)
         all_stale = bool(checks) and all(c.fresh.status in ("stale", "error") and c.state != "UNREACHABLE" for c in checks)
         set_level_classes(self, overall, "unreachable" if unreachable else "stale" if all_stale else "ok")
-        self.refresh()
+        self.redraw()
 
     def render(self) -> Text:
         checks, width = self.checks, max(10, self.content_size.width)
@@ -282,8 +358,9 @@ class TimelinePane(Vertical):
             merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
             if len(merged) > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the newest half
                 merged = merged[-(self.MAX_SHOWN // 2):]
-            ol.clear_options()
-            ol.add_options([o for _, o in merged])
+            # in one go: clearing first would hide the scrollbar and adding show it again, two
+            # changes that each lay out the whole screen
+            ol.set_options([o for _, o in merged])
             self._times = [t for t, _ in merged]
             if highlighted is not None and not at_end:
                 ids = [o.id for _, o in merged]

@@ -265,6 +265,12 @@ async def test_timeline_lines_are_drawn_and_in_view_in_the_frame_that_adds_them(
             assert ol.virtual_size.height == ol.option_count
             assert ol.scroll_y == ol.max_scroll_y == max(0, ol.option_count - ol.scrollable_content_region.height)
             assert f"line-{len(app.events) - 1:03d}" in app.export_screenshot()  # drawn, not only listed
+        app.record(TimelineEvent(1050.5, "status", "late-line"))  # stamped earlier: goes where its time puts it
+        app.refresh_dashboard()
+        assert ol.scroll_y == ol.max_scroll_y
+        await pilot.pause()
+        shown = [str(ol.get_option_at_index(i).prompt).split()[-1] for i in range(ol.option_count)]
+        assert shown[49:53] == ["line-049", "line-050", "late-line", "line-051"] and shown[-1] == "line-103"
         ol.highlighted = 10  # the responder went back to an early line
         ol.scroll_to(y=0, animate=False, immediate=True)
         await pilot.pause()

@@ -74,3 +74,71 @@ async def test_a_long_detail_is_cut_to_the_column_and_redrawn_at_a_new_width():
         await pilot.resize_terminal(40, 10)
         await pilot.pause()
         assert table.render_line(1).cell_length == table.size.width == 40
+
+
+# ---------------------------------------------------------------- panels drawn line by line
+
+from textual.content import Content  # noqa: E402
+from textual.geometry import Region  # noqa: E402
+from textual.visual import Visual  # noqa: E402
+
+from cockpit.model import Level  # noqa: E402
+from cockpit.signals.views import Freshness, SignalView  # noqa: E402
+from screens.panels import SignalPanelWidget  # noqa: E402
+
+
+class PanelApp(App):
+    CSS = "SignalPanelWidget { border: round $primary; padding: 0 1; width: 32; height: 9; }"
+
+    def compose(self) -> ComposeResult:
+        yield SignalPanelWidget("error_rate")
+
+
+def a_view(value: float, samples: list[float], threshold: str = "warn ≥5.0% · crit ≥10.0%") -> SignalView:
+    level = Level.CRIT if value >= 0.1 else Level.WARN if value >= 0.05 else Level.OK
+    return SignalView("Error rate", level, f"{value:.1%}", Freshness("ok", 1.0), threshold,
+                      [("p99", f"{value * 3:.1%}")], samples,
+                      [Level.CRIT if v >= 0.1 else Level.WARN if v >= 0.05 else Level.OK for v in samples])
+
+
+def as_textual_draws_it(panel) -> list[list]:
+    """The panel's body drawn whole, as Textual draws a widget's text."""
+    strips = Visual.to_strips(panel, Content.from_rich_text(panel.render()), panel.size.width, None,
+                              panel.visual_style)
+    return [list(s) for s in strips]
+
+
+async def test_a_panel_draws_again_only_the_rows_whose_lines_changed():
+    app = PanelApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        panel = app.query_one(SignalPanelWidget)
+        await pilot.pause()
+        samples = [0.01, 0.02, 0.03] * 8
+        panel.show(a_view(0.02, samples))
+        await pilot.pause()
+        height = panel.size.height
+        before = [panel.render_line(y) for y in range(height)]
+        assert [list(s) for s in before[:6]] == as_textual_draws_it(panel)[:6]
+
+        panel.show(a_view(0.12, samples[1:] + [0.12]))  # a poll: new value, the sparkline moves
+        after = [panel.render_line(y) for y in range(height)]
+        kept = [a is b for a, b in zip(before, after)]
+        assert kept[:6] == [False, False, True, False, False, True]  # thresholds and the blank row kept
+        assert [list(s) for s in after[:6]] == as_textual_draws_it(panel)[:6]
+        await pilot.pause()
+        width, outer = panel.outer_size.width, panel.outer_size.height
+        drawn = [strip.text for strip in panel.render_lines(Region(0, 0, width, outer))]
+        assert "✖ CRIT  12.0%" in drawn[1] and "p99 36.0%" in drawn[2], drawn
+
+
+async def test_a_panel_whose_line_wraps_is_drawn_as_textual_draws_it():
+    app = PanelApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        panel = app.query_one(SignalPanelWidget)
+        await pilot.pause()
+        long = "warn ≥5.0% · crit ≥10.0% · page the database team first"
+        panel.show(a_view(0.06, [0.06] * 30, long))
+        rows = [list(panel.render_line(y)) for y in range(panel.size.height)]
+        whole = as_textual_draws_it(panel)
+        assert len(whole) > len(panel.render().plain.split("\n"))  # the threshold line wraps
+        assert rows[:len(whole)] == whole[:panel.size.height]
