@@ -18,7 +18,7 @@ from cockpit.clock import ManualClock
 from cockpit.config import ConfigError, config_from_dict
 from cockpit.drill.demo import demo_config, demo_raw
 from cockpit.incident.desk import IncidentDesk
-from cockpit.incident.journal import GENESIS, JournalError
+from cockpit.incident.journal import GENESIS, JournalError, NewEvent
 from cockpit.incident.journals import open_journal
 from cockpit.incident.pgjournal import PostgresJournal, safe_url
 from cockpit.drill.simulator import Simulator, SimulatorServer
@@ -87,6 +87,66 @@ def test_two_writers_at_once_keep_one_unbroken_chain(pg_url):
     assert len(evs) == 1 + 3 * 60
     assert journals[0].verify() == []
     assert [e.seq for e in evs] == sorted(e.seq for e in evs)
+
+
+def test_batches_and_appends_from_three_cockpits_at_once_keep_every_chain(pg_url):
+    """Single appends and batches over two incidents, listed in either order, from three
+    cockpits at once: no batch waits for another in a circle (a deadlock would be refused),
+    nothing is lost, every chain and head holds, and `cockpit journal verify` says so."""
+    journals = [PostgresJournal(pg_url, actor=f"r{i}") for i in range(3)]
+    journals[0].append("INC-1", "incident_declared", {"title": "x"})
+    failures: list[Exception] = []
+
+    def write(j: PostgresJournal, n: int) -> None:
+        first, second = ("INC-2", "INC-1") if n % 2 else ("INC-1", "INC-2")
+        try:
+            for i in range(15):
+                j.append(first, "note", {"text": f"{j.actor} {i} alone"})
+                j.append_many([NewEvent(inc, "note", {"text": f"{j.actor} {i} {k}"})
+                               for k, inc in enumerate((first, second, first, second))])
+        except Exception as e:  # noqa: BLE001 - collected, then asserted on
+            failures.append(e)
+
+    threads = [threading.Thread(target=write, args=(j, n)) for n, j in enumerate(journals)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    reader = PostgresJournal(pg_url)
+    for incident, count in (("INC-1", 1 + 2 * 15 + 3 * 15 * 2), ("INC-2", 15 + 3 * 15 * 2)):
+        evs = reader.events(incident)
+        assert len(evs) == count
+        assert [e.prev_hash for e in evs] == [GENESIS] + [e.hash for e in evs[:-1]]
+    every = sorted(reader.events("INC-1") + reader.events("INC-2"), key=lambda e: e.seq)
+    for j in journals:  # each cockpit's batches landed whole, in the order given
+        mine = [tuple(map(int, e.payload["text"].split()[1:])) for e in every
+                if e.actor == j.actor and e.kind == "note" and not e.payload["text"].endswith("alone")]
+        assert mine == [(i, k) for i in range(15) for k in range(4)]
+    assert reader.verify() == []
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        assert db.execute("SELECT count(*) FROM cockpit_heads").fetchone()[0] == 1 + 3 * 15 * 5
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "journal", "verify", "--journal", pg_url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "chain INTACT" in out.stdout, out.stdout + out.stderr
+
+
+def test_an_append_or_a_batch_is_one_statement_and_rechains_after_another_cockpit(pg_url, monkeypatch):
+    alice, bob = PostgresJournal(pg_url, actor="alice"), PostgresJournal(pg_url, actor="bob")
+    alice.append("INC-1", "incident_declared", {"title": "x"})  # first write here: the tail is read
+    sent: list[str] = []
+    execute = psycopg.Cursor.execute  # every statement, raw or not, whoever sends it
+    monkeypatch.setattr(psycopg.Cursor, "execute",
+                        lambda cur, query, *a, **kw: sent.append(query) or execute(cur, query, *a, **kw))
+    alice.append("INC-1", "note", {"text": "one"})
+    assert len(sent) == 1  # insert, head, NOTIFY and commit: one round trip
+    alice.append_many([NewEvent("INC-1", "metrics_snapshot", {"n": i}) for i in range(100)])
+    assert len(sent) == 2  # a hundred events: one more
+    bob.append("INC-1", "note", {"text": "bob was first"})
+    stored = alice.append_many([NewEvent("INC-1", "note", {"text": "re-chained"})])
+    assert stored[0].prev_hash == bob.events("INC-1")[-2].hash
+    assert [e.payload.get("text") for e in bob.events("INC-1")][-2:] == ["bob was first", "re-chained"]
+    assert alice.verify() == []
 
 
 def test_listen_announces_another_writers_event_within_a_second(pg_url):

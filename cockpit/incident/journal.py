@@ -5,7 +5,9 @@ edited, removed or reordered row is detected by :meth:`Journal.verify`
 (`cockpit journal verify`). An event is *acknowledged* when ``append`` returns:
 by then it is committed to the database, so it survives the cockpit being
 killed (SQLite in WAL mode; ``durability="full"`` also survives power loss at
-the cost of an fsync per event).
+the cost of an fsync per event). ``append_many`` writes several events in one
+transaction, one commit for all (all or none; see its contract), for what the
+cockpit journals by itself in one tick.
 
 Actions write an ``action_intent`` before they run and an ``action_outcome``
 after; an intent with no outcome (the cockpit died in between) is reported by
@@ -36,7 +38,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,16 +190,84 @@ class Presence:
     seen: float
 
 
+ALERT_KINDS = ("alert_raised", "alert_cleared")
+
+
 def duplicate_alert(ev: Event, recent: Iterable[Event]) -> Event | None:
     """The alert another cockpit already journaled for the same crossing (same signal, same
     level, within ALERT_SAME_WITHIN), or None. ``recent``: the incident's latest alerts."""
+    return _same_crossing(ev, sorted(recent, key=lambda e: e.seq, reverse=True))
+
+
+def _same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
+    """:func:`duplicate_alert` on alerts already in order, the newest first: the newest alert
+    of the same signal decides."""
     signal = ev.payload.get("signal")
-    for other in sorted(recent, key=lambda e: e.seq, reverse=True):
+    for other in newest_first:
         if other.payload.get("signal") != signal:
             continue
         same = other.payload.get("level") == ev.payload.get("level") and abs(other.ts - ev.ts) <= ALERT_SAME_WITHIN
         return other if same else None
     return None
+
+
+# ---------------------------------------------------------------- batches
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for :meth:`Journal.append_many`: the arguments of :meth:`Journal.append`."""
+
+    incident: str
+    kind: str
+    payload: dict[str, Any] | None = None
+    actor: str | None = None
+    ts: float | None = None
+    pinned: bool = False
+    id: str | None = None
+    once: bool = False
+
+
+class Chained:
+    """A batch of checked events (each with its ``once``) chained as appending them one by
+    one would chain them, ready to be written in one transaction; both journals write
+    every append this way, a single one being a batch of one.
+
+    ``tails``: each incident's last hash now (every incident of the batch). ``stored``: the
+    events the journal already holds under the batch's ids (looked up when a write was
+    refused: an entry written before, its answer lost, is that event, not a second one).
+    ``recent``: the latest alerts of every incident with a ``once`` entry, the newest first
+    (a ``once`` alert whose crossing another cockpit, or an earlier entry, journaled
+    already is that event). ``rows`` are what to insert, in this order, each
+    ``(event, prev_hash, hash)``; ``tails`` is then each incident's last hash."""
+
+    def __init__(self, batch: Sequence[tuple[Event, bool]], tails: Mapping[str, str],
+                 stored: Mapping[str, Event] | None = None, recent: Mapping[str, list[Event]] | None = None) -> None:
+        self.tails = dict(tails)
+        self.rows: list[tuple[Event, str, str]] = []
+        self._picks: list[int | Event] = []  # per entry: its row, or the event the journal holds
+        row_of: dict[str, int] = {}  # event id -> its row
+        alerts = {incident: list(evs) for incident, evs in (recent or {}).items()}
+        for ev, once in batch:
+            pick: int | Event | None = row_of.get(ev.id)
+            if pick is None and stored:
+                pick = stored.get(ev.id)
+            if pick is None and once:
+                dup = _same_crossing(ev, alerts[ev.incident])
+                pick = None if dup is None else row_of.get(dup.id, dup)
+            if pick is None:
+                prev = self.tails[ev.incident]
+                digest = chain_hash(prev, ev)  # the hashed body holds neither prev_hash nor hash
+                self.tails[ev.incident] = digest
+                pick = row_of[ev.id] = len(self.rows)
+                self.rows.append((ev, prev, digest))
+                if ev.kind in ALERT_KINDS and ev.incident in alerts:
+                    alerts[ev.incident].insert(0, ev)
+            self._picks.append(pick)
+
+    def events(self, seqs: Sequence[int]) -> list[Event]:
+        """Every entry's event as stored, given the seq each row was written with."""
+        rows = [sealed(ev, prev, digest, seq) for (ev, prev, digest), seq in zip(self.rows, seqs, strict=True)]
+        return [rows[p] if isinstance(p, int) else p for p in self._picks]
 
 
 # ---------------------------------------------------------------- heads
@@ -226,21 +296,34 @@ class HeadsFile:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def add(self, head: Head) -> None:
+    def add(self, *heads: Head) -> None:
         with self._lock:
-            self._waiting.append(head)
+            self._waiting.extend(heads)
             lines = "".join(json.dumps({"i": h.incident, "s": h.seq, "h": h.hash}, separators=(",", ":")) + "\n"
                             for h in self._waiting)
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as f:
-                    f.write(lines)
-                    f.flush()
-                    if self.durable:
-                        os.fsync(f.fileno())
+                self._append(lines.encode())
             except OSError:
                 return  # the disk is full or gone: these heads go with the next event
             self._waiting.clear()
+
+    def _append(self, data: bytes) -> None:
+        """``data`` at the end of the file, made (and its folder) when missing; opened for
+        each write, so a file moved or deleted meanwhile is made again, not written blind."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        try:
+            fd = os.open(self.path, flags, 0o666)
+        except FileNotFoundError:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def load(self) -> list[Head]:
         """Every head recorded; a damaged line is skipped (it seals nothing)."""
@@ -293,7 +376,7 @@ class CheckReport:
 
 class Journal:
     """What every journal does; subclasses store the events (SQLite here, PostgreSQL in
-    :mod:`cockpit.incident.pgjournal`). Subclasses provide _insert, _rows, incidents, close and
+    :mod:`cockpit.incident.pgjournal`). Subclasses provide _insert, _events, incidents, close and
     ``where`` (the place, for messages; never a password)."""
 
     clock: Clock
@@ -310,13 +393,47 @@ class Journal:
         ``ts`` is when it happened (default now); ``id`` lets a write that is retried keep
         the id the event was shown with. ``once`` (alerts): when another cockpit already
         journaled the same crossing, nothing is written and its event is returned."""
-        ev = self._new_event(incident, kind, payload, actor, ts, pinned, id)
-        stored = self._insert(ev, once)
-        if self.heads is not None and stored.id == ev.id:
-            self.heads.add(Head(stored.incident, stored.seq, stored.hash))
+        return self.append_many([NewEvent(incident, kind, payload, actor=actor, ts=ts, pinned=pinned, id=id,
+                                          once=once)])[0]
+
+    def append_many(self, entries: Iterable[NewEvent]) -> list[Event]:
+        """Append several events in one transaction: one commit for all of them (on
+        PostgreSQL one round trip in the usual case), for what the cockpit journals by
+        itself in one tick (alerts, snapshots).
+
+        The contract:
+
+        - The same events as calling :meth:`append` with each entry in order: each is
+          chained after the one before it in its incident (entries may belong to several
+          incidents), seqs follow the entries' order, and every field means what it means
+          there (a ``once`` alert is checked against the journal and the entries before it).
+        - All or nothing: when this returns, every event is committed and its head recorded;
+          when it raises JournalError, none of them was written and the chain is as it was
+          (every entry is checked first: one bad kind or payload refuses the batch). One
+          exception, as for ``append``: a connection lost while committing can leave the
+          batch written without saying so; appending the same entries again (same ``id``
+          each) then returns the events written and writes nothing twice.
+        - Returns one event per entry, in order: as stored, or the one it stands for (the
+          alert another cockpit journaled first, the event written before under its id).
+        - Nothing in the batch is durable before the call returns: acknowledge none of it
+          earlier, and append a responder's own act by itself (``append``) so that its
+          acknowledgement never waits for a batch.
+
+        No entries: nothing is written and nothing is asked of the database."""
+        batch = [(self._new_event(e.incident, e.kind, e.payload, e.actor, e.ts, e.pinned, e.id), e.once)
+                 for e in entries]
+        if not batch:
+            return []
+        stored = self._insert(batch)
+        if self.heads is not None:  # heads of what this call wrote (or wrote before, its answer lost)
+            mine = {s.seq: Head(s.incident, s.seq, s.hash) for (ev, _), s in zip(batch, stored) if s.id == ev.id}
+            if mine:
+                self.heads.add(*mine.values())
         return stored
 
-    def _insert(self, ev: Event, once: bool = False) -> Event:
+    def _insert(self, batch: list[tuple[Event, bool]]) -> list[Event]:
+        """Write the checked events (each with its ``once``) in one transaction, chained by
+        :class:`Chained`: every one or none. Returns each entry's event as stored."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ shared state
@@ -610,41 +727,49 @@ class SQLiteJournal(Journal):
 
     # ------------------------------------------------------------ writing
 
-    def _insert(self, ev: Event, once: bool = False) -> Event:
+    def _insert(self, batch: list[tuple[Event, bool]]) -> list[Event]:
         if self.readonly:
             raise JournalError(f"{self.path}: opened read-only")
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                if once:
-                    recent = [_row_event(r) for r in self._db.execute(
-                        f"SELECT {_COLUMNS} FROM events WHERE incident=? AND kind IN ('alert_raised', "
-                        "'alert_cleared') ORDER BY seq DESC LIMIT 50", (ev.incident,))]
-                    dup = duplicate_alert(ev, recent)
-                    if dup is not None:
-                        self._db.execute("COMMIT")
-                        return dup
-                prev = self._last_hash(ev.incident)
-                digest = chain_hash(prev, ev)  # the hashed body holds neither prev_hash nor hash
-                cur = self._db.execute(
-                    "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (ev.id, ev.incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
-                     int(ev.pinned), prev, digest, ev.written),
-                )
-                self._db.execute("COMMIT")
+                try:
+                    chained, seqs = self._write_chained(batch, look_up_ids=False)
+                except sqlite3.IntegrityError:  # an id already there: written before, its answer lost
+                    chained, seqs = self._write_chained(batch, look_up_ids=True)
             except sqlite3.Error as e:
                 self._tail.clear()
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(e, sqlite3.IntegrityError):
-                    row = self._db.execute(f"SELECT {_COLUMNS} FROM events WHERE id=?", (ev.id,)).fetchone()
-                    if row is not None:  # written before, its answer lost: a retry, not a second event
-                        return _row_event(row)
                 raise JournalError(f"{self.path}: cannot write the event: {e}") from None
-            self._tail[ev.incident] = digest
+            self._tail.update(chained.tails)
             self._seen_version = self._data_version()
-        return sealed(ev, prev, digest, cur.lastrowid)
+        return chained.events(seqs)
+
+    def _write_chained(self, batch: list[tuple[Event, bool]], look_up_ids: bool) -> tuple[Chained, list[int]]:
+        """One immediate transaction: chain the batch after the incidents' tails and insert it."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            stored: dict[str, Event] = {}
+            if look_up_ids:
+                for ev, _ in batch:
+                    row = db.execute(f"SELECT {_COLUMNS} FROM events WHERE id=?", (ev.id,)).fetchone()
+                    if row is not None:
+                        stored[ev.id] = _row_event(row)
+            recent = {incident: [_row_event(r) for r in db.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE incident=? AND kind IN ('alert_raised', 'alert_cleared') "
+                "ORDER BY seq DESC LIMIT 50", (incident,))] for incident in {ev.incident for ev, once in batch if once}}
+            tails = {incident: self._last_hash(incident) for incident in {ev.incident for ev, _ in batch}}
+            chained = Chained(batch, tails, stored, recent)
+            seqs = [db.execute(
+                "INSERT INTO events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (ev.id, ev.incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True), int(ev.pinned),
+                 prev, digest, ev.written)).lastrowid for ev, prev, digest in chained.rows]
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return chained, seqs
 
     def _write(self, fn) -> Any:
         """``fn(db)`` in one immediate transaction (leases, presence)."""

@@ -4,9 +4,10 @@ Same events, same hash chain and same guarantees as the embedded SQLite journal
 (an event is acknowledged once committed). What it adds:
 
 - The chain is enforced by the database: ``UNIQUE (incident, prev_hash)`` lets only one
-  event follow another. An append is one round trip (insert and NOTIFY in one
-  statement) against the tail this cockpit last saw; if another cockpit appended
-  first, the insert is refused, the tail is read again and the event re-chained.
+  event follow another. An append, or a batch of them (``append_many``), is one
+  statement, so one round trip and one commit, against the tail this cockpit last saw;
+  if another cockpit appended first, the insert is refused, the tail is read again
+  (under the incident's lock) and the events re-chained.
 - Each append sends ``NOTIFY cockpit_journal, '<incident>'`` in its transaction; a
   listening cockpit (:meth:`PostgresJournal.listen`) reads the new events at once
   instead of waiting for its next poll.
@@ -25,12 +26,13 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from cockpit.clock import Clock, SystemClock
-from cockpit.incident.journal import (_COLUMNS, GENESIS, LEASE_TTL, PRESENCE_TTL, SCHEMA_VERSION, Event, Head, HeadsFile,
-                             Journal, JournalError, JournalUnreadable, Lease, Presence, _row_event, chain_hash,
-                             default_path, duplicate_alert, sealed)
+from cockpit.incident.journal import (_COLUMNS, GENESIS, LEASE_TTL, PRESENCE_TTL, SCHEMA_VERSION, Chained, Event, Head,
+                             HeadsFile, Journal, JournalError, JournalUnreadable, Lease, Presence, _row_event,
+                             default_path)
 
 CHANNEL = "cockpit_journal"
 CONNECT_TIMEOUT = 5  # seconds
@@ -69,6 +71,47 @@ _NOW = "extract(epoch from clock_timestamp())"
 _LEASE = "target, action, actor, cockpit, incident, started, expires"
 #: advisory lock keys: one for creating the schema, one per incident (hashed) for appends
 _SCHEMA_LOCK = 0x636B7074  # "ckpt"
+#: the most events one statement writes (10 values each; a statement takes at most 65,535)
+STATEMENT_EVENTS = 1000
+_EVENT_COLUMNS = "id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, written"
+_EVENT_CASTS = ("", "", "::float8", "", "", "", "::boolean", "", "", "::float8")
+
+# The writing statements are raw queries ($1, $2, ...: psycopg.RawCursor): psycopg parses a
+# %s query again on every call once it is long or has many values, as a batch's is.
+
+
+@lru_cache(maxsize=64)
+def _locks_sql(incidents: int) -> str:
+    """Take the incidents' locks ($1...), in the order given: sorted, the same in every
+    cockpit, so two writers of the same incidents never wait for each other in a circle."""
+    names = ", ".join(f"(${k})" for k in range(1, incidents + 1))
+    return f"SELECT count(pg_advisory_xact_lock(hashtextextended('cockpit:' || i, 0))) FROM (VALUES {names}) AS l (i)"
+
+
+@lru_cache(maxsize=64)
+def _insert_sql(events: int, incidents: int) -> str:
+    """One statement writing ``events`` events (the incidents' names, 10 values per event,
+    the channel): under the incidents' locks (taken in the statement itself, so a writer
+    that read the tails under them cannot be overtaken), the events in the order given
+    (each drawing its seq in that order), their heads, and the announcement; one row per
+    event, its id and seq."""
+    rows = []
+    for n in range(events):
+        first = incidents + 10 * n + 1
+        rows.append("(" + ", ".join(f"${first + k}{cast}" for k, cast in enumerate(_EVENT_CASTS)) + f", {n})")
+    return (f"WITH lock AS ({_locks_sql(incidents)}), "
+            f"ins AS (INSERT INTO cockpit_events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} "
+            f"FROM (VALUES {', '.join(rows)}) AS v ({_EVENT_COLUMNS}, n), lock ORDER BY n "
+            "RETURNING id, seq, incident, hash), "
+            "head AS (INSERT INTO cockpit_heads SELECT incident, seq, hash FROM ins) "
+            f"SELECT id, seq, pg_notify(${incidents + 10 * events + 1}, incident) FROM ins")
+
+
+_TAILS = ("SELECT i, (SELECT hash FROM cockpit_events WHERE incident = i ORDER BY seq DESC LIMIT 1) "
+          "FROM unnest(%s::text[]) AS i")
+_RECENT_ALERTS = (f"SELECT {_COLUMNS} FROM unnest(%s::text[]) AS i, LATERAL (SELECT {_COLUMNS} FROM cockpit_events "
+                  "WHERE incident = i AND kind IN ('alert_raised', 'alert_cleared') ORDER BY seq DESC LIMIT 50) AS e "
+                  "ORDER BY seq DESC")
 
 
 def safe_url(url: str) -> str:
@@ -195,60 +238,69 @@ class PostgresJournal(Journal):
 
     # ------------------------------------------------------------ writing
 
-    def _insert(self, ev: Event, once: bool = False) -> Event:
-        """Insert one chained event, its head and the announcement in one statement. An
-        alert (``once``) is first looked for under the incident's lock: another cockpit
-        that saw the same crossing first has journaled it already."""
+    def _insert(self, batch: list[tuple[Event, bool]]) -> list[Event]:
+        """Usually one statement: chained after the tails this cockpit last saw. When another
+        cockpit appended first (the insert is refused), an id is there already (a retry),
+        an incident is new to this cockpit, or for a ``once`` alert: the tails, ids and
+        alerts are read under the incidents' locks first, in one transaction with the insert."""
         if self.readonly:
             raise JournalError(f"{self.where}: opened read-only")
-        incident = ev.incident
+        incidents = sorted({ev.incident for ev, _ in batch})
 
-        def insert(conn, prev: str) -> Event:
-            digest = chain_hash(prev, ev)
-            # every insert holds the incident's lock (taken in the statement itself), so a
-            # writer that read the tail under that lock cannot be overtaken
-            seq = conn.execute(
-                "WITH lock AS (SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))), "
-                "ins AS (INSERT INTO cockpit_events (id, incident, ts, actor, kind, payload, pinned, prev_hash, hash, "
-                "written) SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM lock RETURNING seq, incident, hash), "
-                "head AS (INSERT INTO cockpit_heads SELECT incident, seq, hash FROM ins) "
-                "SELECT seq, pg_notify(%s, %s) FROM ins",
-                ("cockpit:" + incident, ev.id, incident, ev.ts, ev.actor, ev.kind,
-                 json.dumps(ev.payload, sort_keys=True), ev.pinned, prev, digest, ev.written, CHANNEL, incident),
-            ).fetchone()[0]
-            self._tail[incident] = digest
-            return sealed(ev, prev, digest, seq)
-
-        def tail(conn) -> str:
-            row = conn.execute("SELECT hash FROM cockpit_events WHERE incident=%s ORDER BY seq DESC LIMIT 1",
-                               (incident,)).fetchone()
-            return row[0] if row else GENESIS
-
-        def write(conn) -> Event:
+        def write(conn) -> list[Event]:
             import psycopg
 
-            prev = self._tail.get(incident)
-            if prev is not None and not once:
+            chained = None
+            if (len(batch) <= STATEMENT_EVENTS and all(i in self._tail for i in incidents)
+                    and not any(once for _, once in batch)):
+                chained = Chained(batch, self._tail)
                 try:
-                    return insert(conn, prev)  # the usual case: one round trip
+                    seqs = self._put(conn, chained, incidents)  # the usual case: one round trip
                 except psycopg.errors.UniqueViolation:
-                    self._tail.pop(incident, None)  # another cockpit appended first
-            # first write here, another cockpit wrote, or an alert: read under the incident's lock
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", ("cockpit:" + incident,))
-                row = conn.execute(f"SELECT {_COLUMNS} FROM cockpit_events WHERE id=%s", (ev.id,)).fetchone()
-                if row is not None:  # written before, its answer lost: a retry, not a second event
-                    return _row_event(row)
-                if once:
-                    recent = [_row_event(r) for r in conn.execute(
-                        f"SELECT {_COLUMNS} FROM cockpit_events WHERE incident=%s AND kind IN ('alert_raised', "
-                        "'alert_cleared') ORDER BY seq DESC LIMIT 50", (incident,)).fetchall()]
-                    dup = duplicate_alert(ev, recent)
-                    if dup is not None:
-                        return dup
-                return insert(conn, tail(conn))
+                    chained = None  # another cockpit appended first, or written before
+            if chained is None:
+                with conn.transaction():
+                    chained = self._chain_locked(conn, batch, incidents)
+                    seqs = self._put(conn, chained, incidents)
+            self._tail.update(chained.tails)  # committed
+            return chained.events(seqs)
 
         return self._run("write the event", write)
+
+    @staticmethod
+    def _chain_locked(conn, batch: list[tuple[Event, bool]], incidents: list[str]) -> Chained:
+        """Chain the batch on what the journal holds, read under the incidents' locks (held
+        until the transaction ends, so no writer can overtake it)."""
+        import psycopg
+
+        psycopg.RawCursor(conn).execute(_locks_sql(len(incidents)), incidents)
+        tails = {i: h or GENESIS for i, h in conn.execute(_TAILS, (incidents,))}
+        stored = {e.id: e for e in map(_row_event, conn.execute(
+            f"SELECT {_COLUMNS} FROM cockpit_events WHERE id = ANY(%s)", ([ev.id for ev, _ in batch],)))}
+        recent: dict[str, list[Event]] = {i: [] for i in {ev.incident for ev, once in batch if once}}
+        if recent:
+            for e in map(_row_event, conn.execute(_RECENT_ALERTS, (sorted(recent),))):
+                recent[e.incident].append(e)
+        return Chained(batch, tails, stored, recent)
+
+    @staticmethod
+    def _put(conn, chained: Chained, incidents: list[str]) -> list[int]:
+        """Insert the chained rows, their heads and the announcement, STATEMENT_EVENTS to a
+        statement (more than one only inside a transaction); the seq of each row."""
+        import psycopg
+
+        cur = psycopg.RawCursor(conn)
+        seq_of: dict[str, int] = {}
+        for start in range(0, len(chained.rows), STATEMENT_EVENTS):
+            rows = chained.rows[start:start + STATEMENT_EVENTS]
+            values: list[Any] = list(incidents)
+            for ev, prev, digest in rows:
+                values += (ev.id, ev.incident, ev.ts, ev.actor, ev.kind, json.dumps(ev.payload, sort_keys=True),
+                           ev.pinned, prev, digest, ev.written)
+            values.append(CHANNEL)
+            cur.execute(_insert_sql(len(rows), len(incidents)), values)
+            seq_of.update((i, seq) for i, seq, _ in cur)
+        return [seq_of[ev.id] for ev, _, _ in chained.rows]
 
     # ------------------------------------------------------------ shared state
 
