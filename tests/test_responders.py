@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from apphelpers import settle, wait_for
@@ -54,13 +55,18 @@ async def declared_on_both(pa, pb, alice, bob) -> str:
 
 
 async def test_two_responders_confirming_at_once_run_one_rollback(pg_url, fault_server):
-    """Both press r and confirm within the same 100 ms, eight times: one POST each time; the
-    other is told who runs it ("Rollback on checkout-api is running: alice, 13:16:14, 0 s ago")."""
+    """Both press r and confirm at once, eight times: one POST each time; the other is told
+    who runs it ("Rollback on checkout-api is running: alice, 13:16:14, 0 s ago"). Each
+    runner waits at a barrier for the other before asking its journal for the target, so
+    the two asks race however loaded the machine is (a check that they came within 100 ms
+    of each other failed on a busy machine: a test of the machine, not of the lock)."""
     fault_server.respond("/rollback", "rolled back")
     alice, bob = cockpit(pg_url, "alice", fault_server), cockpit(pg_url, "bob", fault_server)
     attempts, gaps, asked = 8, [], []
+    together = threading.Barrier(2, timeout=10)
     for a in (alice, bob):  # when each cockpit's runner asked the journal for the target
         def timed(plan, a=a, intent=a.runner.recorder.intent):
+            together.wait()  # on the runners' threads: both ask now
             asked.append(time.monotonic())
             return intent(plan)
         a.runner.recorder.intent = timed
@@ -93,7 +99,6 @@ async def test_two_responders_confirming_at_once_run_one_rollback(pg_url, fault_
     intents = [e for e in PostgresJournal(pg_url).events(inc) if e.kind == "action_intent"]
     assert fault_server.count("/rollback") == attempts and len(intents) == attempts
     assert {e.actor for e in intents} == {"alice", "bob"}  # each won some
-    assert max(gaps) < 0.1
     print(f"two-cockpit race: {attempts} attempts, confirms {max(gaps) * 1000:.1f} ms apart at most, "
           f"{fault_server.count('/rollback')} actions run")
 
