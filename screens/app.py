@@ -275,25 +275,30 @@ class CockpitApp(App):
         taken = self.watch.take(readings)
         if taken.first:  # a panel's first data: draw it now rather than at the next tick
             self.call_later(self.refresh_dashboard)
-        for ev in taken.alerts:
-            self.desk_do(self.desk.alert, ev)
-        if taken.alerts:
-            self.desk_do(self.desk.suggest, *self.watch.suggestion())
         now = self.clock.now()
-        if self.desk.snapshot_due(now) and now - self._snapshot_asked >= SNAPSHOT_RETRY:
-            self.snapshot_now()
+        due = self.desk.snapshot_due(now) and now - self._snapshot_asked >= SNAPSHOT_RETRY
+        snapshot = self._snapshot() if due else None
+        if taken.alerts or snapshot is not None:  # the poll's machine events: one journal transaction
+            self.desk_do(self.desk.from_poll, taken.alerts, self.watch.suggestion() if taken.alerts else None,
+                         snapshot)
 
     def snapshot_now(self) -> None:
         """Journal the key signals' readings since the last snapshot (before a status change,
         an export or quitting, so the record holds every value seen until then)."""
+        snapshot = self._snapshot()
+        if snapshot is not None:
+            self.desk_do(self.desk.snapshot, *snapshot)
+
+    def _snapshot(self) -> tuple[dict, float, float] | None:
+        """The key signals' readings since the last snapshot, as desk.snapshot takes them
+        (None: no open incident, or nothing new)."""
         now = self.clock.now()
         since = self.desk.snapshot_since()
         if since is None:
-            return
+            return None
         self._snapshot_asked = now
         doc = self.watch.record(since, now)
-        if any(doc["samples"].values()):
-            self.desk_do(self.desk.snapshot, doc, since, now)
+        return (doc, since, now) if any(doc["samples"].values()) else None
 
     def signal_panels(self):
         """(key, panel config, name on the timeline) of every numeric signal."""

@@ -128,3 +128,143 @@ def test_unreadable_times_say_what_to_type(typed, says):
 
     with pytest.raises(ValueError, match=says):
         parse_when(typed, NOW)
+
+
+# ---------------------------------------------------------------- the desk: a poll's machine events
+
+from cockpit.incident.desk import IncidentDesk  # noqa: E402
+from cockpit.incident.journal import JournalError  # noqa: E402
+from cockpit.model import Level, TimelineEvent  # noqa: E402
+
+T0 = 1_767_225_600.0
+
+
+class CountingJournal(SQLiteJournal):
+    """A journal that records what each transaction held, and refuses writes while ``down``."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.transactions: list[list[str]] = []
+        self.down = False
+
+    def append_many(self, entries):
+        entries = list(entries)
+        if self.down:
+            raise JournalError("disk full")
+        self.transactions.append([e.kind for e in entries])
+        return super().append_many(entries)
+
+
+def crossing(dt: float, signal: str, level: Level, kind: str = "alert") -> TimelineEvent:
+    return TimelineEvent(T0 + dt, kind, f"{signal} {level.name}", level, signal, {"to": level.name})
+
+
+def a_poll() -> list[TimelineEvent]:
+    """A flapping fleet's poll: a critical alert (it declares), the same crossing again
+    within a minute (one copy), a recovery, and fifty components going down."""
+    return [crossing(5, "latency", Level.CRIT), crossing(5, "error rate", Level.CRIT),
+            crossing(6, "latency", Level.CRIT), crossing(6, "error rate", Level.OK),
+            *(crossing(6, f"component c{i:02d}", Level.WARN, "status") for i in range(50))]
+
+
+def desk_on(tmp_path, name: str, spool=None) -> tuple[IncidentDesk, CountingJournal, list[TimelineEvent]]:
+    clock = ManualClock(T0)
+    journal = CountingJournal(tmp_path / f"{name}.db", clock=clock, actor="alice")
+    lines: list[TimelineEvent] = []
+    desk = IncidentDesk(journal, clock, "alice", "checkout", on_event=lines.append, spool=spool)
+    return desk, journal, lines
+
+
+def written(journal, desk) -> list[tuple]:
+    return [(e.kind, e.ts, e.actor, e.payload) for e in journal.events(desk.current)]
+
+
+def test_a_polls_events_are_the_events_of_alerting_one_by_one_in_one_transaction(tmp_path):
+    """from_poll (one transaction for a poll's alerts, suggestion and snapshot) journals the
+    same events, in the same order, with the same timeline lines, as alerting one by one:
+    the declaration, the symptom from before it, one copy of a repeated crossing."""
+    snapshot = ({"signals": {}, "samples": {"error_rate": [[T0 + 5, 0.12]]}}, T0 - 120, T0 + 6)
+    one, one_journal, one_lines = desk_on(tmp_path, "one")
+    many, many_journal, many_lines = desk_on(tmp_path, "many")
+    for desk in (one, many):
+        desk.alert(crossing(0, "error rate", Level.WARN))  # a symptom before any incident
+    for ev in a_poll():
+        one.alert(ev)
+    one.suggest("P1", "latency CRIT")
+    one.snapshot(*snapshot)
+    assert many.from_poll(a_poll(), ("P1", "latency CRIT"), snapshot) is None
+
+    assert written(many_journal, many) == written(one_journal, one)
+    kinds = [k for k, *_ in written(many_journal, many)]
+    assert kinds == ["incident_declared"] + ["alert_raised"] * 3 + ["alert_cleared"] + ["alert_raised"] * 50 + [
+        "severity_suggested", "metrics_snapshot"]
+    assert [(e.ts, e.kind, e.text) for e in many_lines] == [(e.ts, e.kind, e.text) for e in one_lines]
+    assert len(many_lines) == len({e.text for e in many_lines}) == 56  # each line once (the snapshot has none)
+    # the declaration is a responder's event: by itself; then everything else in one
+    assert many_journal.transactions == [["incident_declared"], kinds[1:]]
+    assert len(one_journal.transactions) == len(kinds)
+    assert [e.id for e in many.state().events] == [e.id for e in many_journal.events(many.current)]
+    assert many_journal.verify() == [] and many.unsaved == []
+
+
+def test_a_poll_the_journal_refuses_is_kept_in_order_and_written_when_it_answers(tmp_path):
+    """Nothing of a poll is lost or reordered while the journal is away: shown at once, in the
+    incident's state, kept in order with its times; a note after it waits behind it, and
+    when the journal answers the poll goes in one transaction and the note by itself."""
+    desk, journal, lines = desk_on(tmp_path, "away")
+    desk.from_poll(a_poll()[:2])  # declared, on the journal
+    journal.down = True
+    alerts = [crossing(10 + i, f"component c{i:02d}", Level.CRIT, "status") for i in range(30)]
+    desk.from_poll(alerts, ("P0", "30 components down"))
+    assert desk.journal_error == "disk full"
+    assert [(u.kind, u.at) for u in desk.unsaved] == [("alert_raised", T0 + 10 + i) for i in range(30)] + [
+        ("severity_suggested", T0)]
+    assert [e.text for e in lines[-31:-1]] == [a.text for a in alerts]  # on the timeline already
+    assert desk.state().events[-1].kind == "severity_suggested"  # and in the incident's state
+    assert "NOT SAVED" in desk.note("paging the database team", at=T0 + 50)
+    journal.down = False
+    journal.transactions.clear()
+    desk.follow()
+    assert journal.transactions == [["alert_raised"] * 30 + ["severity_suggested"], ["note"]]
+    events = journal.events(desk.current)
+    assert [(e.kind, e.ts) for e in events[-32:]] == [("alert_raised", T0 + 10 + i) for i in range(30)] + [
+        ("severity_suggested", T0), ("note", T0 + 50)]
+    assert desk.unsaved == [] and desk.journal_error is None and journal.verify() == []
+
+
+def test_a_responders_act_is_durable_when_acknowledged_and_waits_for_no_batch(tmp_path):
+    """A key press is acknowledged when desk.note returns: by then it is in the journal,
+    written in a transaction of its own (after the machine events queued before it)."""
+    desk, journal, _ = desk_on(tmp_path, "ack")
+    desk.from_poll(a_poll())
+    journal.transactions.clear()
+    assert desk.note("rolling back v1.5.0", at=T0 + 30) is None
+    assert journal.events(desk.current)[-1].payload == {"text": "rolling back v1.5.0"}
+    assert desk.set_status("acknowledged", at=T0 + 31) is None
+    assert journal.events(desk.current)[-1].kind == "status_changed"
+    assert journal.transactions == [["note"], ["status_changed"]]
+
+
+def test_a_poll_kept_in_the_spool_merges_in_order_after_a_restart(tmp_path):
+    """The journal away and the cockpit stopping: the spool holds the poll (one transaction
+    on disk), in order; the next cockpit writes it, in order, with its times."""
+    from cockpit.incident.spool import Spool
+
+    spool = Spool(tmp_path / "spool.db")
+    desk, journal, _ = desk_on(tmp_path, "spooled", spool=spool)
+    desk.from_poll(a_poll()[:1])
+    journal.down = True
+    alerts = [crossing(10 + i, f"component c{i:02d}", Level.CRIT, "status") for i in range(20)]
+    desk.from_poll(alerts)
+    desk.note("failing over", at=T0 + 40)
+    assert [ev.ts for ev, _ in spool.load()] == [T0 + 10 + i for i in range(20)] + [T0 + 40]
+    spool.close()
+
+    journal.down = False
+    clock = ManualClock(T0 + 600)
+    again = IncidentDesk(journal, clock, "alice", "checkout", spool=Spool(tmp_path / "spool.db"))
+    assert again.merge_spool() == 21
+    events = journal.events(desk.current)
+    assert [(e.kind, e.ts) for e in events[-21:]] == [("alert_raised", T0 + 10 + i) for i in range(20)] + [
+        ("note", T0 + 40)]
+    assert len(again.spool) == 0 and journal.verify() == []

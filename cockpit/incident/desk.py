@@ -25,20 +25,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from cockpit.incident import state as rules
 from cockpit.clock import Clock
 from cockpit.incident.state import IncidentError, Incidents, IncidentState, fold
-from cockpit.incident.journal import (LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError, Lease, Presence,
-                             duplicate_alert)
+from cockpit.incident.journal import (ALERT_KINDS, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError,
+                             Lease, NewEvent, Presence, duplicate_alert)
 from cockpit.model import Level, TimelineEvent
 from cockpit.incident.lines import timeline_line
 from cockpit.safetext import clean_value
 
 EPISODE_LIMIT = 500  # symptoms kept from before a declaration (the first one is always kept)
+WRITE_BATCH = 500  # machine events written in one transaction at most
 SNAPSHOT_LEAD = 120.0  # seconds of signal history before the first symptom that the first snapshot keeps
 
 
@@ -54,6 +56,7 @@ class Unsaved:
     event: Event
     error: str = ""
     once: bool = False
+    spooled: bool = False  # kept in the spool already (or never to be: a metrics snapshot)
 
     @property
     def kind(self) -> str:
@@ -96,6 +99,11 @@ class IncidentDesk:
         self._levels: dict[str, Level] = {}  # each alerting signal's last level
         self._episode: list[Event] = []  # symptoms since every signal was last OK, before a declaration
         self._flushing = False
+        #: while a poll's machine events are put (:meth:`from_poll`): those put so far, not
+        #: published or written yet; None otherwise
+        self._unpublished: list[Event] | None = None
+        #: (state, signal -> alert, how many unpublished events are in it): see _newest_alerts
+        self._alert_index: tuple[IncidentState | None, dict[str, Event], int] = (None, {}, 0)
         self._snap_from = 0.0  # where the next signal snapshot starts (see snapshot_since)
         #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
@@ -118,6 +126,8 @@ class IncidentDesk:
         self._publish()
 
     def _publish(self) -> None:
+        if self._unpublished:
+            self._unpublished.clear()
         inc = self._current
         if inc is None:
             self._state = None
@@ -209,15 +219,17 @@ class IncidentDesk:
     def _put(self, ev: Event, once: bool = False) -> str | None:
         """Queue an event behind the ones waiting (on disk too, when there is a spool), show
         it, and write what the journal takes. Returns a line for the responder when their
-        own act could not be written."""
+        own act could not be written. A machine event of a poll (:meth:`from_poll`) is
+        shown now and published and written with the poll's others, at its end."""
         try:
             json.dumps(ev.payload, allow_nan=False)
         except (TypeError, ValueError) as e:  # never queued: it would block everything behind it
             return f"not journaled: {ev.kind.replace('_', ' ')} is not JSON ({e})"
-        self.unsaved.append(Unsaved(ev, once=once))
-        if self.spool is not None and ev.kind != "metrics_snapshot":
-            self.spool.add(ev, once)
+        self.unsaved.append(Unsaved(ev, once=once, spooled=self.spool is None or ev.kind == "metrics_snapshot"))
         self._show(ev)
+        if self._unpublished is not None and ev.actor == MACHINE_ACTOR:
+            self._unpublished.append(ev)
+            return None
         self._publish()
         was_down = self.journal_error is not None
         self.flush()
@@ -236,28 +248,35 @@ class IncidentDesk:
 
     def flush(self) -> int:
         """Write what waits, oldest first, stopping at the first failure (the journal is
-        still away). Returns how many were written."""
+        still away). Returns how many were written. What is not in the spool yet goes there
+        first (in one transaction). Machine events in a row are written in one transaction;
+        a responder's event is written by itself, so its key press is acknowledged once it,
+        and what came before it, is durable, never waiting for what came after."""
         if self._flushing or not self.unsaved:
             return 0
         self._flushing = True
         written = 0
         try:
+            self._spool_unsaved()
             while self.unsaved:
-                u = self.unsaved[0]
-                ev = u.event
+                group = self._next_write()
                 try:
-                    stored = self.journal.append(ev.incident, ev.kind, ev.payload, actor=ev.actor, ts=ev.ts,
-                                                 pinned=ev.pinned, id=ev.id, once=u.once)
+                    stored = self.journal.append_many([
+                        NewEvent(u.event.incident, u.event.kind, u.event.payload, u.event.actor, u.event.ts,
+                                 u.event.pinned, u.event.id, u.once) for u in group])
                 except JournalError as e:
-                    u.error = self.journal_error = str(e)
+                    self.journal_error = str(e)
+                    for u in group:
+                        u.error = self.journal_error
                     break
-                if stored.id != ev.id:  # another cockpit journaled this alert first: ours is that one
-                    self._shown.discard(ev.id)
-                    self._shown.add(stored.id)
-                self.unsaved.pop(0)
+                for u, s in zip(group, stored):
+                    if s.id != u.event.id:  # another cockpit journaled this alert first: ours is that one
+                        self._shown.discard(u.event.id)
+                        self._shown.add(s.id)
+                del self.unsaved[:len(group)]
                 if self.spool is not None:
-                    self.spool.remove(ev.id)
-                written += 1
+                    self.spool.remove_many([u.event.id for u in group])
+                written += len(group)
             else:
                 self.journal_error = None
         finally:
@@ -270,6 +289,58 @@ class IncidentDesk:
         return written
 
     retry_unsaved = flush  # the app's name for it
+
+    def _next_write(self) -> list[Unsaved]:
+        """What the next transaction writes: the machine events at the head of the outbox
+        (up to WRITE_BATCH), or the one responder's event at its head."""
+        if self.unsaved[0].event.actor != MACHINE_ACTOR:
+            return self.unsaved[:1]
+        n = 1
+        while n < min(len(self.unsaved), WRITE_BATCH) and self.unsaved[n].event.actor == MACHINE_ACTOR:
+            n += 1
+        return self.unsaved[:n]
+
+    def _spool_unsaved(self) -> None:
+        """Keep on disk, in their order, the waiting events not in the spool yet."""
+        new = [u for u in self.unsaved if not u.spooled]
+        if new and self.spool is not None:
+            self.spool.add_many([(u.event, u.once) for u in new])
+        for u in new:
+            u.spooled = True
+
+    @contextmanager
+    def _poll_batch(self) -> Iterator[None]:
+        """Machine events put inside are shown at once, then published and written
+        together at the end: one fold of the incident and one transaction for a poll
+        however many alerts it brings. A responder's event put meanwhile (an automatic
+        declaration) is written at once, after what came before it."""
+        if self._unpublished is not None:
+            yield
+            return
+        self._unpublished = []
+        self._alert_index = (None, {}, 0)
+        try:
+            yield
+        finally:
+            self._unpublished = None
+            self._publish()
+            self.flush()
+
+    def from_poll(self, alerts: list[TimelineEvent], suggestion: tuple[str | None, str] | None = None,
+                  snapshot: tuple[dict, float, float] | None = None) -> str | None:
+        """What one poll brought, in this order: its crossings and state changes (each as
+        :meth:`alert`), the severity the signals now suggest (:meth:`suggest`), the key
+        signals' snapshot when one is due (:meth:`snapshot`); journaled in one transaction.
+        Returns a line for the responder when an automatic declaration was not written."""
+        problem = None
+        with self._poll_batch():
+            for ev in alerts:
+                problem = self.alert(ev) or problem
+            if suggestion is not None:
+                self.suggest(*suggestion)
+            if snapshot is not None:
+                self.snapshot(*snapshot)
+        return problem
 
     def rescue(self, path: Path) -> Path | None:
         """Write what is still unsaved to ``path`` (JSON lines, each with the time it
@@ -326,8 +397,8 @@ class IncidentDesk:
         self._levels[key] = ev.level
         st = self.state()
         if st is not None and st.open:
-            mine = [e for e in st.events if e.kind in ("alert_raised", "alert_cleared")]
-            if duplicate_alert(event, mine) is not None:
+            newest = self._newest_alerts(st).get(event.payload.get("signal"))
+            if newest is not None and duplicate_alert(event, [newest]) is not None:
                 return None  # another cockpit saw this crossing first: its line is on the timeline already
             return self._put(event, once=True)
         if self.declare_on_critical and ev.level is Level.CRIT:
@@ -337,6 +408,23 @@ class IncidentDesk:
             return problem
         self._remember(event)
         return None
+
+    def _newest_alerts(self, st: IncidentState) -> dict[str, Event]:
+        """Each signal's alert that a new alert of it is compared with (:func:`duplicate_alert`
+        decides on the first of the signal's alerts by seq, newest first: the newest written
+        one, else the first still waiting), counting the alerts put since ``st`` was
+        published; worked out once per published state, not for every alert."""
+        known, index, seen = self._alert_index
+        if known is not st:
+            index, seen = {}, 0
+            for e in sorted((e for e in st.events if e.kind in ALERT_KINDS), key=lambda e: e.seq, reverse=True):
+                index.setdefault(e.payload.get("signal"), e)
+        pending = self._unpublished or []
+        for e in pending[seen:]:
+            if e.kind in ALERT_KINDS and e.incident == st.id:
+                index.setdefault(e.payload.get("signal"), e)
+        self._alert_index = (st, index, len(pending))
+        return index
 
     def _remember(self, ev: Event) -> None:
         """An alert with no incident open: shown, and kept as a symptom of the episode until
@@ -450,7 +538,7 @@ class IncidentDesk:
         known = {u.event.id for u in self.unsaved}
         for ev, once in self.spool.load():
             if ev.id not in known:
-                self.unsaved.append(Unsaved(ev, once=once))
+                self.unsaved.append(Unsaved(ev, once=once, spooled=True))
         return self.flush()
 
     def lease_on(self, target: str) -> Lease | None:

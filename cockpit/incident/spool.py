@@ -62,13 +62,41 @@ class Spool:
                 self.error = f"{self.path}: {e}"
                 return []
 
+    def _do_many(self, sql: str, rows: list[tuple]) -> None:
+        """``sql`` once per row, all in one transaction (one sync to disk for a poll's alerts)."""
+        if not rows:
+            return
+        with self._lock:
+            db = self._conn()
+            if db is None:
+                return
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                db.executemany(sql, rows)
+                db.execute("COMMIT")
+            except sqlite3.Error as e:
+                self.error = f"{self.path}: {e}"
+                try:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the connection is unusable: the events are still in the desk's memory
+
     def add(self, ev: Event, once: bool = False) -> None:
-        doc = {"id": ev.id, "incident": ev.incident, "at": ev.ts, "actor": ev.actor, "kind": ev.kind,
-               "payload": ev.payload, "pinned": ev.pinned, "once": once}
-        self._do("INSERT OR IGNORE INTO spool (id, doc) VALUES (?, ?)", (ev.id, json.dumps(doc, sort_keys=True)))
+        self.add_many([(ev, once)])
+
+    def add_many(self, entries: list[tuple[Event, bool]]) -> None:
+        """Keep these events (each with its ``once``), in this order, in one transaction."""
+        self._do_many("INSERT OR IGNORE INTO spool (id, doc) VALUES (?, ?)", [
+            (ev.id, json.dumps({"id": ev.id, "incident": ev.incident, "at": ev.ts, "actor": ev.actor, "kind": ev.kind,
+                                "payload": ev.payload, "pinned": ev.pinned, "once": once}, sort_keys=True))
+            for ev, once in entries])
 
     def remove(self, event_id: str) -> None:
-        self._do("DELETE FROM spool WHERE id=?", (event_id,))
+        self.remove_many([event_id])
+
+    def remove_many(self, event_ids: list[str]) -> None:
+        self._do_many("DELETE FROM spool WHERE id=?", [(i,) for i in event_ids])
 
     def load(self) -> list[tuple[Event, bool]]:
         """What an earlier run left here, oldest first."""
