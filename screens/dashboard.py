@@ -86,6 +86,7 @@ class DashboardScreen(Screen):
         self._keys_depend_on: tuple | None = None  # what the footer's keys were last worked out from
         self._component_keys: dict[str, list[str]] = {}
         self._source_status: dict[str, str] = {}
+        self._source_said: dict[str, int] = {}  # store.said(source) when its rows were last looked at
         self._row_seen: dict[str, tuple | None] = {}
         self._sample_cache: dict = {}
         self._row_views: dict[str, CheckView] = {}
@@ -197,6 +198,10 @@ class DashboardScreen(Screen):
             subtitle = subtitle or fresh.label()
             every_row = self._source_status.get(src_name) != fresh.status
             self._source_status[src_name] = fresh.status
+            said = store.said(src_name)
+            if not every_row and self._source_said.get(src_name) == said:
+                continue  # no reading of this source says anything new: no row to look at
+            self._source_said[src_name] = said
             seen = self._row_seen
             for comp, key in zip(src.components, keys):
                 buf = store.get(key)

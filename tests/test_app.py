@@ -323,3 +323,45 @@ async def test_a_database_only_cockpit_with_panels_of_its_own(pg_url):
     with pytest.raises(Exception, match="title 'cpu' is used twice"):
         raw["panels"]["extra"].append({"title": "cpu", "series": "db:queue", "unit": "count"})
         config_from_dict(raw, "<t>", {})
+
+
+async def test_a_poll_with_every_component_as_it_was_looks_at_no_row_and_a_change_is_drawn(demo_server):
+    """A poll whose components all say what they said (their latencies aside) leaves every row
+    of the table alone; one component that changes is drawn again, in the same refresh."""
+    from cockpit.model import Reading
+
+    clock = ManualClock(1_767_225_600.0)
+    app = CockpitApp(demo_config(demo_server.url), mode="LIVE", poll=False, clock=clock)
+    names = app.config.source("components").components
+
+    def poll(states: dict[str, str]) -> None:
+        clock.advance(1.0)
+        app.on_readings("components", [
+            Reading("components", f"component/{n}", clock.now(), 1.0, state=states.get(n, "healthy"),
+                    detail="HTTP 200", latency=0.001 * clock.now() % 0.05) for n in names])
+        app.refresh_dashboard()
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.screen.query_one(ComponentsPanel).table
+        poll({})
+        await pilot.pause()
+        drawn, looked_at = [], []
+        set_row, get, refresh = table.set_row, app.store.get, app.screen.refresh_data
+        table.set_row = lambda key, *cells: (drawn.append(key), set_row(key, *cells))
+
+        def refresh_looking() -> None:  # the rows' series the refresh reads
+            app.store.get = lambda key: (looked_at.append(key), get(key))[1]
+            try:
+                refresh()
+            finally:
+                app.store.get = get
+
+        app.screen.refresh_data = refresh_looking
+        for _ in range(3):
+            poll({})
+        assert drawn == []
+        rows_looked_at = [k for k in looked_at if ":component/" in k]
+        assert len(rows_looked_at) <= 3, rows_looked_at  # the freshness probe, not every row
+        poll({names[1]: "degraded"})
+        assert drawn == [f"components:component/{names[1]}"]
+        assert "DEGRADED" in _row(app, f"components:component/{names[1]}")

@@ -107,6 +107,34 @@ def test_version_counts_appends():
     assert buf.version == 5
 
 
+def test_said_counts_what_a_sources_readings_say_their_values_aside():
+    """store.said(source) moves when a series of the source gets a reading that says
+    something other than the one before it (a first reading, a status, state, detail or
+    error), not when only a value moves; a cleared store (a drill seeking) moves every one."""
+    store = Store(10)
+
+    def comp(ts, state="healthy", detail="HTTP 200", value=1.0, status=Status.OK, error=""):
+        return Reading("components", "component/api", ts, value, status, error, state=state, detail=detail)
+
+    assert store.said("components") == 0
+    store.add(comp(0))
+    assert store.said("components") == 1  # a first reading
+    for ts in range(1, 4):
+        store.add(comp(ts, value=1.0 + ts))  # the same word, other values
+        store.add(ok(ts, 0.01 * ts))  # another source's series
+    assert store.said("components") == 1 and store.said("m") == 1
+    changes = [comp(4, state="degraded"), comp(5, state="degraded", detail="pool near limit"),
+               comp(6, state=None, value=None, status=Status.ERROR, error="timed out"),
+               comp(7, state=None, value=None, status=Status.ERROR, error="refused"), comp(8)]
+    for n, reading in enumerate(changes, start=2):
+        store.add(reading)
+        assert store.said("components") == n
+    store.add(comp(9))
+    assert store.said("components") == 6
+    store.clear()
+    assert store.said("components") == 7 and store.said("m") == 2 and store.said("nowhere") == 0
+
+
 def test_since_filters_by_timestamp():
     buf = RingBuffer(10)
     for i in range(6):

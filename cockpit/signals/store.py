@@ -120,6 +120,7 @@ class Store:
             capacity_for = lambda _key: fixed  # noqa: E731
         self._capacity_for = capacity_for
         self._buffers: dict[str, RingBuffer] = {}
+        self._said: dict[str, int] = {}  # source -> see said()
         self.version = 0
 
     def add(self, reading: Reading) -> None:
@@ -127,13 +128,25 @@ class Store:
         buf = self._buffers.get(key)
         if buf is None:
             buf = self._buffers[key] = RingBuffer(self._capacity_for(key))
+        before = buf.latest
         buf.append(reading)
+        if (before is None or before.status is not reading.status or before.state != reading.state
+                or before.detail != reading.detail or before.error != reading.error):
+            self._said[reading.source] = self._said.get(reading.source, 0) + 1
         self.version += 1
+
+    def said(self, source: str) -> int:
+        """How many times, so far, a series of ``source`` got a reading that says something
+        other than the one before it, its value aside (status, state, detail, error). A
+        reader that remembers it skips the source's series while it has not moved: a poll
+        of 1,000 components all as they were is one comparison, not a thousand."""
+        return self._said.get(source, 0)
 
     def clear(self) -> None:
         """Empty every series, keeping the buffers (a drill seeking elsewhere)."""
         for buf in self._buffers.values():
             buf.clear()
+        self._said = {source: n + 1 for source, n in self._said.items()}  # no reading is news too
         self.version += 1
 
     def extend(self, readings: Iterable[Reading]) -> None:
