@@ -40,16 +40,16 @@ class SourceContext:
         self._lock = asyncio.Lock()
 
     async def session(self) -> "aiohttp.ClientSession":
-        """The polling session. Importing aiohttp and building a TLS context take ~100 ms
-        (much more on a loaded machine): done in a thread, then the session is made on
-        the event loop, which it belongs to."""
+        """The polling session. Importing aiohttp takes ~160 ms of CPU (much more on a
+        loaded machine): done in a thread (started early by warm_http), then the session
+        is made on the event loop, which it belongs to."""
         if self._session is None:
             async with self._lock:
                 if self._session is None:
-                    tls = await asyncio.wrap_future(warm_http())
-                    import aiohttp
-
-                    connector = aiohttp.TCPConnector(limit=self.http_limit, limit_per_host=0, ssl=tls,
+                    aiohttp = await asyncio.wrap_future(warm_http())
+                    # ssl=True: aiohttp's own verifying context, made when it was imported (a
+                    # context of our own loaded the CA bundle a third time, ~30 ms)
+                    connector = aiohttp.TCPConnector(limit=self.http_limit, limit_per_host=0, ssl=True,
                                                      ttl_dns_cache=300, enable_cleanup_closed=False)
                     self._session = aiohttp.ClientSession(connector=connector, trust_env=False,
                                                           cookie_jar=aiohttp.DummyCookieJar())
@@ -82,15 +82,14 @@ _warm_lock = threading.Lock()
 
 
 def warm_http() -> concurrent.futures.Future:
-    """Start importing aiohttp and building the TLS context on a thread of their own (once);
-    the future holds the context. Called by the command line as soon as it knows a config
+    """Start importing aiohttp on a thread of its own (once); the future holds the module. Called by the command line as soon as it knows a config
     polls over HTTP, so that ~100 ms of CPU overlaps Textual's import and the first frame
     instead of delaying the first poll until after them."""
     global _warm
     with _warm_lock:
         if _warm is None or (_warm.done() and _warm.exception() is not None):  # a failure is tried again
             _warm = concurrent.futures.Future()
-            threading.Thread(target=_run_into, args=(_warm, _tls_for_aiohttp), name="warm-http",
+            threading.Thread(target=_run_into, args=(_warm, _import_aiohttp), name="warm-http",
                              daemon=True).start()
         return _warm
 
@@ -102,12 +101,12 @@ def _run_into(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
         future.set_exception(e)
 
 
-def _tls_for_aiohttp() -> Any:
-    import ssl
+def _import_aiohttp() -> Any:
+    """aiohttp, imported here, off the event loop: ~160 ms of CPU, most of it the two TLS
+    contexts (verifying and not) it builds from the CA bundle when imported."""
+    import aiohttp
 
-    import aiohttp  # noqa: F401 - imported here, off the event loop
-
-    return ssl.create_default_context()
+    return aiohttp
 
 
 def _httpx_client(limit: int) -> "httpx.AsyncClient":
