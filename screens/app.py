@@ -20,7 +20,7 @@ from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
 from cockpit.drill.session import DrillSession
 from cockpit.incident.worker import JournalWorker, RunnerRecorder
-from cockpit.model import Reading, TimelineEvent
+from cockpit.model import Reading, RecentLines, TimelineEvent
 from cockpit.signals.poller import Poller
 from cockpit.signals.sources import SourceContext, build_source
 from cockpit.signals.store import Store
@@ -88,12 +88,15 @@ class CockpitApp(App):
         self.store, self.tracker, self.states = self.watch.store, self.watch.tracker, self.watch.states
         self.simulator = simulator  # a SimulatorServer in demo mode
         self.actor = config.settings.actor or _os_user()
-        self.events: list[TimelineEvent] = []
+        #: the timeline's lines, the newest TIMELINE_KEPT of them (older ones are in the journal)
+        self.events = RecentLines()
         self._poll = poll
         self._theme_name = theme or (DRILL_THEME if mode == "DRILL" else DEFAULT_THEME)
         self.context = SourceContext(self.clock)
         self.poller: Poller | None = None
-        self._reported: set[tuple[str, str, str]] = set()
+        from cockpit.crashlog import Once
+
+        self._reported = Once()  # errors already told: the last TOLD_KEPT distinct ones
         self._snapshot_asked = float("-inf")
         self._said_not_saved = False
         from cockpit.incident.desk import IncidentDesk
@@ -131,6 +134,9 @@ class CockpitApp(App):
         from screens.dashboard import DashboardScreen
 
         self.push_screen(DashboardScreen())
+        from screens.leaks import forget_styles
+
+        self.screen_change_signal.subscribe(self, forget_styles)  # a dialog gone: let its lines go (Textual #6665)
         self._loop = asyncio.get_running_loop()
         self._app_context = contextvars.copy_context()  # callbacks from other threads run as the app
         self.worker.attach(self._loop)
@@ -353,7 +359,8 @@ class CockpitApp(App):
 
     def record(self, ev: TimelineEvent) -> None:
         """A line for the timeline pane (the desk calls this for every journaled event, on
-        the journal thread: a list append is atomic, and the pane reads by slicing)."""
+        the journal thread: RecentLines takes it under its lock, and the pane takes what is
+        new with ``since``)."""
         self.events.append(ev)
         if self.tape is not None:
             try:
@@ -385,10 +392,8 @@ class CockpitApp(App):
         """Log an unexpected error and tell the user once per distinct error."""
         from cockpit import crashlog
 
-        key = (where, type(exc).__name__, str(exc))
-        if key in self._reported:
+        if not self._reported.first((where, type(exc).__name__, str(exc))):
             return
-        self._reported.add(key)
         path = crashlog.write(exc, where)
         self.notify(f"{crashlog.one_line(exc)}" + (f"; details in {path}" if path else ""),
                     title=f"Unexpected error in {where}; polling continues", severity="error",

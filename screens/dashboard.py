@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from cockpit.clock import Now
 from cockpit.model import Status, series_key
 from cockpit.signals.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
+from screens.leaks import Footer
 from screens.header import CockpitHeader
 from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, TimelinePane
 
@@ -172,9 +172,9 @@ class DashboardScreen(Screen):
             widget.show(signal_view(cfg, key, store, now, SAMPLES, self._sample_cache))
 
     def _refresh_timeline(self, now: Now) -> None:
-        new = self.app.events[self._events_shown:]  # the journal thread may append meanwhile
+        new, taken = self.app.events.since(self._events_shown)  # the journal thread may append meanwhile
         self.query_one(TimelinePane).add(new)
-        self._events_shown += len(new)
+        self._events_shown = taken
 
     def _refresh_components(self, now: Now) -> None:
         """Re-evaluate only rows whose series changed, or all rows of a source whose

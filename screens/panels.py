@@ -22,7 +22,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
-from cockpit.model import STALE_GLYPH, Level, TimelineEvent
+from cockpit.model import STALE_GLYPH, TIMELINE_KEPT, Level, TimelineEvent
 from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 from screens.statustable import StatusTable
@@ -311,7 +311,8 @@ class TimelineList(OptionList):
 class TimelinePane(Vertical):
     """The incident timeline, newest at the bottom, filtered by kind."""
 
-    MAX_SHOWN = 2000
+    MAX_SHOWN = TIMELINE_KEPT  # lines at most; older ones are in the journal (and the postmortem)
+    OLDER = "older lines: in the journal · x postmortem"  # said once older lines are not shown
     filter = "all"
     ghosts = False  # a drill's ghost lines (the original responders' acts), shown with G
 
@@ -322,12 +323,13 @@ class TimelinePane(Vertical):
         return kinds is None or ev.kind in kinds
 
     def set_filter(self, name: str, events: list[TimelineEvent]) -> None:
-        """Show only one kind of line; rebuilt from the app's full record."""
+        """Show only one kind of line; rebuilt from the app's record (its newest lines)."""
         self.filter = name
         self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
         self.query_one(OptionList).clear_options()
         self._times = []
         self.add(events[-self.MAX_SHOWN:])
+        self.border_subtitle = self.OLDER if getattr(events, "dropped", 0) or len(events) > self.MAX_SHOWN else ""
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw, classes="panel")
@@ -356,8 +358,9 @@ class TimelinePane(Vertical):
             highlighted = self.highlighted_event_id()
             old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count))))
             merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
-            if len(merged) > self.MAX_SHOWN:  # the whole record stays in the app; the pane keeps the newest half
+            if len(merged) > self.MAX_SHOWN:  # the whole record is in the journal; the pane keeps the newest half
                 merged = merged[-(self.MAX_SHOWN // 2):]
+                self.border_subtitle = self.OLDER
             # in one go: clearing first would hide the scrollbar and adding show it again, two
             # changes that each lay out the whole screen
             ol.set_options([o for _, o in merged])

@@ -21,6 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
     ("tape.py", ["--hours", "0.02", "--series", "5", "--runs", "1"], "open + seek"),
     ("replay.py", ["--components", "6", "--minutes", "2", "--ticks", "3"], "tick (decode"),
     ("config.py", ["--runs", "1"], "kind modules imported: 20"),
+    ("soak.py", ["--hours", "0.2", "--types", "--top", "3"], "ratio"),
 ])
 def test_bench_script_runs(script, args, prints):
     out = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300,
