@@ -8,7 +8,8 @@ by BENCH_FIGURES (see _common.report), and prints them beside their goals: a tim
 ratio to its goal (<= 1.00 is met), a memory figure as the ratio it is defined by. The
 benches' own output goes to bench/last-run/<name>.txt for the profile lines behind a figure.
 
---quick runs each bench briefly (fewer runs, a 2-hour soak): for a look, not for quoting.
+--quick runs each bench briefly (fewer runs, a 2-hour soak): for a look, not for quoting;
+--smoke at tiny sizes, to see that every bench still runs (tests/test_bench.py).
 Prints figures only; nothing here passes or fails (the machines are shared and noisy).
 """
 
@@ -29,12 +30,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "last-run"
 
-# name -> (script, normal arguments, --quick arguments)
+# name -> (script, arguments, --quick arguments, --smoke arguments)
 BENCHES = {
-    "startup": ("startup.py", ["--runs", "9", "--no-importtime"], ["--runs", "3", "--no-importtime"]),
-    "tick": ("tick.py", ["--rounds", "15"], ["--rounds", "5"]),
-    "journal": ("journal.py", ["--runs", "3"], ["--runs", "1"]),
-    "soak": ("soak.py", ["--hours", "24"], ["--hours", "2"]),
+    "startup": ("startup.py", ["--runs", "9", "--no-importtime"], ["--runs", "3", "--no-importtime"],
+                ["--runs", "1", "--warmup", "0", "--no-importtime"]),
+    "tick": ("tick.py", ["--rounds", "15"], ["--rounds", "5"], ["--components", "20", "--samples", "10", "--rounds", "3"]),
+    "journal": ("journal.py", ["--runs", "3"], ["--runs", "1"], ["--events", "200", "--runs", "1"]),
+    "soak": ("soak.py", ["--hours", "24"], ["--hours", "2"], ["--hours", "0.05"]),
 }
 
 
@@ -55,41 +57,49 @@ def rows(f: dict[str, dict]) -> list[tuple[str, str, str, str]]:
                     f"{extra / 100:.2f}"))
     t = f.get("tick")
     if t:
-        out.append(("tick (b): a poll, 1,000 components, no change", f"{t['b_median_ms']:.1f} ms median", "<= 8 ms",
+        out.append((f"tick (b): a poll, {t['components']:,} components, no change", f"{t['b_median_ms']:.1f} ms median", "<= 8 ms",
                     f"{t['b_median_ms'] / 8:.2f}"))
-        out.append(("tick (c): 100 components change state",
+        out.append((f"tick (c): {t['components'] // 10:,} of them change state",
                     f"{t['c_median_ms']:.1f} ms median, {t['c_p90_ms']:.1f} p90", "<= 50 median, <= 100 p90",
                     f"{t['c_median_ms'] / 50:.2f} / {t['c_p90_ms'] / 100:.2f}"))
     k = f.get("soak")
     if k:
         out.append((f"RSS over {k['hours']:g} simulated hours at 1 Hz (demo)",
-                    f"{k['rss_1h_mb']:.0f} MB at 1 h, {k['rss_end_mb']:.0f} MB at {k['hours']:g} h: {k['ratio']:.2f}x",
+                    f"{k['rss_1h_mb']:.0f} MB at {k['first_h']:g} h, {k['rss_end_mb']:.0f} MB at {k['hours']:g} h: "
+                    f"{k['ratio']:.2f}x",
                     "<= 1.1x", f"{k['ratio'] / 1.1:.2f}"))
     j = f.get("journal")
     if j and "pg_append_s" in j:
-        out.append((f"PostgreSQL journal, {j['events']:,} appends, one by one", f"{j['pg_append_s']:.2f} s",
+        out.append((f"PostgreSQL journal, {j['events']:,} appends, each committed", f"{j['pg_append_s']:.2f} s",
                     "<= 2 s", f"{j['pg_append_s'] / 2:.2f}"))
+        if "pg_commit_floor_s" in j:
+            out.append((f"  the floor: {j['events']:,} bare INSERTs, each committed",
+                        f"{j['pg_commit_floor_s']:.2f} s", "(for information)", ""))
+        out.append((f"  the same, {j['batch']} per transaction (a tick's machine events)",
+                    f"{j['pg_append_many_s']:.2f} s", "<= 2 s", f"{j['pg_append_many_s'] / 2:.2f}"))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short runs, for a look (not for quoting)")
+    ap.add_argument("--smoke", action="store_true", help="tiny runs: that every bench still runs (the tests)")
     ap.add_argument("--postgres", default="postgresql://127.0.0.1/postgres",
                     help="server for the journal bench (a scratch database is made and dropped)")
     ap.add_argument("--skip", nargs="*", default=[], choices=sorted(BENCHES), help="benches not to run")
     args = ap.parse_args(argv)
 
     print(f"bench/all.py: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, checkout {checkout_state(ROOT)}"
-          + (" (--quick: for a look, not for quoting)" if args.quick else ""), flush=True)
+          + (" (--quick: for a look, not for quoting)" if args.quick else "")
+          + (" (--smoke: tiny sizes, figures meaningless)" if args.smoke else ""), flush=True)
     OUT.mkdir(exist_ok=True)
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "figures.jsonl"
-        for name, (script, normal, quick) in BENCHES.items():
+        for name, (script, normal, quick, smoke) in BENCHES.items():
             if name in args.skip:
                 continue
-            extra = quick if args.quick else normal
+            extra = smoke if args.smoke else quick if args.quick else normal
             if name == "journal":
                 extra = [*extra, "--postgres", args.postgres]
             env = {**os.environ, "BENCH_FIGURES": str(path)}

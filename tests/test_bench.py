@@ -28,3 +28,14 @@ def test_bench_script_runs(script, args, prints):
                          cwd=BENCH.parent)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert prints in out.stdout
+
+
+def test_all_prints_every_figure_beside_its_goal():
+    """bench/all.py runs each bench (tiny sizes here) and prints one table of figures and goals."""
+    out = subprocess.run([sys.executable, str(BENCH / "all.py"), "--smoke"], capture_output=True, text=True,
+                         timeout=900, cwd=BENCH.parent)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "FAILED" not in out.stdout, out.stdout
+    for figure in ("dashboard first paint vs bare Textual app", "dashboard painted with data", "import cockpit.cli",
+                   "tick (b)", "tick (c)", "RSS over", "PostgreSQL journal", "per transaction"):
+        assert figure in out.stdout, out.stdout
