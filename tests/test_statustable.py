@@ -16,6 +16,15 @@ class TableApp(App):
         yield StatusTable(COLUMNS)
 
 
+async def filled(pilot, n: int) -> StatusTable:
+    """The app's table with ``n`` rows c0.. ("comp-i", "OK", "fine"), drawn."""
+    table = pilot.app.query_one(StatusTable)
+    for i in range(n):
+        table.set_row(f"c{i}", f"comp-{i}", "OK", "fine")
+    await pilot.pause()
+    return table
+
+
 def screen_lines(table: StatusTable) -> list[str]:
     return [table.render_line(y).text for y in range(table.size.height)]
 
@@ -23,10 +32,7 @@ def screen_lines(table: StatusTable) -> list[str]:
 async def test_rows_by_key_header_on_top_and_scrolled_rows_drawn():
     app = TableApp()
     async with app.run_test(size=(60, 10)) as pilot:
-        table = app.query_one(StatusTable)
-        for i in range(100):
-            table.set_row(f"c{i}", f"comp-{i}", "OK", "fine")
-        await pilot.pause()
+        table = await filled(pilot, 100)
         assert table.row_count == 100 and list(table.rows)[:2] == ["c0", "c1"]
         lines = screen_lines(table)
         assert lines[0].split() == ["Component", "Status", "Detail"]
@@ -48,10 +54,7 @@ async def test_rows_by_key_header_on_top_and_scrolled_rows_drawn():
 async def test_an_unchanged_row_keeps_its_line_and_a_changed_one_is_drawn_again():
     app = TableApp()
     async with app.run_test(size=(60, 10)) as pilot:
-        table = app.query_one(StatusTable)
-        for i in range(5):
-            table.set_row(f"c{i}", f"comp-{i}", "OK", "fine")
-        await pilot.pause()
+        table = await filled(pilot, 5)
         before = [table.render_line(y) for y in range(1, 6)]
         table.set_row("c1", "comp-1", "OK", "fine")  # the same cells: nothing to draw
         table.set_row("c3", "comp-3", "WARN", "slow")
