@@ -26,12 +26,14 @@ into the cycle, in turn a bad deploy, database pool exhaustion and data corrupti
 critical alert declares the incident; at +60 s the responder presses a (acknowledge), at
 +90 s n and a note, at +120 s the remedy's key and confirms it in the plan dialog (r
 rollback, s scale out, b restore with the target's name typed; the action runs, is
-verified and its effect read), at +600 s m (mitigated, y), at +900 s R (resolve, y).
+verified and its effect read), at +300 s the remedy once more if the fault is still there
+(an action that failed, as a responder watching the panels would), at +600 s m
+(mitigated, y), at +900 s R (resolve, y).
 Every sixth cycle the simulated service is also killed with K at +1200 s and revived with
 K 45 s later: the sources fail (error readings, an unreachable health check, a critical
 alert, an automatic incident), and that incident is acknowledged at +1300 s and resolved
 at +1500 s. Alerts fire and clear, the timeline (about 1,000 lines) and the journal grow
-all day.
+all day. The summary says how the steps and the journaled actions went.
 
 What is not exercised, or not as a person would see it:
 - Every frame. The app refreshes its widgets on every tick, but the screen is composed
@@ -78,9 +80,10 @@ STORY = ("bad_deploy", "db_exhaustion", "data_corruption")  # a cycle's fault, i
 REMEDY = {"bad_deploy": ("r", None), "db_exhaustion": ("s", None), "data_corruption": ("b", "checkout-db")}
 OUTAGE_EVERY = 6  # cycles between two kills of the simulated service
 #: the responder's steps, by second into a cycle (and into every OUTAGE_EVERY-th cycle)
-STEPS = {60: "acknowledge", 90: "note", 120: "remedy", 600: "mitigate", 900: "resolve"}
+STEPS = {60: "acknowledge", 90: "note", 120: "remedy", 300: "check", 600: "mitigate", 900: "resolve"}
 OUTAGE_STEPS = {1200: "kill", 1245: "revive", 1300: "acknowledge", 1500: "resolve"}
 WAIT = 10.0  # wall seconds a dialog may take to appear before the step is counted as missed
+MISSES_SHOWN = 12  # missed steps listed with their time
 
 
 def rss_bytes() -> int:
@@ -117,10 +120,15 @@ class Responder:
         self.app, self.pilot, self.cycle = app, pilot, cycle
         self.done: dict[str, int] = {}
         self.missed: dict[str, int] = {}
+        self.misses: list[str] = []  # the first MISSES_SHOWN missed steps: when, and the incident then
+        self.second = 0
 
     def _count(self, what: str, ok: bool) -> None:
         box = self.done if ok else self.missed
         box[what] = box.get(what, 0) + 1
+        if not ok and len(self.misses) < MISSES_SHOWN:
+            st = self.app.desk.state()
+            self.misses.append(f"{self.second / 3600:.2f} h {what} ({f'{st.id} {st.status}' if st else 'no incident'})")
 
     async def _until(self, cond) -> bool:
         deadline = time.monotonic() + WAIT
@@ -163,6 +171,7 @@ class Responder:
         return STEPS.get(t)
 
     async def act(self, second: int, step: str) -> None:
+        self.second = second
         kind = STORY[second // int(self.cycle) % len(STORY)]
         if step == "acknowledge":
             await self._status("a", "acknowledged", False)
@@ -172,6 +181,8 @@ class Responder:
             self._count("note", self._open())
         elif step == "remedy":
             await self._remedy(*REMEDY[kind])
+        elif step == "check" and self.app.simulator.sim.active(kind) is not None:
+            await self._remedy(*REMEDY[kind], again=True)  # the fault is still there: once more
         elif step == "mitigate":
             await self._status("m", "mitigated", True)
         elif step == "resolve":
@@ -183,10 +194,10 @@ class Responder:
         await self.pilot.pause()
         await self._dismiss_dialogs()
 
-    async def _remedy(self, key: str, typed: str | None) -> None:
+    async def _remedy(self, key: str, typed: str | None, again: bool = False) -> None:
         from screens.confirm import ActionConfirm
 
-        what = f"action {key}"
+        what = f"action {key}" + (" again" if again else "")
         if not self._open():
             self._count(what, False)
             return
@@ -328,7 +339,7 @@ async def soak(args, tmp: Path) -> dict:
                         traced = f"  traced {mb(tracemalloc.get_traced_memory()[0])}"
                     print(f"* {second / 3600:5.2f} h  RSS {mb(rss)} ({rss_parts()}){traced}  "
                           f"wall {time.perf_counter() - t_start:4.0f} s  timeline lines {lines(app.events)}", flush=True)
-            out["responder"] = (dict(responder.done), dict(responder.missed))
+            out["responder"] = (dict(responder.done), dict(responder.missed), responder.misses)
             out["events"] = lines(app.events)
             await app.journal_idle()
             gate.open = True
@@ -338,7 +349,22 @@ async def soak(args, tmp: Path) -> dict:
     out["frames"] = gate.frames if gate.installed else None
     out["seconds"] = seconds
     out["incidents"] = journal.incidents()
+    out["actions"] = action_results(journal, out["incidents"])
     return out
+
+
+def action_results(journal, incidents: list[str]) -> dict[str, int]:
+    """How the day's actions went, from the journal: outcome and verification, by action."""
+    from collections import Counter
+
+    got: Counter[str] = Counter()
+    for inc in incidents:
+        for ev in journal.events(inc):
+            if ev.kind == "action_outcome":
+                got[f"{ev.payload.get('action')} {ev.payload.get('result')}"] += 1
+            elif ev.kind == "action_verified" and not ev.payload.get("ok"):
+                got[f"{ev.payload.get('action')} not verified"] += 1
+    return dict(sorted(got.items()))
 
 
 def lines(events) -> str:
@@ -410,9 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  ratio {marks[-1][0] / 3600:g} h / {marks[0][0] / 3600:g} h: {ratio:.3f}  (goal <= {GOAL:g} for 24 h / 1 h)")
     report("soak", {"hours": args.hours, "first_h": marks[0][0] / 3600, "rss_1h_mb": marks[0][1] / 1e6,
                     "rss_end_mb": marks[-1][1] / 1e6, "ratio": ratio})
-    done, missed = out["responder"]
+    done, missed, misses = out["responder"]
     print(f"story: {len(out['incidents'])} incidents in the journal, {out['events']} timeline lines in memory; "
           f"responder {sum(done.values())} steps done {done}" + (f", missed {missed}" if missed else ""))
+    print(f"actions (journal): {out['actions']}")
+    for miss in misses:
+        print(f"  missed at {miss}")
     if args.types and len(out["types"]) > 1:
         type_growers(out["types"], args.top)
     if args.trace and len(out["snapshots"]) > 1:
