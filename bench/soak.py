@@ -362,8 +362,8 @@ def action_results(journal, incidents: list[str]) -> dict[str, int]:
         for ev in journal.events(inc):
             if ev.kind == "action_outcome":
                 got[f"{ev.payload.get('action')} {ev.payload.get('result')}"] += 1
-            elif ev.kind == "action_verified" and not ev.payload.get("ok"):
-                got[f"{ev.payload.get('action')} not verified"] += 1
+            elif ev.kind == "action_verified" and ev.payload.get("ok") is False:
+                got[f"{ev.payload.get('action')} NOT verified"] += 1
     return dict(sorted(got.items()))
 
 
