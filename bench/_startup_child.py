@@ -1,17 +1,20 @@
 """Child process of bench/startup.py; not a benchmark by itself.
 
-    BENCH_T0=<parent time.time() at spawn> python bench/_startup_child.py ours|bare
+    BENCH_T0=<parent time.time() at spawn> python bench/_startup_child.py ours|bare|imports
 
 ``ours`` runs ``cockpit demo`` through ``cockpit.cli.main`` (the console script's
-entry point) with ``App.run`` forced headless; ``bare`` runs a Textual app with a
-Header, one Static and a Footer the same way. Each prints one line
+entry point, in its order: the command line, the simulator, the config and the first
+GETs, then the app's imports) with ``App.run`` forced headless; ``bare`` runs a Textual
+app with a Header, one Static and a Footer the same way; ``imports`` only imports
+``cockpit.cli`` and ``screens.app`` (what `cockpit demo` imports before the app runs) and
+exits. Each prints one line
 
     BENCH_RESULT {"interpreter": ms, "imports": ms, ..., "modules": {...}}
 
 with milestones in milliseconds since BENCH_T0, then exits. Milestones:
 
 interpreter   first statement of this script (interpreter + site start-up)
-imports       ours: ``import cockpit.cli, screens.app`` done; bare: ``textual.app`` + widgets
+imports       imports: ``import cockpit.cli, screens.app`` done; bare: ``textual.app`` + widgets
 run           App.run() entered (ours: demo config built, simulator started, app constructed)
 first_paint   ours: first DashboardScreen.refresh_data() (on mount) plus call_after_refresh;
               bare: call_after_refresh from App.on_mount
@@ -141,11 +144,17 @@ def has_data(store, must: list[str], comps: list[str]) -> bool:
     return all(good(k) for k in must) and any(good(k) for k in comps)
 
 
-def run_ours() -> int:
-    import cockpit.cli
+def run_imports() -> int:
+    import cockpit.cli  # noqa: F401
     import screens.app  # noqa: F401 - what `cockpit demo` imports before the app runs
 
     mark("imports")
+    emit()
+    return 0
+
+
+def run_ours() -> int:
+    import cockpit.cli
     from textual.app import App
 
     if os.environ.get("BENCH_TRACE"):
@@ -198,4 +207,4 @@ def run_ours() -> int:
 
 if __name__ == "__main__":
     kind = sys.argv[1] if len(sys.argv) > 1 else "ours"
-    sys.exit({"ours": run_ours, "bare": run_bare}[kind]())
+    sys.exit({"ours": run_ours, "bare": run_bare, "imports": run_imports}[kind]())

@@ -201,20 +201,22 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
         return None
 
 
-def _warm_http(config=None) -> None:
-    """The HTTP client's import starts now, beside Textual's (see warm_http)."""
-    from cockpit import kinds
+def _early_polls(config):
+    """The sources' context, with their first GETs already on their way and the HTTP
+    client's import started beside Textual's (see SourceContext.start_early, warm_http)."""
+    from cockpit.signals.sources import SourceContext, build_source
+    from cockpit.signals.sources._base import warm_http
 
-    if config is None or any(kinds.source_module(s.kind).SOURCE.uses_http for s in config.sources):
-        from cockpit.signals.sources._base import warm_http
-
+    context = SourceContext()
+    sources = [build_source(s, context) for s in config.sources]
+    if any(s.uses_http for s in sources):
+        context.start_early(sources)
         warm_http()
+    return context
 
 
 def cmd_demo(args) -> int:
     from cockpit.drill.demo import demo_config
-
-    _warm_http()
 
     journal = _journal(None, "demo", demo=True)
     if journal is None:
@@ -223,14 +225,15 @@ def cmd_demo(args) -> int:
     if server is None:
         return EXIT_FAILED
     try:
+        config = demo_config(server.url)
+        context = _early_polls(config)
         from screens.app import CockpitApp
 
-        config = demo_config(server.url)
         tape = _recording(args.record, config, "DEMO")
         if args.record is not None and tape is None:
             return EXIT_CONFIG
         app = CockpitApp(config, mode="DEMO", armed=True, simulator=server, theme=args.theme, journal=journal,
-                         tape=tape)
+                         tape=tape, context=context)
         return _run(app)
     finally:
         server.stop()
@@ -240,7 +243,7 @@ def cmd_run(args) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_CONFIG
-    _warm_http(config)
+    context = _early_polls(config)
     journal = _journal(config.incident.journal, "run")
     if journal is None:
         return EXIT_CONFIG
@@ -251,7 +254,7 @@ def cmd_run(args) -> int:
     from cockpit.incident.spool import Spool, spool_path
 
     app = CockpitApp(config, mode="LIVE", armed=args.armed, theme=args.theme, journal=journal, tape=tape,
-                     spool=Spool(spool_path(journal.where)))
+                     spool=Spool(spool_path(journal.where)), context=context)
     return _run(app)
 
 

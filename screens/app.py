@@ -76,6 +76,7 @@ class CockpitApp(App):
         tape=None,
         replay=None,
         scenario=None,
+        context: SourceContext | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -92,7 +93,7 @@ class CockpitApp(App):
         self.events = RecentLines()
         self._poll = poll
         self._theme_name = theme or (DRILL_THEME if mode == "DRILL" else DEFAULT_THEME)
-        self.context = SourceContext(self.clock)
+        self.context = context or SourceContext(self.clock)  # the command line's holds its early GETs
         self.poller: Poller | None = None
         from cockpit.crashlog import Once
 

@@ -481,7 +481,8 @@ def test_no_rate_is_ever_taken_over_less_than_the_window(gaps, window):
             n = 10.0 * (clock.monotonic() - t0)
             return Answer(200, "OK", (f"http_requests_total {n!r}\nhttp_errors_total 0\n"
                                       "# TYPE http_request_duration_seconds histogram\n"
-                                      f'http_request_duration_seconds_bucket{{le="+Inf"}} {n!r}\n').encode())
+                                      f'http_request_duration_seconds_bucket{{le="+Inf"}} {n!r}\n').encode(),
+                          clock.monotonic(), clock.monotonic())
 
     t0 = clock.monotonic()
     cfg = scrape_cfg("http://h/metrics", min_rate_window=window, interval=1.0)

@@ -38,6 +38,8 @@ class SourceContext:
         self._http: httpx.AsyncClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
+        #: first GETs made before the app's event loop runs (see start_early), by request
+        self._early: dict[tuple, concurrent.futures.Future] = {}
 
     async def session(self) -> "aiohttp.ClientSession":
         """The polling session. Importing aiohttp takes ~160 ms of CPU (much more on a
@@ -55,10 +57,59 @@ class SourceContext:
                                                           cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
-    async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Any:
-        """GET ``url`` (see :func:`get_capped`); the wait for a free
-        connection counts against ``timeout``."""
-        return await get_capped(await self.session(), url, headers, timeout, limit, truncate)
+    async def get(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Answer:
+        """GET ``url`` (see :func:`get_capped`); the wait for a free connection counts
+        against ``timeout``. The answer is stamped with when the request started and when
+        it was read; a first GET made early (start_early) is taken once, while fresh."""
+        early = self._early.pop(_request_key(url, headers, timeout, limit, truncate), None)
+        if early is not None:
+            answer = await asyncio.wrap_future(early)
+            if self.clock.monotonic() - answer.answered <= EARLY_FRESH:
+                return answer
+        started = self.clock.monotonic()
+        status, reason, body = await get_capped(await self.session(), url, headers, timeout, limit, truncate)
+        return Answer(status, reason, body, started, self.clock.monotonic())
+
+    def start_early(self, sources: list[Source]) -> None:
+        """Make each source's first GETs now, on threads with the standard library's
+        client, while the app is still loading: a rate needs two scrapes min_rate_window
+        apart, and aiohttp and Textual take ~400 ms to load. Each answer is taken by the
+        source's first poll if it is at most EARLY_FRESH seconds old by then (else the poll
+        asks again), and its readings are stamped with when it was read, not when taken."""
+        requests: list[Request] = []
+        for source in sources:
+            try:
+                requests += [r for r in source.first_gets() if _plain(r[0])]
+            except Exception:  # noqa: BLE001 - e.g. a secret not set: the first poll says so
+                continue
+        requests = requests[:EARLY_MAX]
+        todo: list[tuple[concurrent.futures.Future, Request]] = []
+        for request in requests:
+            key = _request_key(*request)
+            if key not in self._early:
+                self._early[key] = concurrent.futures.Future()
+                todo.append((self._early[key], request))
+        lock = threading.Lock()
+
+        def work() -> None:  # daemon threads: a frozen server must not hold up the exit
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    future, request = todo.pop(0)
+                _run_into(future, lambda: self._get_now(*request))
+
+        for i in range(min(4, len(todo))):
+            threading.Thread(target=work, name=f"early-get-{i}", daemon=True).start()
+
+    def has_early(self, requests: list[Request]) -> bool:
+        """Whether every one of these GETs was made early (no HTTP client needed for them)."""
+        return bool(requests) and all(_request_key(*r) in self._early for r in requests)
+
+    def _get_now(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Answer:
+        started = self.clock.monotonic()
+        status, reason, body = get_blocking(url, headers, timeout, limit, truncate)
+        return Answer(status, reason, body, started, self.clock.monotonic())
 
     async def http(self) -> "httpx.AsyncClient":
         """The httpx client for posting updates (Slack, status pages), made in a thread."""
@@ -176,8 +227,14 @@ class Source(ABC):
         """What a poll needs that is not the poll itself (building the HTTP client takes
         ~100 ms, much longer on a loaded machine): done outside the poll's deadline, so a
         first poll is not reported as timed out for it."""
-        if self.uses_http:
+        if self.uses_http and not self._early_answered():
             await self.ctx.session()
+
+    def _early_answered(self) -> bool:
+        try:
+            return self.ctx.has_early(self.first_gets())
+        except Exception:  # noqa: BLE001 - e.g. a secret not set: fetch says so
+            return False
 
     @abstractmethod
     async def fetch(self) -> list[Reading]:
@@ -216,26 +273,115 @@ class Source(ABC):
         mono = self.ctx.clock.monotonic()
         return [Reading(self.name, s, ts, None, Status.ERROR, error, received=mono) for s in self.series()]
 
-    def reading(self, series: str, value: float | None, **kw: Any) -> Reading:
+    def first_gets(self) -> list[Request]:
+        """The GETs this source's first poll will make, for SourceContext.start_early
+        (none by default: only sources whose first poll is plain GETs say them)."""
+        return []
+
+    def reading(self, series: str, value: float | None, *, as_of: float | None = None, **kw: Any) -> Reading:
+        """A reading stamped now, or as of ``as_of`` (the clock's monotonic time the answer
+        it comes from was read: an early answer is taken a little after that)."""
         clock = self.ctx.clock
-        return Reading(self.name, series, clock.now(), value, received=clock.monotonic(), **kw)
+        mono = clock.monotonic()
+        if as_of is None or as_of > mono:
+            return Reading(self.name, series, clock.now(), value, received=mono, **kw)
+        return Reading(self.name, series, clock.now() - (mono - as_of), value, received=as_of, **kw)
 
     async def aclose(self) -> None:
         return None
+
+
+#: an early answer older than this when the first poll comes is not used (seconds)
+EARLY_FRESH = 2.0
+#: at most this many early GETs (a components source can name a thousand URLs)
+EARLY_MAX = 16
+
+#: what a source's first poll will GET: (url, headers, timeout, byte limit, truncate)
+Request = tuple[str, dict[str, str], float, int, bool]
+
+
+def _plain(url: str) -> bool:
+    """A URL the standard library's client GETs as aiohttp would (no credentials in it)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.username is None
+    except ValueError:
+        return False
+
+
+def _request_key(url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> tuple:
+    return url, tuple(sorted(headers.items())), timeout, limit, truncate
 
 
 class Answer(NamedTuple):
     status: int
     reason: str
     body: bytes
+    started: float  # the clock's monotonic time when the request went out
+    answered: float  # ... and when the whole answer had been read
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
 
+def _refuse(status: int, location: str | None, length: int | None, limit: int, truncate: bool) -> None:
+    """The rules both clients keep before reading a body: a redirect is an error that names
+    where it points (following it silently would hide a misconfigured URL), and a body
+    announced larger than ``limit`` is refused unless it may be truncated."""
+    if 300 <= status < 400:
+        raise SourceError(f"HTTP {status} redirect to {(location or '?')[:100]}; configure that URL instead")
+    if not truncate and length is not None and length > limit:
+        raise _too_big(limit)
+
+
+def _too_big(limit: int) -> SourceError:
+    return SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
+
+
+def _take(body: bytearray, chunk: bytes, limit: int, truncate: bool) -> bool:
+    """Add ``chunk`` to ``body``; True once the limit is reached (the rest is not read)."""
+    body += chunk
+    if len(body) > limit:
+        if not truncate:
+            raise _too_big(limit)
+        del body[limit:]
+        return True
+    return False
+
+
+def get_blocking(url: str, headers: dict[str, str], timeout: float, limit: int,
+                 truncate: bool) -> tuple[int, str, bytes]:
+    """:func:`get_capped` with the standard library's client, for a thread (start_early).
+    ``timeout`` bounds each socket operation; the poll awaiting it keeps its deadline."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        import ssl
+
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), headers=headers)
+        resp = conn.getresponse()
+        _refuse(resp.status, resp.getheader("location"), resp.length, limit, truncate)
+        body = bytearray()
+        while chunk := resp.read1(64 * 1024):
+            if _take(body, chunk, limit, truncate):
+                break
+        return resp.status, resp.reason or "", bytes(body)
+    finally:
+        conn.close()
+
+
 async def get_capped(session, url: str, headers: dict[str, str], timeout: float, limit: int,
-                     truncate: bool) -> Answer:
+                     truncate: bool) -> tuple[int, str, bytes]:
     """GET (aiohttp) without reading more than ``limit`` bytes: the rest is dropped
     (``truncate``) or the answer is refused. ``timeout`` covers the whole request, the
     wait for a free connection included. A redirect is an error that names where it
@@ -244,21 +390,12 @@ async def get_capped(session, url: str, headers: dict[str, str], timeout: float,
 
     async with session.get(url, headers=headers, allow_redirects=False,
                            timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-        if 300 <= resp.status < 400:
-            where = resp.headers.get("location", "?")
-            raise SourceError(f"HTTP {resp.status} redirect to {where[:100]}; configure that URL instead")
-        too_big = SourceError(f"response larger than {limit // 1024} KiB; refusing to read it")
-        if not truncate and resp.content_length is not None and resp.content_length > limit:
-            raise too_big
+        _refuse(resp.status, resp.headers.get("location"), resp.content_length, limit, truncate)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(64 * 1024):
-            body += chunk
-            if len(body) > limit:
-                if not truncate:
-                    raise too_big
-                del body[limit:]
+            if _take(body, chunk, limit, truncate):
                 break
-        return Answer(resp.status, resp.reason or "", bytes(body))
+        return resp.status, resp.reason or "", bytes(body)
 
 
 def describe_error(exc: BaseException, timeout: float | None = None) -> str:

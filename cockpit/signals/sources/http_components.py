@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from cockpit.configmodel import _check_url
 from cockpit.model import Reading, Status, state_level
 from cockpit.signals.sources._base import (
+    Request,
     Source,
     SourceError,
     describe_error,
@@ -82,18 +83,16 @@ class HttpComponents(Source):
 
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
-        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
+        gets = self.first_gets()
         gate = asyncio.Semaphore(cfg.max_in_flight)
 
-        async def one(name: str) -> Reading:
+        async def one(name: str, get: Request) -> Reading:
             async with gate:
-                t0 = self.ctx.clock.monotonic()
                 try:
-                    url = cfg.url.format(name=quote(name, safe=""))
-                    answer = await self.ctx.get(url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
+                    answer = await self.ctx.get(*get)
                 except Exception as e:  # noqa: BLE001 - recorded as data
                     return self.reading(f"component/{name}", None, status=Status.ERROR, error=describe_error(e, cfg.timeout))
-                elapsed = self.ctx.clock.monotonic() - t0
+                elapsed = answer.answered - answer.started
             said, unmet = verdict(cfg, answer.status, answer.body)
             detail = _detail(parse_json(answer.body)) or f"HTTP {answer.status}"
             state = said or ("unhealthy" if unmet is not None else "healthy")
@@ -101,12 +100,18 @@ class HttpComponents(Source):
                 state = "unhealthy"
             if unmet:
                 detail = f"HTTP {answer.status}{unmet}"
-            return self.reading(f"component/{name}", score(state), state=state, detail=detail, latency=elapsed)
+            return self.reading(f"component/{name}", score(state), state=state, detail=detail, latency=elapsed,
+                                as_of=answer.answered)
 
-        readings = await asyncio.gather(*(one(c) for c in cfg.components))
+        readings = await asyncio.gather(*(one(c, get) for c, get in zip(cfg.components, gets)))
         if all(r.status is Status.ERROR for r in readings):
             raise SourceError(readings[0].error)
         return list(readings)
+
+    def first_gets(self) -> list[Request]:
+        cfg = self.cfg
+        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
+        return [(cfg.url.format(name=quote(c, safe="")), headers, cfg.timeout, BODY_LIMIT, True) for c in cfg.components]
 
 
 

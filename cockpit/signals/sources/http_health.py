@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from cockpit.configmodel import _check_url
 from cockpit.model import Reading, Status, state_level
-from cockpit.signals.sources._base import Source
+from cockpit.signals.sources._base import Request, Source
 from cockpit.signals.sources._http import (
     BODY_LIMIT,
     HttpCheck,
@@ -48,17 +48,17 @@ class HttpHealth(Source):
         ]
 
     async def fetch(self) -> list[Reading]:
-        cfg = self.cfg
-        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
-        clock = self.ctx.clock
-        t0 = clock.monotonic()
-        answer = await self.ctx.get(cfg.url, headers, cfg.timeout, BODY_LIMIT, truncate=True)
-        elapsed = clock.monotonic() - t0
+        answer = await self.ctx.get(*self.first_gets()[0])
+        elapsed = answer.answered - answer.started
         state, detail = self.judge(answer.status, answer.body)
         return [
-            self.reading("health", score(state), state=state, detail=detail, latency=elapsed),
-            self.reading("response_time", elapsed, latency=elapsed),
+            self.reading("health", score(state), state=state, detail=detail, latency=elapsed, as_of=answer.answered),
+            self.reading("response_time", elapsed, latency=elapsed, as_of=answer.answered),
         ]
+
+    def first_gets(self) -> list[Request]:
+        cfg = self.cfg
+        return [(cfg.url, resolve_headers(cfg.headers, f"sources.{cfg.name}"), cfg.timeout, BODY_LIMIT, True)]
 
     def judge(self, code: int, body: bytes) -> tuple[str, str]:
         said, unmet = verdict(self.cfg, code, body)

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from cockpit.configmodel import SourceBase, _check_headers, _check_url
 from cockpit.model import Reading, quantile_series
-from cockpit.signals.sources._base import Source, SourceError
+from cockpit.signals.sources._base import Request, Source, SourceError
 from cockpit.signals.sources._http import resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -509,12 +509,10 @@ class PromScrape(Source):
         self._warming = False
 
     async def fetch(self) -> list[Reading]:
-        cfg = self.cfg
-        headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
+        answer = await self.ctx.get(*self.first_gets()[0])
         # timed from the request's start, as Prometheus stamps a scrape: a slow answer or a
         # slow parse must not shorten or stretch the window the counters moved in
-        started = self.ctx.clock.monotonic()
-        answer = await self.ctx.get(cfg.url, headers, cfg.timeout, MAX_BYTES, truncate=False)
+        started = answer.started
         if not answer.ok:
             raise SourceError(f"HTTP {answer.status} {answer.reason}".strip())
         try:
@@ -532,6 +530,10 @@ class PromScrape(Source):
             return []
         base_t, prev = base
         return self._rates(prev, picked, started - base_t)
+
+    def first_gets(self) -> list[Request]:
+        cfg = self.cfg
+        return [(cfg.url, resolve_headers(cfg.headers, f"sources.{cfg.name}"), cfg.timeout, MAX_BYTES, False)]
 
     def _pick(self, cur: Scrape) -> Picked:
         """The samples each selector selects, checked; a missing metric names its selector."""
