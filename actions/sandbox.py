@@ -41,16 +41,27 @@ class SimulatorExecutor(SandboxExecutor):
         self.simulator = simulator
 
     def plan(self, cfg, guard: str) -> Plan:
-        return dataclasses.replace(super().plan(cfg, guard),
-                                   steps=(Step("simulated", {"admin": self._what(cfg), "body": cfg.body}),),
+        return self._plan(cfg, guard, cfg.name, cfg.body, cfg.undo_body)
+
+    def _plan(self, cfg, guard: str, name: str, body, undo_body) -> Plan:
+        return dataclasses.replace(super().plan(cfg, guard), action=name,
+                                   steps=(Step("simulated", {"admin": self._what(cfg), "body": body}),),
+                                   after={"body": body} if body is not None else {},
+                                   undo={"body": undo_body} if undo_body is not None else None,
                                    notes=("drill: applied to the simulated service only",))
 
     def execute(self, cfg, plan: Plan) -> Outcome:
         self.calls.append(plan)
-        status, doc = self.simulator.admin(self._what(cfg), dict(cfg.body or {}))
+        status, doc = self.simulator.admin(self._what(cfg), dict(plan.after.get("body") or {}))
         if status != 200:
             return Outcome("failed", f"drill: the simulated service refused: {doc.get('error', status)}")
         return Outcome("ok", f"drill (simulated): {doc.get('note', 'done')}")
+
+    def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        """Undone as the demo undoes it (the action's undo_body), on the simulated service."""
+        if plan.undo is None:
+            return None
+        return self._plan(cfg, guard, f"undo {plan.action}", plan.undo["body"], plan.after.get("body"))
 
     @staticmethod
     def _what(cfg) -> str:

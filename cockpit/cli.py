@@ -281,10 +281,15 @@ def cmd_drill(args) -> int:
     if not 1 <= args.speed <= 60:
         _err(f"cockpit drill: --speed {args.speed:g} is outside 1 to 60")
         return EXIT_CONFIG
+    if not args.tape.exists() and (close := scenario.closest(str(args.tape))):
+        _err(f"cockpit drill: {args.tape} is neither a built-in scenario nor a tape; did you mean "
+             f"{' or '.join(close)}? (cockpit drill --list names them all)")
+        return EXIT_CONFIG
     try:
         tape = Tape.open(args.tape)
     except TapeError as e:
-        _err(f"cockpit drill: {e}")
+        hint = "" if args.tape.exists() else " (a built-in scenario? cockpit drill --list names them)"
+        _err(f"cockpit drill: {e}{hint}")
         return EXIT_CONFIG
     if tape.damage:
         _err(f"cockpit drill: {tape.path}: {tape.damage}; replaying what was recorded before that")

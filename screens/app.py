@@ -375,9 +375,21 @@ class CockpitApp(App):
         if not self.journal.notifies:
             self.follow_journal()  # what another cockpit wrote to this journal file
         self.refresh_dashboard()
-        if (self.scenario is not None and not self.drill.scored and not isinstance(self.screen, ModalScreen)
+        if self.mode == "DRILL" and not self.drill.scored:
+            self._drill_progress()
+
+    def _drill_progress(self) -> None:
+        """The scorecard comes when the trainee resolves the incident (or the tape ends, or
+        q): a scenario whose service recovered only says so once."""
+        st = self.desk.state()
+        if st is not None and st.status == "resolved" and not isinstance(self.screen, ModalScreen):
+            self.show_scorecard("the incident is resolved")
+        elif (self.scenario is not None and not self.drill.recovery_told
                 and self.drill.resolved(getattr(self.runner.executors.get("http"), "simulator", None))):
-            self.show_scorecard("the scenario is resolved")
+            self.drill.recovery_told = True
+            self.notify("The simulated service has recovered. Finish as you would for real (status, update, "
+                        "resolve); the scorecard comes when the incident is resolved, or with q.",
+                        title="Drill", timeout=20)
 
     def refresh_dashboard(self) -> None:
         from screens.dashboard import DashboardScreen

@@ -28,9 +28,11 @@ class ScorecardScreen(ModalScreen[bool]):
             table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
             table.add_columns("measure", "trainee", "target", "verdict")
             for r in self.doc.get("rows", []):
-                style = {"kept": "green", "missed": "bold red", "not done": "bold red"}.get(r["verdict"], "")
+                style = {"kept": "green", "late": "yellow", "missed": "bold red", "wrong": "bold red"}.get(r["verdict"], "")
                 table.add_row(r["measure"], r["got"], r["target"], Text(r["verdict"], style=style))
             yield table
+            for line in self.doc.get("unscored", []):
+                yield Static(Text(line, style="dim"))
             yield Static(Text("q quits the drill · esc goes back to it · it is in the postmortem's drill appendix",
                               style="dim"))
 

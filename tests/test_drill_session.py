@@ -135,7 +135,7 @@ def test_the_scorecard_compares_the_trainee_with_the_original_responders(tape_pa
     assert session.scored and doc["against"] == "the original responders"
     rows = {r["measure"]: r for r in doc["rows"]}
     ack = rows["time to acknowledge"]
-    assert (ack["got"], ack["target"], ack["verdict"]) == ("after 00:00:36", "within 00:00:30", "missed")
+    assert (ack["got"], ack["target"], ack["verdict"]) == ("after 00:00:36", "within 00:00:30", "late")
     assert doc["from"].startswith("the start of the tape")
 
 

@@ -151,3 +151,11 @@ def listing() -> list[tuple[str, str]]:
 def is_scenario(arg: str) -> bool:
     """Whether ``cockpit drill ARG`` names a scenario (a built-in or a .toml) rather than a tape."""
     return arg in BUILTIN or arg.endswith(".toml")
+
+
+def closest(arg: str) -> list[str]:
+    """The built-in scenarios ``arg`` may have meant (a typo, _ for -), closest first."""
+    import difflib
+
+    plain = arg.strip().lower().replace("_", "-").replace(" ", "-")
+    return difflib.get_close_matches(plain, list(BUILTIN), n=3, cutoff=0.6)

@@ -7,6 +7,7 @@ start of the tape), so "acknowledged after 2m10s" means the same thing in both.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -19,7 +20,12 @@ class Row:
     measure: str
     got: str  # the trainee's figure, as shown
     target: str  # what it is measured against, as shown
-    verdict: str  # "kept", "missed", "not done" or "—" (nothing to hold it against)
+    verdict: str  # one of VERDICTS
+
+
+#: kept: done, in time; late: done, after the target; missed: not done; wrong: done, but not
+#: what was expected (another severity, an action that was not a fix)
+VERDICTS = ("kept", "late", "missed", "wrong")
 
 
 @dataclass(frozen=True)
@@ -40,47 +46,57 @@ def _first(events: list[Event], kind: str, **payload: Any) -> Event | None:
                 None)
 
 
-def _timed(ev: Event | None, start: float, within: float | None) -> tuple[str, str, str]:
-    target = f"within {format_duration(within)}" if within is not None else "—"
+def _timed(measure: str, ev: Event | None, start: float, within: float) -> Row:
+    target = f"within {format_duration(within)}"
     if ev is None:
-        return "not done", target, "not done" if within is not None else "—"
+        return Row(measure, "not done", target, "missed")
     took = max(0.0, ev.ts - start)
-    verdict = "—" if within is None else "kept" if took <= within else "missed"
-    return f"after {format_duration(took)}", target, verdict
+    return Row(measure, f"after {format_duration(took)}", target, "kept" if took <= within else "late")
 
 
-def score(events: list[Event], start: float, end: float, exp: Expectations) -> list[Row]:
-    """The scorecard rows for the drill incident's journal ``events``."""
-    rows = []
-    ack = _first(events, "status_changed", to="acknowledged")
-    rows.append(Row("time to acknowledge", *_timed(ack, start, exp.acknowledge)))
-    right = _first(events, "severity_set", severity=exp.severity) if exp.severity else None
-    got, target, verdict = _timed(right, start, exp.severity_within)
-    if exp.severity:
+def score(events: list[Event], start: float, end: float, exp: Expectations) -> tuple[list[Row], list[str]]:
+    """The scorecard rows for the drill incident's journal ``events``, and what could not be
+    scored (nothing to hold it against: the original responders never did it), one line each."""
+    rows: list[Row] = []
+    unscored: list[str] = []
+
+    def timed(measure: str, ev: Event | None, within: float | None) -> None:
+        if within is not None:
+            rows.append(_timed(measure, ev, start, within))
+        else:
+            done = f"after {format_duration(max(0.0, ev.ts - start))}" if ev is not None else "not done"
+            unscored.append(f"{measure}: {done}, not scored ({exp.against}: nothing to hold it against)")
+
+    timed("time to acknowledge", _first(events, "status_changed", to="acknowledged"), exp.acknowledge)
+    if exp.severity and exp.severity_within is not None:
+        right = _first(events, "severity_set", severity=exp.severity)
+        row = _timed("time to correct severity", right, start, exp.severity_within)
         set_to = [e.payload.get("severity") for e in events if e.kind == "severity_set"]
-        target = f"{exp.severity} {target}"
-        if right is None and set_to:
-            got = f"set to {', '.join(set_to)}, never {exp.severity}"
-    rows.append(Row("time to correct severity", got, target, verdict))
+        if row.verdict == "missed" and set_to:
+            row = dataclasses.replace(row, got=f"set to {', '.join(set_to)}, never {exp.severity}", verdict="wrong")
+        rows.append(dataclasses.replace(row, target=f"{exp.severity} {row.target}"))
+    else:
+        timed("time to correct severity", None, None)
     intents = [e for e in events if e.kind == "action_intent"]
 
     def key(e: Event) -> str | None:
         return (e.payload.get("plan") or {}).get("key")
 
     fixing = [e for e in intents if exp.fixes is None or key(e) in exp.fixes]
-    rows.append(Row("time to first correct mitigation", *_timed(fixing[0] if fixing else None, start, exp.mitigate)))
+    timed("time to first correct mitigation", fixing[0] if fixing else None, exp.mitigate)
     if exp.fixes is not None:
         wrong = [e.payload.get("action", "?") for e in intents if key(e) not in exp.fixes]
-        rows.append(Row("wrong or unnecessary actions", ", ".join(wrong) if wrong else "none",
-                        "none", "kept" if not wrong else "missed"))
+        rows.append(Row("wrong or unnecessary actions", ", ".join(wrong) if wrong else "none", "none",
+                        "wrong" if wrong else "kept"))
     if exp.update_every is not None:
         sent = [e.ts for e in events if e.kind == "communication_sent"]
         gaps = [b - a for a, b in zip([start, *sent], [*sent, end])]
         worst = max(gaps) if gaps else end - start
-        rows.append(Row("status update cadence", f"{len(sent)} sent, longest gap {format_duration(worst)}",
-                        f"every {format_duration(exp.update_every)}",
-                        "kept" if worst <= exp.update_every else "missed"))
-    return rows
+        verdict = "missed" if not sent else "kept" if worst <= exp.update_every else "late"
+        rows.append(Row("status update cadence", f"{len(sent)} sent" + (f", longest gap {format_duration(worst)}"
+                                                                         if sent else ""),
+                        f"every {format_duration(exp.update_every)}", verdict))
+    return rows, unscored
 
 
 def from_scenario(sc) -> Expectations:
@@ -118,4 +134,6 @@ def markdown(doc: dict) -> list[str]:
     for r in doc.get("rows", []):
         cells = [str(r.get(k, "")).replace("|", "\\|") for k in ("measure", "got", "target", "verdict")]
         out.append("| " + " | ".join(cells) + " |")
+    if doc.get("unscored"):
+        out += ["", *(f"- {line}" for line in doc["unscored"])]
     return out

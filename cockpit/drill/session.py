@@ -23,6 +23,7 @@ class DrillSession:
         self.scenario = scenario
         self.started = clock.now()
         self.scored = False  # the scorecard has been shown
+        self.recovery_told = False  # a scenario's service recovered, and the trainee was told
 
     # ------------------------------------------------------------ the replay
 
@@ -105,10 +106,11 @@ class DrillSession:
             origin = f"the start of the tape ({hms(start)})"
         else:
             start, exp, origin = now, scorecard.Expectations("nothing", None, None, None, None, None), "now"
-        if exp.update_every is None:  # the config's cadence for the severity the incident has (or should have)
-            severity = (state.severity if state is not None else None) or exp.severity
+        if exp.update_every is None:  # the config's cadence for the severity the incident should have
+            severity = exp.severity or (state.severity if state is not None else None)
             cadence = self.config.incident.update_every.get(severity or "")
             if cadence:
                 exp = dataclasses.replace(exp, update_every=float(cadence))
-        rows = scorecard.score(events, start, now, exp)
-        return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows)}
+        rows, unscored = scorecard.score(events, start, now, exp)
+        return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows),
+                "unscored": unscored}
