@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--speed", type=float, default=1.0, help="replay speed, 1 to 60 (default 1)")
     drill.add_argument("--from", dest="start", default=None, metavar="TIME",
                        help="start here: an offset into the tape (90, 5m, 1h30m) or a UTC time (03:12, ISO 8601)")
+    drill.add_argument("--expect", default=None, metavar="SCENARIO",
+                       help="score a tape drill against a scenario's targets, severity and fixes (a built-in "
+                            "name or a .toml) instead of the recorded responders'")
     drill.add_argument("--theme", default=None, help="theme name")
 
     run = sub.add_parser("run", help="watch the service described by a config file",
@@ -300,11 +303,18 @@ def cmd_drill(args) -> int:
         except ValueError as e:
             _err(f"cockpit drill: --from {e}")
             return EXIT_CONFIG
+    expect = None
+    if args.expect:
+        try:
+            expect = scenario.load(args.expect)
+        except scenario.ScenarioError as e:
+            _err(f"cockpit drill: --expect {e}")
+            return EXIT_CONFIG
     journal = _journal(None, "drill", drill=True)
     if journal is None:
         return EXIT_CONFIG
     try:
-        app = tape_drill(tape, journal, speed=args.speed, start=start, theme=args.theme)
+        app = tape_drill(tape, journal, speed=args.speed, start=start, theme=args.theme, expect=expect)
     except ConfigError as e:
         _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
         return EXIT_CONFIG
@@ -314,7 +324,8 @@ def cmd_drill(args) -> int:
     return _run(app)
 
 
-def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None, theme: str | None = None):
+def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None, theme: str | None = None,
+               expect=None):
     """The app `cockpit drill TAPE` runs. A tape is data, never configuration: its recorded
     config only draws the dashboard (its env: references are not read, in this process
     nothing reads one: :func:`cockpit.safetext.lock_secrets`), nothing is polled, every action
@@ -332,7 +343,7 @@ def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None,
     clock = DrillClock(tape.start)
     replay = Replayer(tape, clock, speed=speed, start=start)
     return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=theme, journal=journal,
-                      replay=replay)
+                      replay=replay, expect=expect)
 
 
 def _scenario_drill(args) -> int:

@@ -77,6 +77,7 @@ class CockpitApp(App):
         replay=None,
         scenario=None,
         context: SourceContext | None = None,
+        expect=None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -119,7 +120,7 @@ class CockpitApp(App):
         if replay is not None and (mode != "DRILL" or poll):
             raise ValueError("a replay runs in a DRILL app that does not poll")
         #: the drill's replay (a cockpit.drill.replay.Replayer, its clock is this app's) or scenario
-        self.drill = DrillSession(config, self.clock, self.watch, replay=replay, scenario=scenario)
+        self.drill = DrillSession(config, self.clock, self.watch, replay=replay, scenario=scenario, expect=expect)
         self.replay, self.scenario = replay, scenario
 
     # ------------------------------------------------------------ lifecycle

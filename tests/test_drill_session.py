@@ -6,6 +6,7 @@ cockpit.incident.worker. No App, no pilot: these are the pieces the app wires to
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 
 import pytest
@@ -18,7 +19,7 @@ from cockpit.drill.replay import Replayer
 from cockpit.drill.session import DrillSession
 from cockpit.drill.tape import Tape, start_recording
 from cockpit.incident.desk import IncidentDesk
-from cockpit.incident.journal import JournalError, SQLiteJournal
+from cockpit.incident.journal import Event, JournalError, SQLiteJournal
 from cockpit.incident.worker import JournalWorker, RunnerRecorder
 from cockpit.model import Level, TimelineEvent
 from cockpit.signals.poller import Poller
@@ -280,3 +281,77 @@ def test_a_reading_stamped_with_an_earlier_time_is_not_lost_between_snapshots():
     assert len(recorded) == 121 and recorded[-1] == [t0 + 30 + 7200 - 75, 180.0]
     # a record that does not continue the last one (a new incident) selects by time again
     assert watch.record(t0 + 99_999, t0 + 100_000)["samples"]["cost"] == []
+
+
+def test_a_tape_drill_grades_actions_by_what_the_recording_shows_worked(tmp_path):
+    """The recorded responders scaled out (verified, before mitigation: expected), tried
+    emergency mode (its verification failed) and rolled back after the incident was already
+    mitigated: only the scale-out is expected; the trainee's other actions are flagged."""
+    from cockpit.clock import ManualClock
+    from cockpit.drill.scorecard import from_ghost, recorded_fixes, score
+    from cockpit.drill.replay import is_ghost
+
+    clock = ManualClock()
+    lines = []
+    journal = SQLiteJournal(tmp_path / "orig.db", actor="alice", clock=clock)
+    desk = IncidentDesk(journal, clock, "alice", "checkout", False, on_event=lines.append)
+    start = clock.now()
+    desk.declare("pool exhausted")
+    clock.advance(30)
+    for key, name, ok in (("s", "Scale out", True), ("e", "Emergency mode", False)):
+        intent = desk.action_intent({"action": name, "key": key, "target": "svc"})
+        desk.action_outcome(intent, "ok", "done", {})
+        clock.advance(10)
+        desk.action_verified(intent, ok, "checked")
+        desk.action_done({"action": name, "key": key, "target": "svc"})
+    desk.set_status("mitigated")
+    clock.advance(10)
+    late = desk.action_intent({"action": "Rollback", "key": "r", "target": "svc"})
+    desk.action_verified(late, True, "checked")
+    ghosts = [line for line in lines if is_ghost(line)]
+    assert recorded_fixes(ghosts) == frozenset({"s"})
+    exp = from_ghost(ghosts, start)
+    assert exp.mitigate == 30.0 and exp.unexpected == "actions not in the original response"
+
+    def ev(ts, action, key):
+        return Event(id=f"t{ts}", incident="DRILL-1", ts=start + ts, actor="trainee", kind="action_intent",
+                     payload={"action": action, "plan": {"key": key}})
+
+    rows, _ = score([ev(20, "Rollback", "r"), ev(40, "Scale out", "s")], start, start + 100, exp)
+    by = {r.measure: r for r in rows}
+    assert (by["time to first correct mitigation"].got, by["time to first correct mitigation"].verdict) == \
+        ("after 00:00:40", "late")
+    assert (by["actions not in the original response"].got, by["actions not in the original response"].verdict) \
+        == ("Rollback", "wrong")
+    # lines from before actions were named in them: nothing to grade by
+    old = [dataclasses.replace(g, payload={k: v for k, v in g.payload.items() if k != "key"}) for g in ghosts]
+    assert recorded_fixes(old) is None and from_ghost(old, start).fixes is None
+
+
+def test_expect_scores_a_tape_drill_against_a_scenarios_targets(tape_path):
+    from cockpit.drill.scenario import load
+
+    session, _, _, _ = drill(tape_path)
+    session.expect = load("db-exhaustion")
+    begin = session.replay.begin
+    session.seek(begin + 40)
+    journal = SQLiteJournal(":memory:", actor="trainee", clock=session.clock)
+    desk = IncidentDesk(journal, session.clock, "trainee", "checkout", False, drill=True, mode="DRILL")
+    desk.declare("checkout errors", at=begin + 24)
+    doc = session.scorecard("ended with q", desk.state())
+    rows = {r["measure"]: r for r in doc["rows"]}
+    assert doc["against"] == "the expectations of db-exhaustion (--expect)"
+    assert rows["time to acknowledge"]["target"] == "within 00:02:00"
+    assert rows["time to correct severity"]["target"] == "P1 within 00:03:00"
+    assert rows["wrong or unnecessary actions"]["verdict"] == "kept"
+
+
+def test_expect_naming_no_scenario_is_one_line(tape_path, tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "cockpit.cli", "drill", str(tape_path), "--expect", "bad_deploy"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("cockpit drill: --expect bad_deploy: cannot read the scenario")
+    assert "did you mean bad-deploy?" in out.stderr

@@ -139,8 +139,9 @@ def load(name_or_path: str) -> Scenario:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
-        raise ScenarioError(f"{path}: cannot read the scenario: {e.strerror or e} "
-                            f"(built-ins: {', '.join(BUILTIN)})") from None
+        close = closest(name_or_path)
+        hint = f"did you mean {' or '.join(close)}?" if close else f"built-ins: {', '.join(BUILTIN)}"
+        raise ScenarioError(f"{path}: cannot read the scenario: {e.strerror or e} ({hint})") from None
     return parse(text, str(path))
 
 

@@ -37,8 +37,9 @@ class Expectations:
     severity: str | None
     severity_within: float | None
     mitigate: float | None
-    fixes: frozenset[str] | None  # action keys that fix the scenario's faults (None: unknown, from a tape)
+    fixes: frozenset[str] | None  # action keys that fix the trouble (None: unknown, an old tape)
     update_every: float | None = None
+    unexpected: str = "wrong or unnecessary actions"  # the row for actions not among the fixes
 
 
 def _first(events: list[Event], kind: str, **payload: Any) -> Event | None:
@@ -86,7 +87,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
     timed("time to first correct mitigation", fixing[0] if fixing else None, exp.mitigate)
     if exp.fixes is not None:
         wrong = [e.payload.get("action", "?") for e in intents if key(e) not in exp.fixes]
-        rows.append(Row("wrong or unnecessary actions", ", ".join(wrong) if wrong else "none", "none",
+        rows.append(Row(exp.unexpected, ", ".join(wrong) if wrong else "none", "none",
                         "wrong" if wrong else "kept"))
     if exp.update_every is not None:
         sent = [e.ts for e in events if e.kind == "communication_sent"]
@@ -99,27 +100,46 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
     return rows, unscored
 
 
-def from_scenario(sc) -> Expectations:
+def from_scenario(sc, against: str | None = None) -> Expectations:
     keys = frozenset(k for ks in sc.fixes.values() for k in ks)
     t = sc.targets
-    return Expectations(f"scenario {sc.scenario.name}'s targets", t.acknowledge, sc.scenario.severity, t.severity,
-                        t.mitigate, keys, t.update_every)
+    return Expectations(against or f"scenario {sc.scenario.name}'s targets", t.acknowledge, sc.scenario.severity,
+                        t.severity, t.mitigate, keys, t.update_every)
 
 
 def from_ghost(ghosts: list, start: float) -> Expectations:
     """The original responders' own times, from a tape's ghost events (journal kinds in
-    their payload): what the trainee is compared with when replaying a real incident."""
+    their payload): what the trainee is compared with when replaying a real incident. The
+    actions expected are the ones the recording shows verified before the recovery (the
+    incident mitigated or resolved); a tape from before actions were named in its lines
+    grades none."""
     def first(kind: str, **p: Any):
         return next((g for g in ghosts if g.payload.get("journal") == kind
                      and all(g.payload.get(k) == v for k, v in p.items())), None)
 
-    ack, sev, act = first("status_changed", to="acknowledged"), first("severity_set"), first("action_intent")
+    fixes = recorded_fixes(ghosts)
+    ack, sev = first("status_changed", to="acknowledged"), first("severity_set")
+    act = next((g for g in ghosts if g.payload.get("journal") == "action_intent"
+                and (fixes is None or g.payload.get("key") in fixes)), None)
     severity = None
     if sev is not None:  # "severity P1 by alice: ..."
         words = sev.text.split()
         severity = words[1] if len(words) > 1 else None
     return Expectations("the original responders", ack.ts - start if ack else None, severity,
-                        sev.ts - start if sev else None, act.ts - start if act else None, None)
+                        sev.ts - start if sev else None, act.ts - start if act else None, fixes,
+                        unexpected="actions not in the original response")
+
+
+def recorded_fixes(ghosts: list) -> frozenset[str] | None:
+    """The keys of the recorded actions whose verification passed before the recovery."""
+    intents = {g.payload.get("id"): g for g in ghosts if g.payload.get("journal") == "action_intent"}
+    if not intents or not all(g.payload.get("key") for g in intents.values()):
+        return None  # a tape that does not say which action a line was: nothing to grade by
+    recovered = min((g.ts for g in ghosts if g.payload.get("journal") == "status_changed"
+                     and g.payload.get("to") in ("mitigated", "resolved")), default=float("inf"))
+    passed = {g.payload.get("intent") for g in ghosts
+              if g.payload.get("journal") == "action_verified" and g.payload.get("ok") is True and g.ts <= recovered}
+    return frozenset(g.payload["key"] for i, g in intents.items() if i in passed)
 
 
 def rows_doc(rows: list[Row]) -> list[dict]:

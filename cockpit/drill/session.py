@@ -17,10 +17,12 @@ class DrillSession:
     a scenario played on the simulator (``scenario``), or neither (a drill of the config
     alone). ``watch`` is the cockpit's :class:`cockpit.signals.watch.SignalWatch`."""
 
-    def __init__(self, config, clock, watch, *, replay=None, scenario=None) -> None:
+    def __init__(self, config, clock, watch, *, replay=None, scenario=None, expect=None) -> None:
         self.config, self.clock, self.watch = config, clock, watch
         self.replay = replay
         self.scenario = scenario
+        #: a tape drill's expectations from a scenario file (--expect), instead of the recording's
+        self.expect = expect
         self.started = clock.now()
         self.scored = False  # the scorecard has been shown
         self.recovery_told = False  # a scenario's service recovered, and the trainee was told
@@ -102,7 +104,8 @@ class DrillSession:
             origin = f"the first fault ({hms(start)})"
         elif self.replay is not None:
             start = self.replay.begin
-            exp = scorecard.from_ghost(self.replay.ghosts, start)
+            exp = (scorecard.from_ghost(self.replay.ghosts, start) if self.expect is None else
+                   scorecard.from_scenario(self.expect, f"the expectations of {self.expect.scenario.name} (--expect)"))
             origin = f"the start of the tape ({hms(start)})"
         else:
             start, exp, origin = now, scorecard.Expectations("nothing", None, None, None, None, None), "now"

@@ -203,7 +203,7 @@ class IncidentDesk:
         line = timeline_line(ev)
         # who did what, for a drill's ghost: the original responders' own acts
         line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}),
-                            **({"to": ev.payload["to"]} if "to" in ev.payload else {}))
+                            **({"to": ev.payload["to"]} if "to" in ev.payload else {}), **_acted(ev))
         if not line.payload.get("quiet"):
             self.on_event(line)
 
@@ -689,3 +689,15 @@ class IncidentDesk:
         """Whether the status change ``to`` is allowed now (for greying keys)."""
         st = self.state()
         return st is not None and to in TRANSITIONS.get(st.status, ())
+
+
+def _acted(ev: Event) -> dict:
+    """For a drill's grading of a tape: which action a line is about (its name and key) and,
+    for a verification, whether it passed."""
+    if not ev.kind.startswith("action_"):
+        return {}
+    p = ev.payload
+    out = {"action": p.get("action"), "key": (p.get("plan") or {}).get("key")} if ev.kind == "action_intent" else {}
+    if ev.kind == "action_verified":
+        out["ok"] = p.get("ok")
+    return {k: v for k, v in out.items() if v is not None}
