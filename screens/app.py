@@ -448,7 +448,7 @@ class CockpitApp(App):
 
     def _start_replay(self) -> None:
         self.replay.on_ghost = self.events.append
-        self.replay.attach(self.on_readings)
+        self.replay.attach(self.on_readings, float(self.config.settings.history))
         self._replay_wall = time.monotonic()
         self.set_interval(0.1, self._replay_tick, name="replay")
 

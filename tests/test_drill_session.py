@@ -71,7 +71,7 @@ def drill(tape_path) -> tuple[DrillSession, SignalWatch, list, list]:
     watch = SignalWatch(config)
     alerts, ghosts = [], []
     replay.on_ghost = ghosts.append
-    replay.attach(lambda source, readings: alerts.extend(watch.take(readings).alerts))
+    replay.attach(lambda source, readings: alerts.extend(watch.take(readings).alerts), float(config.settings.history))
     return DrillSession(config, clock, watch, replay=replay), watch, alerts, ghosts
 
 

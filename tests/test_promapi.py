@@ -120,3 +120,54 @@ def test_check_shows_every_failing_series_once_and_loads_no_history(prometheus, 
         assert name in line, line
     assert line.count("e_broken") == 1 and line.count("f_nothing") == 1
     assert out.returncode == 1  # a critical source with failing series
+
+
+async def test_a_recorded_prom_query_tape_replays_its_backfilled_history(prometheus, tmp_path):
+    """The first poll backfills the last minutes; the tape keeps them; the drill draws them
+    from its first frame (as history: never alerted on), and again after a seek back."""
+    from cockpit.clock import DrillClock
+    from cockpit.drill.replay import Replayer
+    from cockpit.drill.tape import Tape, start_recording
+    from cockpit.signals.watch import SignalWatch
+
+    time.sleep(2)
+    src, ctx = source(prometheus, {"error_rate": RATE}, backfill=600)
+    writer = start_recording(tmp_path / "prom.tape", config_of(src), "LIVE", time.time())
+    try:
+        first = await src.fetch()
+        writer.readings(first)
+        time.sleep(1.1)
+        writer.readings(await src.fetch())
+    finally:
+        writer.close()
+        await ctx.aclose()
+    tape = Tape.open(tmp_path / "prom.tape")
+    # what the first poll backfilled from before the recording began (a point stamped after it,
+    # within the first poll, is handed over at its own time)
+    backfilled = [r for r in first if r.history and r.ts < tape.start]
+    assert len(backfilled) >= 2
+    replay = Replayer(tape, DrillClock(tape.start))
+    watch = SignalWatch(config_of(src))
+    handed, alerts = [], []
+
+    def sink(source_name, readings):
+        handed.extend(readings)
+        alerts.extend(watch.take(readings).alerts)
+
+    replay.attach(sink, 600.0)
+    before = [r for r in handed if r.ts < tape.start]
+    assert [(r.ts, r.value) for r in before] == [(r.ts, r.value) for r in backfilled]
+    assert all(r.history for r in before) and alerts == []  # the past is drawn, not announced
+    buf = watch.store.get("prom:error_rate")
+    assert buf is not None and len(buf) >= len(backfilled)  # the sparkline has the recorded minutes
+    replay.advance_to(tape.end)
+    handed.clear()
+    replay.seek(tape.start, 600.0)
+    assert len([r for r in handed if r.ts < tape.start]) == len(backfilled)
+
+
+def config_of(src):
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"].append({"name": "prom", "kind": "prom_query", "url": src.cfg.url, "queries": src.cfg.queries,
+                           "interval": 1.0, "timeout": 2.0, "backfill": src.cfg.backfill})
+    return config_from_dict(raw, "<t>", {})

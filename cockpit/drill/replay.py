@@ -69,9 +69,13 @@ class Replayer:
         self._ghosts_passed: set[int] = set()
         self.on_ghost: Callable[[TimelineEvent], None] = lambda ev: None
 
-    def attach(self, sink: Callable[[str, list[Reading]], None]) -> None:
-        """Start handing readings to ``sink``: everything up to the start point at once."""
+    def attach(self, sink: Callable[[str, list[Reading]], None], window: float) -> None:
+        """Start handing readings to ``sink``: the recorded past first (what a source
+        backfilled when the recording began, up to ``window`` seconds of it: drawn as the live
+        cockpit drew it, never alerted on), then everything up to the start point at once."""
         self.sink = sink
+        self._hand_over([r for r in self.tape.readings(self.begin - window, self.begin) if r.ts < self.begin],
+                        history=True)
         if self.start is not None and self.start > self.begin:
             self.advance_to(min(self.start, self.end))
 
@@ -103,7 +107,7 @@ class Replayer:
         t = min(self.end, max(self.begin, t))
         self.clock.jump(t)
         self.position, self._pending, self._loaded_to = t, [], t
-        self._hand_over(self.tape.readings(max(self.begin, t - window), t), history=True)
+        self._hand_over(self.tape.readings(t - window, t), history=True)
         self._pass_ghosts(t)
 
     def advance_to(self, t: float) -> None:
