@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -155,8 +155,17 @@ class RecentLines:
             raise ValueError("keep at least one line")
         self.keep = keep
         self.dropped = 0
+        #: changes when lines were taken away (keep_only): a reader then takes them all again
+        self.generation = 0
         self._lines: list[TimelineEvent] = []
         self._lock = threading.Lock()
+
+    def keep_only(self, wanted: Callable[[TimelineEvent], bool]) -> None:
+        """Let go of the lines ``wanted`` says no to (a drill rewound: what came later)."""
+        with self._lock:
+            self._lines = [line for line in self._lines if wanted(line)]
+            self.dropped = 0
+            self.generation += 1
 
     def append(self, line: TimelineEvent) -> None:
         with self._lock:
@@ -169,6 +178,11 @@ class RecentLines:
     def total(self) -> int:
         """Every line appended since the start (kept or let go)."""
         return self.dropped + len(self._lines)
+
+    def snapshot(self) -> tuple[list[TimelineEvent], int, int]:
+        """(the lines kept, the total, the generation), read together."""
+        with self._lock:
+            return list(self._lines), self.dropped + len(self._lines), self.generation
 
     def since(self, taken: int) -> tuple[list[TimelineEvent], int]:
         """The lines after the first ``taken`` ones (those still kept), and the new total."""

@@ -287,8 +287,8 @@ class CockpitApp(App):
         due = self.desk.snapshot_due(now) and now - self._snapshot_asked >= SNAPSHOT_RETRY
         snapshot = self._snapshot() if due else None
         if taken.alerts or snapshot is not None:  # the poll's machine events: one journal transaction
-            self.desk_do(self.desk.from_poll, taken.alerts, self.watch.suggestion() if taken.alerts else None,
-                         snapshot)
+            self.desk_do(partial(self.desk.from_poll, at=now), taken.alerts,
+                         self.watch.suggestion() if taken.alerts else None, snapshot)
 
     def snapshot_now(self) -> None:
         """Journal the key signals' readings since the last snapshot (before a status change,
@@ -476,7 +476,11 @@ class CockpitApp(App):
         self.refresh_dashboard()
 
     def action_drill_step(self, direction: int) -> None:
-        self.drill.step(direction)
+        if direction > 0:
+            self.drill.step(direction)
+        else:  # one interval back, paused there: a rewind like any other
+            self.replay.paused = True
+            self.drill_seek(self.replay.position - self.drill.interval())
         self.refresh_dashboard()
 
     def action_drill_ghost(self) -> None:
@@ -509,8 +513,24 @@ class CockpitApp(App):
                                     f"the tape runs {r.end - r.begin:.0f} s · enter goes · esc cancels"), go)
 
     def drill_seek(self, at: float) -> None:
-        """Show the tape as it was at ``at`` (see DrillSession.seek)."""
+        """Show the tape as it was at ``at`` (see DrillSession.seek). Back, the timeline
+        lets go of what came later; and when the trainee's incident had moved on after ``at``,
+        that attempt ends and a new one starts from the incident as it stood then
+        (IncidentDesk.new_attempt), the ended one kept for the scorecard."""
+        from cockpit.incident.desk import CARRIED, attempt_ends
+
+        back = at < self.replay.position
+        st = self.desk.state()
         self.drill.seek(at)
+        if not back:
+            return
+        if attempt_ends(st, at):
+            self.drill.attempts.append(st)
+            again = {e.id for e in st.events if e.kind in CARRIED}  # the new attempt shows these itself
+            self.events.keep_only(lambda line: line.ts <= at and line.payload.get("id") not in again)
+            self.desk_do(self.desk.new_attempt, at)
+        else:
+            self.events.keep_only(lambda line: line.ts <= at)
 
     def action_help(self) -> None:
         from screens.help import HelpScreen, describe_bindings

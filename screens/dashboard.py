@@ -83,6 +83,7 @@ class DashboardScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="dashboard")
         self._events_shown = 0
+        self._events_generation = 0
         self._keys_depend_on: tuple | None = None  # what the footer's keys were last worked out from
         self._component_keys: dict[str, list[str]] = {}
         self._source_status: dict[str, str] = {}
@@ -172,7 +173,13 @@ class DashboardScreen(Screen):
             widget.show(signal_view(cfg, key, store, now, SAMPLES, self._sample_cache))
 
     def _refresh_timeline(self, now: Now) -> None:
-        new, taken = self.app.events.since(self._events_shown)  # the journal thread may append meanwhile
+        events = self.app.events
+        if events.generation != self._events_generation:  # lines were taken away (a drill rewound): all again
+            lines, self._events_shown, self._events_generation = events.snapshot()
+            pane = self.query_one(TimelinePane)
+            pane.set_filter(pane.filter, lines)
+            return
+        new, taken = events.since(self._events_shown)  # the journal thread may append meanwhile
         self.query_one(TimelinePane).add(new)
         self._events_shown = taken
 

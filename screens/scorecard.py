@@ -1,4 +1,4 @@
-"""The drill's scorecard, shown when the drill ends (scenario resolved, tape over, or q)."""
+"""The drill's scorecard, shown when the drill ends (the incident resolved, the tape over, or q)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+
+from cockpit.drill.scorecard import earlier_summary
 
 
 class ScorecardScreen(ModalScreen[bool]):
@@ -22,17 +24,28 @@ class ScorecardScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="scorecard"):
-            yield Static(Text(f"Drill scorecard · {self.doc.get('why', '')}", style="bold"), classes="dialog-title")
+            attempt = f" · attempt {self.doc['attempt']}" if self.doc.get("attempt") else ""
+            yield Static(Text(f"Drill scorecard · {self.doc.get('why', '')}{attempt}", style="bold"),
+                         classes="dialog-title")
             yield Static(Text(f"against {self.doc.get('against', '?')}; counted from {self.doc.get('from', '?')}",
                               style="dim"))
-            table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
-            table.add_columns("measure", "trainee", "target", "verdict")
-            for r in self.doc.get("rows", []):
-                style = {"kept": "green", "late": "yellow", "missed": "bold red", "wrong": "bold red"}.get(r["verdict"], "")
-                table.add_row(r["measure"], r["got"], r["target"], Text(r["verdict"], style=style))
-            yield table
+            if self.doc.get("rows"):
+                table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
+                table.add_columns("measure", "trainee", "target", "verdict")
+                for r in self.doc["rows"]:
+                    style = {"kept": "green", "late": "yellow", "missed": "bold red",
+                             "wrong": "bold red"}.get(r["verdict"], "")
+                    table.add_row(r["measure"], r["got"], r["target"], Text(r["verdict"], style=style))
+                yield table
+            else:
+                yield Static(Text("Nothing to score against: the recording shows no responder doing these. "
+                                  "cockpit drill TAPE --expect SCENARIO scores against a scenario's targets.",
+                                  style="bold"))
             for line in self.doc.get("unscored", []):
                 yield Static(Text(line, style="dim"))
+            for attempt in self.doc.get("earlier", []):
+                yield Static(Text(f"attempt {attempt.get('attempt')}, ended by a rewind: "
+                                  f"{earlier_summary(attempt)}", style="dim"))
             yield Static(Text("q quits the drill · esc goes back to it · it is in the postmortem's drill appendix",
                               style="dim"))
 

@@ -91,13 +91,18 @@ def test_playing_the_tape_moves_the_clock_and_raises_the_recorded_incident(tape_
     assert session.advance(5.0) == (False, None)  # nothing after the end
 
 
-def test_seek_sets_the_levels_without_announcing_them_and_goes_back(tape_path):
-    session, watch, alerts, _ = drill(tape_path)
+def test_seek_forward_plays_what_came_and_back_sets_the_levels_without_announcing(tape_path):
+    session, watch, alerts, ghosts = drill(tape_path)
     begin = session.replay.begin
-    session.seek(begin + 39)
-    assert watch.tracker.level(ER) is Level.CRIT and alerts == []  # the past is drawn, not news
+    session.seek(begin + 39)  # forward: what a responder saw by then happened, at its time
+    assert watch.tracker.level(ER) is Level.CRIT
+    crit = [ev for ev in alerts if ev.signal == "error rate" and ev.level is Level.CRIT]
+    assert len(crit) == 1 and begin + 20 < crit[0].ts < begin + 39
+    assert [g.ts - begin for g in ghosts] == [30.0, 32.0]
     assert len(watch.store.get(ER)) >= 30  # the history before it is on the chart
-    session.seek(begin + 12)  # backwards
+    alerts.clear()
+    session.seek(begin + 12)  # backwards: the levels as they were, nothing announced again
+    assert alerts == []
     assert watch.tracker.level(ER) is Level.OK and session.clock.now() == begin + 12
     assert max(t for t, _ in watch.store.get(ER).samples_after(0)) <= begin + 12  # nothing from the future
     session.step(1)

@@ -127,33 +127,95 @@ def test_drill_command_refuses_a_bad_tape_in_one_line(tmp_path):
     assert out.returncode == 2 and "not a cockpit tape" in out.stderr and "Traceback" not in out.stderr
 
 
+def header(app: CockpitApp) -> str:
+    return app.screen.query_one("CockpitHeader").render().plain
+
+
 async def test_seeking_back_and_to_a_typed_time_shows_the_tape_as_it_was_then(tmp_path):
     path, seen = await record(tmp_path)
     app = drill_app(path)
     async with app.run_test(size=(120, 40)) as pilot:
         app.replay.paused = True
-        app.replay.advance_to(app.replay.begin + 39)
-        app.refresh_dashboard()
-        await pilot.pause()
+        app.drill_seek(app.replay.begin + 39)  # forward: played at once, the incident declared on the way
+        await settle(pilot)
         assert shown(app) == seen[39]
-        alerts = len(app.events)
-        # back to the calm: the panels show it as it was, and no alert is raised again
+        first = app.desk.current
+        assert first is not None and "DECLARED" in header(app)
+        # back to the calm: the panels, the timeline and the header as they were; no alert again
         app.drill_seek(app.replay.begin + 13)
+        await settle(pilot)
         await pilot.press("left_square_bracket")
+        await settle(pilot)
         assert app.replay.position == app.replay.begin + 12 and app.clock.now() == app.replay.begin + 12
-        await pilot.pause()
         assert shown(app) == seen[12]
-        # g: a place typed as an offset into the tape
+        assert app.desk.current is None and "no incident" in header(app) and "DECLARED" not in header(app)
+        assert all(line.ts <= app.replay.begin + 12 for line in app.events)
+        assert not any(line.kind == "alert" for line in app.events)
+        assert [e.kind for e in app.journal.events(first)][-1] == "drill_marker"  # attempt 1 ended, on record
+        # g: a place typed as an offset into the tape; forward, the crossing comes as it came
         await pilot.press("g", *"26", "enter")
-        await pilot.pause()
+        await settle(pilot)
         assert app.replay.position == app.replay.begin + 26
         assert shown(app) == seen[26]
+        assert any(line.kind == "alert" for line in app.events)
         await pilot.press("g", *"99h", "enter")  # off the tape: said, and nothing moves
         await pilot.pause()
         assert app.replay.position == app.replay.begin + 26
         assert any("outside the tape" in n.message for n in app._notifications)
-        await pilot.pause(0.3)
-        assert len(app.events) == alerts, [e.text for e in app.events[alerts:]]
+
+
+async def test_rewinding_past_the_trainees_acts_starts_a_new_attempt_kept_for_the_scorecard(tmp_path):
+    from cockpit.drill.scenario import load
+    from cockpit.incident.state import fold
+    from screens.scorecard import ScorecardScreen
+
+    path, _ = await record(tmp_path)
+    app = drill_app(path, tmp_path / "drill.db")
+    begin = app.replay.begin
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        app.drill_seek(begin + 35)  # the incident was declared on the way (at about +30)
+        await settle(pilot)
+        first = app.desk.state()
+        assert first is not None and first.status == "declared"
+        await pilot.press("a")  # acknowledged at +35
+        await settle(pilot)
+        app.drill_seek(begin + 39)
+        await settle(pilot)
+        assert "ACKNOWLEDGED" in header(app)
+        declared_at = first.declared_at
+        assert declared_at < begin + 33
+        app.drill_seek(begin + 33)  # after the declaration, before the acknowledgement
+        await settle(pilot)
+        second = app.desk.state()
+        assert second is not None and second.id != first.id
+        assert second.status == "declared" and second.declared_at == declared_at  # as it stood at +33
+        assert "DECLARED" in header(app) and "ACKNOWLEDGED" not in header(app)
+        assert all(line.ts <= begin + 33 for line in app.events)
+        assert not any("acknowledged" in line.text for line in app.events)
+        declared = next(e for e in second.events if e.kind == "incident_declared")
+        assert declared.payload["attempt"] == 2 and declared.payload["carried_from"] == first.id
+        ended = fold(first.id, app.journal.events(first.id))
+        marker = next(e for e in ended.events if e.kind == "drill_marker")
+        assert marker.payload["attempt_ended"] == 1 and marker.payload["rewound_to"] == begin + 33
+        app.drill.expect = load("bad-deploy")  # targets for every measure (--expect): acknowledge within 2 min
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, ScorecardScreen)
+        doc = app.screen.doc
+        assert doc["attempt"] == 2 and [a["incident"] for a in doc["earlier"]] == [first.id]
+        now = {r["measure"]: r for r in doc["rows"]}
+        assert (now["time to acknowledge"]["got"], now["time to acknowledge"]["verdict"]) == ("not done", "missed")
+        earlier = {r["measure"]: r for r in doc["earlier"][0]["rows"]}
+        assert (earlier["time to acknowledge"]["got"], earlier["time to acknowledge"]["verdict"]) == \
+            ("after 00:00:35", "kept")
+        await pilot.press("q")
+        await settle(pilot)
+    md_events = app.journal.events(second.id)
+    from cockpit.incident.postmortem import to_markdown
+
+    md = to_markdown(fold(second.id, md_events), app.clock.now())
+    assert f"Attempt 1 ({first.id}), ended by a rewind" in md
 
 
 async def test_ghost_shows_the_original_responders_acts_at_their_times(tmp_path):

@@ -89,7 +89,7 @@ class Replayer:
             self.advance_to(min(self.end, self.position + wall_seconds * self.speed))
 
     def step(self, seconds: float) -> None:
-        """One interval forward, paused (backwards is a seek: not built yet)."""
+        """One interval forward, paused (backwards is a seek)."""
         self.paused = True
         self.advance_to(min(self.end, self.position + seconds))
 
@@ -108,6 +108,7 @@ class Replayer:
         self.clock.jump(t)
         self.position, self._pending, self._loaded_to = t, [], t
         self._hand_over(self.tape.readings(t - window, t), history=True)
+        self._ghosts_passed = {i for i in self._ghosts_passed if self.ghosts[i].ts <= t}  # later ones come again
         self._pass_ghosts(t)
 
     def advance_to(self, t: float) -> None:

@@ -66,7 +66,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
             rows.append(_timed(measure, ev, start, within))
         else:
             done = f"after {format_duration(max(0.0, ev.ts - start))}" if ev is not None else "not done"
-            unscored.append(f"{measure}: {done}, not scored ({exp.against}: nothing to hold it against)")
+            unscored.append(f"{measure}: {done}; not scored, nothing to compare with ({exp.against} did not do it)")
 
     timed("time to acknowledge", _first(events, "status_changed", to="acknowledged"), exp.acknowledge)
     if exp.severity and exp.severity_within is not None:
@@ -149,11 +149,21 @@ def rows_doc(rows: list[Row]) -> list[dict]:
 def markdown(doc: dict) -> list[str]:
     """The postmortem's drill appendix from a journaled scorecard."""
     out = ["## Drill scorecard", "", f"Scored against {doc.get('against', '?')}; counted from "
-           f"{doc.get('from', 'the start of the trouble')}.", "",
-           "| measure | trainee | target | verdict |", "|---|---|---|---|"]
+           f"{doc.get('from', 'the start of the trouble')}.", ""]
+    out += ["| measure | trainee | target | verdict |", "|---|---|---|---|"] if doc.get("rows") else \
+        ["Nothing to score against."]
     for r in doc.get("rows", []):
         cells = [str(r.get(k, "")).replace("|", "\\|") for k in ("measure", "got", "target", "verdict")]
         out.append("| " + " | ".join(cells) + " |")
     if doc.get("unscored"):
         out += ["", *(f"- {line}" for line in doc["unscored"])]
+    for attempt in doc.get("earlier", []):
+        out += ["", f"Attempt {attempt.get('attempt', '?')} ({attempt.get('incident', '?')}), ended by a rewind: "
+                + earlier_summary(attempt)]
     return out
+
+
+def earlier_summary(attempt: dict) -> str:
+    """One line for an attempt a rewind ended: each measure's verdict."""
+    return "; ".join(f"{r.get('measure', '?')} {r.get('verdict', '?')} ({r.get('got', '')})"
+                     for r in attempt.get("rows", [])) or "nothing to score"

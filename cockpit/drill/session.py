@@ -12,6 +12,10 @@ from cockpit.drill.tape import TapeError
 from cockpit.model import Level
 
 
+#: a seek forward plays the tape in at most this many steps (a day-long jump: 43 s steps)
+SEEK_STEPS = 2000
+
+
 class DrillSession:
     """One drill: a tape replayed (``replay``, a :class:`cockpit.drill.replay.Replayer`),
     a scenario played on the simulator (``scenario``), or neither (a drill of the config
@@ -26,6 +30,10 @@ class DrillSession:
         self.started = clock.now()
         self.scored = False  # the scorecard has been shown
         self.recovery_told = False  # a scenario's service recovered, and the trainee was told
+        #: the incident as each earlier attempt left it (a rewind ended it), for the scorecard
+        self.attempts: list = []
+        #: called between the steps of a seek forward (the app lets the incident desk keep up)
+        self.on_step = lambda: None
 
     # ------------------------------------------------------------ the replay
 
@@ -61,20 +69,35 @@ class DrillSession:
     def speed(self, direction: int) -> float:
         return self.replay.faster() if direction > 0 else self.replay.slower()
 
+    def interval(self) -> float:
+        """One step of ] and [: the shortest poll interval of the recorded sources."""
+        return min((s.interval for s in self.config.sources), default=1.0)
+
     def step(self, direction: int) -> None:
         """One poll interval on (played) or back (paused there)."""
-        step = min((s.interval for s in self.config.sources), default=1.0)
         if direction > 0:
-            self.replay.step(step)
+            self.replay.step(self.interval())
         else:
             self.replay.paused = True
-            self.seek(self.replay.position - step)
+            self.seek(self.replay.position - self.interval())
 
     def seek(self, at: float) -> None:
-        """Show the tape as it was at ``at``: the store refilled with the history before
-        it, the alert trackers set to its levels without announcing them again."""
+        """Show the tape as it was at ``at``. Forward, everything in between is played at
+        once, so what a responder saw by then happened (alerts raised at their times, an
+        incident declared on a critical one). Back, the store is refilled with the history
+        before ``at`` and the alert trackers set to its levels without announcing them again
+        (the timeline and the incident are the app's: see CockpitApp.drill_seek)."""
+        r = self.replay
+        at = min(r.end, max(r.begin, at))
+        if at >= r.position:  # in poll-interval steps (at most SEEK_STEPS): each crossing seen when it came
+            step = max(self.interval(), (at - r.position) / SEEK_STEPS)
+            while r.position + step < at:
+                r.advance_to(r.position + step)
+                self.on_step()
+            r.advance_to(at)
+            return
         self.watch.store.clear()
-        self.replay.seek(at, float(self.config.settings.history))
+        r.seek(at, float(self.config.settings.history))
         self.watch.settle()
 
     # ------------------------------------------------------------ the end
@@ -115,5 +138,14 @@ class DrillSession:
             if cadence:
                 exp = dataclasses.replace(exp, update_every=float(cadence))
         rows, unscored = scorecard.score(events, start, now, exp)
-        return {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows),
-                "unscored": unscored}
+        earlier = []
+        for n, st in enumerate(self.attempts, 1):
+            ended = max((e.ts for e in st.events), default=start)
+            earlier.append({"attempt": n, "incident": st.id,
+                            "rows": scorecard.rows_doc(scorecard.score(list(st.events), start, ended, exp)[0])})
+        doc = {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows),
+               "unscored": unscored}
+        if earlier:
+            doc["attempt"] = len(earlier) + 1
+            doc["earlier"] = earlier
+        return doc

@@ -107,6 +107,7 @@ class IncidentDesk:
         self._snap_from = 0.0  # where the next signal snapshot starts (see snapshot_since)
         #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
+        self.attempt = 1  # a drill's attempt: a rewind past what happened starts the next (new_attempt)
 
     # ------------------------------------------------------------ reading
 
@@ -327,17 +328,20 @@ class IncidentDesk:
             self.flush()
 
     def from_poll(self, alerts: list[TimelineEvent], suggestion: tuple[str | None, str] | None = None,
-                  snapshot: tuple[dict, float, float] | None = None) -> str | None:
+                  snapshot: tuple[dict, float, float] | None = None, *, at: float | None = None) -> str | None:
         """What one poll brought, in this order: its crossings and state changes (each as
         :meth:`alert`), the severity the signals now suggest (:meth:`suggest`), the key
         signals' snapshot when one is due (:meth:`snapshot`); journaled in one transaction.
-        Returns a line for the responder when an automatic declaration was not written."""
+        ``at``: when the poll's readings were taken in (an automatic declaration and a
+        suggestion are stamped then, not when this thread gets to them: a drill's seek plays
+        many polls at once). Returns a line for the responder when an automatic declaration
+        was not written."""
         problem = None
         with self._poll_batch():
             for ev in alerts:
-                problem = self.alert(ev) or problem
+                problem = self.alert(ev, at=at) or problem
             if suggestion is not None:
-                self.suggest(*suggestion)
+                self.suggest(*suggestion, at=at)
             if snapshot is not None:
                 self.snapshot(*snapshot)
         return problem
@@ -379,16 +383,17 @@ class IncidentDesk:
             return "an incident needs a title"
         inc = self.incidents.new_id(self.service)
         self._follow(inc)
+        attempt = {"attempt": self.attempt} if self.attempt > 1 else {}  # a drill rewound: which try this is
         problem = self._put(self._event("incident_declared",
                                         {"title": title, "severity": severity, "drill": self.drill, "auto": auto,
-                                         "service": self.service},
+                                         "service": self.service, **attempt},
                                         at=at, actor=self.actor, incident=inc))
         episode, self._episode = self._episode, []
         for ev in episode:  # journaled with the times they happened (already on the timeline)
             self._put(Event(ev.id, inc, ev.ts, MACHINE_ACTOR, ev.kind, ev.payload))
         return problem
 
-    def alert(self, ev: TimelineEvent) -> str | None:
+    def alert(self, ev: TimelineEvent, *, at: float | None = None) -> str | None:
         """A threshold crossing or state change from the evaluator."""
         kind = "alert_cleared" if ev.level is Level.OK else "alert_raised"
         payload = {"signal": ev.signal, "level": ev.level.name, "text": ev.text, **ev.payload}
@@ -403,7 +408,7 @@ class IncidentDesk:
             return self._put(event, once=True)
         if self.declare_on_critical and ev.level is Level.CRIT:
             # declared now (detection), on an alert that says when the crossing began
-            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True)
+            problem = self.declare(f"{ev.signal or 'signal'} critical: {ev.text}", auto=True, at=at)
             self._put(Event(event.id, self._current, event.ts, event.actor, event.kind, event.payload))
             return problem
         self._remember(event)
@@ -648,6 +653,35 @@ class IncidentDesk:
             payload["external_id"] = external_id
         return self._guarded("communication_sent", lambda st: payload, at)
 
+    def new_attempt(self, at: float) -> str | None:
+        """A drill rewound to ``at`` (see :func:`attempt_ends`): the current incident's attempt
+        ends, journaled on it, and a new one starts from the incident as it stood at ``at``,
+        declared again at its own time with what was journaled up to then (alerts, status,
+        severity, notes, roles, updates; the actions run are not carried: their lines stay on
+        the timeline). Returns the ended incident's id; None when nothing happened after ``at``."""
+        st = self.state()
+        if not self.drill or not attempt_ends(st, at):
+            return None
+        old = st.id
+        from cockpit.clock import hms
+
+        self._put(self._event("drill_marker", {"attempt_ended": self.attempt, "rewound_to": at,
+                                               "text": f"attempt {self.attempt} ended: rewound to {hms(at)}"},
+                              incident=old))
+        self.attempt += 1
+        self._levels, self._episode = {}, []
+        carried = [e for e in st.events if e.ts <= at and e.kind in CARRIED]
+        self._follow(None)
+        if not carried or carried[0].kind != "incident_declared":
+            return old
+        inc = self.incidents.new_id(self.service)
+        self._follow(inc)
+        for e in carried:
+            payload = dict(e.payload, attempt=self.attempt, carried_from=old) if e.kind == "incident_declared" \
+                else e.payload
+            self._put(self._event(e.kind, payload, at=e.ts, actor=e.actor, incident=inc))
+        return old
+
     def record_scorecard(self, doc: dict) -> str | None:
         """Journal a drill's scorecard (the postmortem's drill appendix)."""
         return self._guarded("drill_marker", lambda st: {"scorecard": doc}, None)
@@ -701,3 +735,15 @@ def _acted(ev: Event) -> dict:
     if ev.kind == "action_verified":
         out["ok"] = p.get("ok")
     return {k: v for k, v in out.items() if v is not None}
+
+
+#: what a drill's new attempt carries over from the one a rewind ended (actions hold leases
+#: and have outcomes of their own: not carried)
+CARRIED = {"incident_declared", "alert_raised", "alert_cleared", "status_changed", "severity_suggested",
+           "severity_set", "title_set", "note", "role_set", "milestone_set", "communication_sent", "action_item"}
+
+
+def attempt_ends(st: IncidentState | None, at: float) -> bool:
+    """Whether rewinding a drill to ``at`` ends the attempt ``st`` is (something of it
+    happened after ``at``: shown as it stood at ``at`` needs a new attempt)."""
+    return st is not None and any(e.ts > at for e in st.events if e.kind != "drill_marker")

@@ -76,6 +76,8 @@ def timeline_line(ev: Event) -> TimelineEvent:
         return TimelineEvent(ev.ts, "action", f"{p.get('action')} effect after {p.get('after_s', 0):.0f}s: "
                              f"{effect_text(p) or 'no signal read'}", Level.OK,
                              payload={**ident, "intent": p.get("intent")})
+    if kind == "drill_marker" and "attempt_ended" in p:
+        return TimelineEvent(ev.ts, "note", str(p.get("text", "attempt ended")), Level.OK, payload=ident)
     if kind == "drill_marker" and "scorecard" in p:
         return TimelineEvent(ev.ts, "note", f"drill scored against {p['scorecard'].get('against', '?')}", Level.OK,
                              payload=ident)
