@@ -28,7 +28,14 @@ class SandboxExecutor:
         return Verification(None, "drill: nothing to verify")
 
     def undo(self, cfg, plan: Plan, guard: str) -> Plan | None:
-        return None
+        """Recorded like the action, where the real one could be undone from the config
+        alone (an http action's undo_body); other kinds undo from the target's state, which
+        a drill never reads."""
+        if getattr(cfg, "undo_body", None) is None:
+            return None
+        undo = self.plan(cfg, guard)
+        return dataclasses.replace(undo, action=f"undo {plan.action}",
+                                   steps=(Step("sandbox", {"would_run": f"undo {self.kind} on {cfg.target}"}),))
 
 
 class SimulatorExecutor(SandboxExecutor):

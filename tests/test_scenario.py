@@ -193,3 +193,16 @@ def test_a_mistyped_scenario_name_suggests_the_closest_built_ins(typed, meant, t
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"did you mean {meant}" in out.stderr and "cockpit drill --list" in out.stderr
     assert "cannot open the tape" not in out.stderr
+
+
+def test_a_tape_drills_sandbox_records_an_undo_where_the_config_says_how():
+    from actions.sandbox import SandboxExecutor
+
+    executor = SandboxExecutor("http")
+    actions = {a.key: a for a in demo_config("http://127.0.0.1:9").actions}
+    plan = executor.plan(actions["s"], "confirm")
+    undo = executor.undo(actions["s"], plan, "confirm")
+    assert undo is not None and undo.action == f"undo {actions['s'].name}" and undo.sandbox
+    assert undo.steps[0].params["would_run"].startswith("undo http")
+    assert executor.execute(actions["s"], undo).result == "ok" and executor.calls == [undo]
+    assert executor.undo(actions["r"], executor.plan(actions["r"], "confirm"), "confirm") is None
