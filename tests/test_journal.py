@@ -154,3 +154,12 @@ def test_cli_verify_intact_then_tampered(tmp_path):
     assert "event #2 (note) was changed after it was written" in bad.stdout and "1 PROBLEM" in bad.stdout
     missing = _cli("journal", "verify", "--journal", str(tmp_path / "none.db"))
     assert missing.returncode == 2 and "no journal there" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_the_journals_page_cache_is_capped(tmp_path):
+    """SQLite's page cache fills as the journal grows: capped below its 2 MiB default (most
+    of a day's memory growth in bench/soak.py)."""
+    from cockpit.incident.journal import CACHE_KIB, SQLiteJournal
+
+    journal = SQLiteJournal(tmp_path / "j.db")
+    assert journal._db.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB and CACHE_KIB < 2000

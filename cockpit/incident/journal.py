@@ -154,6 +154,8 @@ _COLUMNS = "seq, id, incident, ts, actor, kind, payload, pinned, prev_hash, hash
 
 # ---------------------------------------------------------------- shared state: leases and presence
 
+#: the SQLite journal's page cache, KiB (SQLite's default is 2,000: see bench/soak.py)
+CACHE_KIB = 1024
 LEASE_TTL = 60.0  # seconds a lease lives unless its cockpit renews it (a crashed holder's lease expires)
 PRESENCE_TTL = 30.0  # seconds after its last heartbeat a cockpit no longer counts as present
 ALERT_SAME_WITHIN = 60.0  # seconds within which two cockpits' alerts of one signal and level are one alert
@@ -655,6 +657,9 @@ class SQLiteJournal(Journal):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
             self._db.execute("PRAGMA busy_timeout=5000")
+            # the page cache SQLite fills as the journal grows (its default, 2 MiB, was most of a
+            # day's memory growth); appends touch the newest pages, reads the OS caches
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             self._db.executescript(_SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if row is None:
