@@ -32,8 +32,6 @@ class DrillSession:
         self.recovery_told = False  # a scenario's service recovered, and the trainee was told
         #: the incident as each earlier attempt left it (a rewind ended it), for the scorecard
         self.attempts: list = []
-        #: called between the steps of a seek forward (the app lets the incident desk keep up)
-        self.on_step = lambda: None
 
     # ------------------------------------------------------------ the replay
 
@@ -93,7 +91,6 @@ class DrillSession:
             step = max(self.interval(), (at - r.position) / SEEK_STEPS)
             while r.position + step < at:
                 r.advance_to(r.position + step)
-                self.on_step()
             r.advance_to(at)
             return
         self.watch.store.clear()
