@@ -676,10 +676,11 @@ class IncidentDesk:
             return old
         inc = self.incidents.new_id(self.service)
         self._follow(inc)
-        for e in carried:
-            payload = dict(e.payload, attempt=self.attempt, carried_from=old) if e.kind == "incident_declared" \
-                else e.payload
-            self._put(self._event(e.kind, payload, at=e.ts, actor=e.actor, incident=inc))
+        with self._poll_batch():  # the carried alerts in one transaction, not one each
+            for e in carried:
+                payload = dict(e.payload, attempt=self.attempt, carried_from=old) if e.kind == "incident_declared" \
+                    else e.payload
+                self._put(self._event(e.kind, payload, at=e.ts, actor=e.actor, incident=inc))
         return old
 
     def record_scorecard(self, doc: dict) -> str | None:

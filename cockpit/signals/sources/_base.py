@@ -79,7 +79,7 @@ class SourceContext:
         requests: list[Request] = []
         for source in sources:
             try:
-                requests += [r for r in source.first_gets() if _plain(r[0])]
+                requests += [r for r in source.poll_gets() if _plain(r[0])]
             except Exception:  # noqa: BLE001 - e.g. a secret not set: the first poll says so
                 continue
         requests = requests[:EARLY_MAX]
@@ -102,8 +102,15 @@ class SourceContext:
         for i in range(min(4, len(todo))):
             threading.Thread(target=work, name=f"early-get-{i}", daemon=True).start()
 
-    def has_early(self, requests: list[Request]) -> bool:
-        """Whether every one of these GETs was made early (no HTTP client needed for them)."""
+    def answered_early(self, source: Source) -> bool:
+        """Whether every GET of ``source``'s next poll was made early (no HTTP client needed
+        for it). Nothing is worked out once the early answers are taken: a poll's path."""
+        if not self._early:
+            return False
+        try:
+            requests = source.poll_gets()
+        except Exception:  # noqa: BLE001 - e.g. a secret not set: fetch says so
+            return False
         return bool(requests) and all(_request_key(*r) in self._early for r in requests)
 
     def _get_now(self, url: str, headers: dict[str, str], timeout: float, limit: int, truncate: bool) -> Answer:
@@ -133,9 +140,9 @@ _warm_lock = threading.Lock()
 
 
 def warm_http() -> concurrent.futures.Future:
-    """Start importing aiohttp on a thread of its own (once); the future holds the module. Called by the command line as soon as it knows a config
-    polls over HTTP, so that ~100 ms of CPU overlaps Textual's import and the first frame
-    instead of delaying the first poll until after them."""
+    """Start importing aiohttp on a thread of its own (once); the future holds the module.
+    Called by the command line as soon as it knows a config polls over HTTP, so that ~160 ms
+    of CPU overlaps Textual's import and the first frame instead of delaying the second poll."""
     global _warm
     with _warm_lock:
         if _warm is None or (_warm.done() and _warm.exception() is not None):  # a failure is tried again
@@ -227,14 +234,8 @@ class Source(ABC):
         """What a poll needs that is not the poll itself (building the HTTP client takes
         ~100 ms, much longer on a loaded machine): done outside the poll's deadline, so a
         first poll is not reported as timed out for it."""
-        if self.uses_http and not self._early_answered():
+        if self.uses_http and not self.ctx.answered_early(self):
             await self.ctx.session()
-
-    def _early_answered(self) -> bool:
-        try:
-            return self.ctx.has_early(self.first_gets())
-        except Exception:  # noqa: BLE001 - e.g. a secret not set: fetch says so
-            return False
 
     @abstractmethod
     async def fetch(self) -> list[Reading]:
@@ -273,9 +274,10 @@ class Source(ABC):
         mono = self.ctx.clock.monotonic()
         return [Reading(self.name, s, ts, None, Status.ERROR, error, received=mono) for s in self.series()]
 
-    def first_gets(self) -> list[Request]:
-        """The GETs this source's first poll will make, for SourceContext.start_early
-        (none by default: only sources whose first poll is plain GETs say them)."""
+    def poll_gets(self) -> list[Request]:
+        """The GETs a poll of this source makes (its fetch makes them; SourceContext.start_early
+        makes the first poll's before the app runs). None by default: only sources whose poll
+        is plain GETs say them."""
         return []
 
     def reading(self, series: str, value: float | None, *, as_of: float | None = None, **kw: Any) -> Reading:

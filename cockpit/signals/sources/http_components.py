@@ -83,7 +83,7 @@ class HttpComponents(Source):
 
     async def fetch(self) -> list[Reading]:
         cfg = self.cfg
-        gets = self.first_gets()
+        gets = self.poll_gets()
         gate = asyncio.Semaphore(cfg.max_in_flight)
 
         async def one(name: str, get: Request) -> Reading:
@@ -108,7 +108,7 @@ class HttpComponents(Source):
             raise SourceError(readings[0].error)
         return list(readings)
 
-    def first_gets(self) -> list[Request]:
+    def poll_gets(self) -> list[Request]:
         cfg = self.cfg
         headers = resolve_headers(cfg.headers, f"sources.{cfg.name}")
         return [(cfg.url.format(name=quote(c, safe="")), headers, cfg.timeout, BODY_LIMIT, True) for c in cfg.components]

@@ -48,7 +48,7 @@ class HttpHealth(Source):
         ]
 
     async def fetch(self) -> list[Reading]:
-        answer = await self.ctx.get(*self.first_gets()[0])
+        answer = await self.ctx.get(*self.poll_gets()[0])
         elapsed = answer.answered - answer.started
         state, detail = self.judge(answer.status, answer.body)
         return [
@@ -56,7 +56,7 @@ class HttpHealth(Source):
             self.reading("response_time", elapsed, latency=elapsed, as_of=answer.answered),
         ]
 
-    def first_gets(self) -> list[Request]:
+    def poll_gets(self) -> list[Request]:
         cfg = self.cfg
         return [(cfg.url, resolve_headers(cfg.headers, f"sources.{cfg.name}"), cfg.timeout, BODY_LIMIT, True)]
 

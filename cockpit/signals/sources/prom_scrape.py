@@ -509,7 +509,7 @@ class PromScrape(Source):
         self._warming = False
 
     async def fetch(self) -> list[Reading]:
-        answer = await self.ctx.get(*self.first_gets()[0])
+        answer = await self.ctx.get(*self.poll_gets()[0])
         # timed from the request's start, as Prometheus stamps a scrape: a slow answer or a
         # slow parse must not shorten or stretch the window the counters moved in
         started = answer.started
@@ -531,7 +531,7 @@ class PromScrape(Source):
         base_t, prev = base
         return self._rates(prev, picked, started - base_t)
 
-    def first_gets(self) -> list[Request]:
+    def poll_gets(self) -> list[Request]:
         cfg = self.cfg
         return [(cfg.url, resolve_headers(cfg.headers, f"sources.{cfg.name}"), cfg.timeout, MAX_BYTES, False)]
 
