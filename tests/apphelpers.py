@@ -34,10 +34,17 @@ async def prefilled_app(server: SimulatorServer, clock: ManualClock, seconds: in
     try:
         for _ in range(seconds):
             clock.advance(1.0)
-            await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+            await poll_each(poller)
     finally:
         await ctx.aclose()
     return app
+
+
+async def poll_each(poller: Poller) -> None:
+    """One poll of every source, one after another in the config's order: polled at once,
+    their answers (and so the timeline's lines of one second) would come in any order."""
+    for source in poller.sources:
+        await poller.poll_once(source)
 
 
 def frozen_demo(seed: int = 7, fault_at: float = 20.0) -> tuple[SimulatorServer, ManualClock]:

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from apphelpers import frozen_demo
+from apphelpers import frozen_demo, poll_each
 from cockpit.clock import DrillClock
 from cockpit.config import config_from_dict
 from cockpit.drill.demo import demo_raw
@@ -44,7 +44,7 @@ def tape_path(tmp_path_factory):
         poller = Poller([build_source(s, ctx) for s in config.sources], lambda src, rs: writer.readings(rs))
         for second in range(1, 41):
             clock.advance(1.0)
-            await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+            await poll_each(poller)
             if second == 30:
                 writer.event(TimelineEvent(clock.now(), "status", "acknowledged by alice", Level.OK, "",
                                            {"journal": "status_changed", "to": "acknowledged", "by": "alice"}))

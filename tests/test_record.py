@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from apphelpers import frozen_demo, prefilled_app
+from apphelpers import frozen_demo, poll_each, prefilled_app
 
 from cockpit.clock import ManualClock, format_duration
 from cockpit.incident.desk import IncidentDesk
@@ -67,7 +67,7 @@ async def _poll_on(app, server, clock, seconds: int, jitter: float = 0.0) -> int
     try:
         for _ in range(seconds):
             clock.advance(1.0 + rng.uniform(-jitter, jitter))
-            await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+            await poll_each(poller)
     finally:
         await ctx.aclose()
     return seconds

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from actions.sandbox import SandboxExecutor
-from apphelpers import frozen_demo, settle
+from apphelpers import frozen_demo, poll_each, settle
 from screens.app import CockpitApp
 from cockpit.config import config_from_dict
 from cockpit.drill.demo import demo_config, demo_raw
@@ -49,7 +49,7 @@ async def record(tmp_path, tweak=None) -> tuple[object, dict[int, dict[str, str]
             poller = Poller([build_source(s, ctx) for s in config.sources], app.on_readings)
             for second in range(1, 41):
                 clock.advance(1.0)
-                await asyncio.gather(*(poller.poll_once(s) for s in poller.sources))
+                await poll_each(poller)
                 if second == 33:  # the responder's own act: it comes back as the ghost
                     await pilot.press("n", *"rolling back v1.5.0", "enter")
                     await settle(pilot)
