@@ -37,7 +37,10 @@ def _parser() -> argparse.ArgumentParser:
                            "clock: space pauses, + and - change the speed (1x to 60x), ] and [ step one interval, "
                            "g goes to a time, G shows the original responders' acts (ghost). Every action key "
                            "runs against the sandbox: nothing real is called, and nothing is polled. The drill's "
-                           "incident, notes and actions go to its own journal (drill-journal.db).")
+                           "incident, notes and actions go to its own journal (drill-journal.db, or --journal). "
+                           "A team drill: the first cockpit runs `cockpit drill TAPE --journal URL` and leads the "
+                           "tape's clock; the others run the same with --join and follow it, on one drill incident; "
+                           "the scorecard covers the team.")
     drill.add_argument("tape", nargs="?", metavar="SCENARIO|TAPE",
                        help="a built-in scenario (see --list), a scenario .toml file, or a tape made with --record")
     drill.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
@@ -47,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     drill.add_argument("--expect", default=None, metavar="SCENARIO",
                        help="score a tape drill against a scenario's targets, severity and fixes (a built-in "
                             "name or a .toml) instead of the recorded responders'")
+    drill.add_argument("--journal", default=None, metavar="FILE|URL",
+                       help="the drill's journal: a SQLite file or a shared postgresql:// URL (or env:NAME holding "
+                            "one); a tape drill on it is a team drill, led by this cockpit unless --join")
+    drill.add_argument("--join", action="store_true",
+                       help="join the team drill of this tape running on --journal: follow its leader's clock")
+    drill.add_argument("--as", dest="actor", default=None, metavar="NAME",
+                       help="your name in the drill's journal and scorecard (default: your login name)")
     drill.add_argument("--theme", default=None, help="theme name")
 
     run = sub.add_parser("run", help="watch the service described by a config file",
@@ -271,10 +281,22 @@ def cmd_drill(args) -> int:
     if not args.tape:
         _err("cockpit drill: name a scenario (cockpit drill --list) or a tape made with --record")
         return EXIT_CONFIG
-    from cockpit.safetext import lock_secrets
+    from cockpit.safetext import SecretError, is_secret_ref, lock_secrets, resolve_secret
 
+    if args.join and not args.journal:
+        _err("cockpit drill: --join needs --journal, the shared journal the team drill runs on")
+        return EXIT_CONFIG
+    if args.journal and is_secret_ref(args.journal):  # the trainee's own reference, read before the lock
+        try:
+            args.journal = resolve_secret(args.journal, "--journal")
+        except SecretError as e:
+            _err(f"cockpit drill: --journal: {e}")
+            return EXIT_CONFIG
     lock_secrets("a drill reads no secret and sends nothing")
     if scenario.is_scenario(args.tape):
+        if args.join:
+            _err("cockpit drill: --join follows a team drill of a tape; a scenario drill runs on its own simulator")
+            return EXIT_CONFIG
         return _scenario_drill(args)
     args.tape = Path(args.tape)
     from cockpit.config import ConfigError
@@ -310,11 +332,26 @@ def cmd_drill(args) -> int:
         except scenario.ScenarioError as e:
             _err(f"cockpit drill: --expect {e}")
             return EXIT_CONFIG
-    journal = _journal(None, "drill", drill=True)
+    journal = _journal(args.journal, "drill", drill=True)
     if journal is None:
         return EXIT_CONFIG
+    team = None
+    if args.journal:  # a team drill: this cockpit leads it, or (--join) follows its leader
+        from cockpit.drill.team import TeamError, take_part
+        from cockpit.incident.journal import JournalError
+
+        try:
+            team, joined_at, speed = take_part(tape, journal, join=args.join)
+        except (TeamError, JournalError) as e:
+            _err(f"cockpit drill: {e}")
+            return EXIT_CONFIG
+        if args.join:
+            if start is not None:
+                _err("cockpit drill: --from is ignored: a team drill's tape starts where its leader's is")
+            start, args.speed = joined_at, speed
     try:
-        app = tape_drill(tape, journal, speed=args.speed, start=start, theme=args.theme, expect=expect)
+        app = tape_drill(tape, journal, speed=args.speed, start=start, theme=args.theme, expect=expect, team=team,
+                         actor=args.actor)
     except ConfigError as e:
         _err(f"cockpit drill: {e.problems[0] if e.problems else e}")
         return EXIT_CONFIG
@@ -325,13 +362,13 @@ def cmd_drill(args) -> int:
 
 
 def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None, theme: str | None = None,
-               expect=None):
+               expect=None, team=None, actor: str | None = None):
     """The app `cockpit drill TAPE` runs. A tape is data, never configuration: its recorded
     config only draws the dashboard (its env: references are not read, in this process
     nothing reads one: :func:`cockpit.safetext.lock_secrets`), nothing is polled, every action
     goes to the sandbox and every update to the drill's journal. Raises ConfigError or
     TapeError."""
-    from screens.app import CockpitApp
+    from screens.app import CockpitApp, os_user
     from cockpit.clock import DrillClock
     from cockpit.config import config_from_dict
     from cockpit.safetext import lock_secrets
@@ -342,8 +379,9 @@ def tape_drill(tape, journal, *, speed: float = 1.0, start: float | None = None,
                               secrets=False)
     clock = DrillClock(tape.start)
     replay = Replayer(tape, clock, speed=speed, start=start)
+    # the trainee's name: never the recorded config's (the original responder's)
     return CockpitApp(config, mode="DRILL", armed=True, clock=clock, poll=False, theme=theme, journal=journal,
-                      replay=replay, expect=expect)
+                      replay=replay, expect=expect, team=team, actor=actor or os_user())
 
 
 def _scenario_drill(args) -> int:
@@ -357,7 +395,7 @@ def _scenario_drill(args) -> int:
     except ScenarioError as e:
         _err(f"cockpit drill: {e}")
         return EXIT_CONFIG
-    journal = _journal(None, "drill", drill=True)
+    journal = _journal(args.journal, "drill", drill=True)
     if journal is None:
         return EXIT_CONFIG
     server = SimulatorServer(Simulator(seed=sc.scenario.seed, faults=sc.sim_faults())).start()
@@ -366,7 +404,7 @@ def _scenario_drill(args) -> int:
         from cockpit.drill.demo import demo_config
 
         app = CockpitApp(demo_config(server.url), mode="DRILL", armed=True, theme=args.theme, journal=journal,
-                         executors={"http": SimulatorExecutor(server.sim)}, scenario=sc)
+                         executors={"http": SimulatorExecutor(server.sim)}, scenario=sc, actor=args.actor)
         return _run(app)
     finally:
         server.stop()

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 from cockpit.clock import Clock, SystemClock
 from cockpit.config import CockpitConfig
 from cockpit.drill.session import DrillSession
+from cockpit.drill.team import EVERY as TEAM_EVERY
 from cockpit.incident.worker import JournalWorker, RunnerRecorder
 from cockpit.model import Reading, RecentLines, TimelineEvent
 from cockpit.signals.poller import Poller
@@ -78,6 +79,8 @@ class CockpitApp(App):
         scenario=None,
         context: SourceContext | None = None,
         expect=None,
+        team=None,
+        actor: str | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -89,7 +92,7 @@ class CockpitApp(App):
         self.watch = SignalWatch(config, store)
         self.store, self.tracker, self.states = self.watch.store, self.watch.tracker, self.watch.states
         self.simulator = simulator  # a SimulatorServer in demo mode
-        self.actor = config.settings.actor or _os_user()
+        self.actor = actor or config.settings.actor or os_user()
         #: the timeline's lines, the newest TIMELINE_KEPT of them (older ones are in the journal)
         self.events = RecentLines()
         self._poll = poll
@@ -122,6 +125,19 @@ class CockpitApp(App):
         #: the drill's replay (a cockpit.drill.replay.Replayer, its clock is this app's) or scenario
         self.drill = DrillSession(config, self.clock, self.watch, replay=replay, scenario=scenario, expect=expect)
         self.replay, self.scenario = replay, scenario
+        #: a team drill's part (cockpit.drill.team.Team): leads the tape's clock, or follows it
+        self.team = team
+        if team is not None:
+            if replay is None:
+                raise ValueError("a team drill replays a tape")
+            if team.leads:
+                team.leader, team.cockpit = self.actor, self.desk.cockpit
+            else:
+                self.desk.declare_on_critical = False  # the leader's cockpit declares; this one joins it
+            self.desk.team = team.run
+            self.desk.on_replaced = lambda ids: self.from_thread(
+                self.events.keep_only, lambda line: line.payload.get("id") not in ids)
+            self.drill.team = team
 
     # ------------------------------------------------------------ lifecycle
 
@@ -142,11 +158,14 @@ class CockpitApp(App):
         self._loop = asyncio.get_running_loop()
         self._app_context = contextvars.copy_context()  # callbacks from other threads run as the app
         self.worker.attach(self._loop)
-        self.worker.start(self.mode == "LIVE", self._announced)
+        self.worker.start(self._adopts, self._announced)
         if self._poll:
             self.start_polling()
         if self.replay is not None:
             self._start_replay()
+        if self.team is not None:
+            self._team_tick()
+            self.set_interval(TEAM_EVERY, self._team_tick, name="team")
         self.set_interval(self.config.settings.refresh, self._tick, name="refresh")
         self.desk_do(self.desk.keep_alive)
         self.set_interval(KEEP_ALIVE, lambda: self.desk_do(self.desk.keep_alive), name="keep-alive")
@@ -161,6 +180,8 @@ class CockpitApp(App):
             await self.poller.aclose()
         await self.context.aclose()
         await asyncio.to_thread(self.worker.stop_listening)
+        if self.team is not None and self.team.leads:  # the followers play on alone, and are told
+            self.desk_do(self.team.write, self.journal, self.replay.position, self.replay.speed, True, True)
         self.runner.stopping.set()  # an action running now journals its outcome before the cockpit goes
         await asyncio.to_thread(self.runner.wait_idle, ACTION_EXIT_WAIT)
         self.snapshot_now()  # the readings since the last snapshot, for the postmortem
@@ -251,9 +272,14 @@ class CockpitApp(App):
         else:
             self.from_thread(self.follow_journal, True)
 
+    @property
+    def _adopts(self) -> bool:
+        """Whether this cockpit takes up an incident another declared: live, or a team drill's."""
+        return self.mode == "LIVE" or self.team is not None
+
     def follow_journal(self, announced: bool = False) -> None:
         """Show what other cockpits wrote (at once when announced, else looked for each tick)."""
-        self.worker.follow(announced, adopt=self.mode == "LIVE")
+        self.worker.follow(announced, adopt=self._adopts)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every worker failure lands here: shown, never a crash."""
@@ -427,7 +453,7 @@ class CockpitApp(App):
         from screens.scorecard import ScorecardScreen
 
         doc = self.drill.scorecard(why, self.desk.state())
-        if self.desk.current:
+        if self.desk.current and (self.team is None or self.team.leads):  # a team's, once: the leader's
             self.desk_do(self.desk.record_scorecard, doc)
 
         def done(quit_now: bool | None) -> None:
@@ -467,20 +493,61 @@ class CockpitApp(App):
         """What the header says of the drill."""
         return self.drill.status()
 
+    # ------------------------------------------------------------ team drill
+
+    def _team_tick(self) -> None:
+        """The leader writes its clock; a follower reads the leader's and moves to it."""
+        team = self.team
+        if team.leads:
+            self._team_publish()
+        else:
+            self.desk_do(team.read, self.journal, then=self._team_follow)
+
+    def _team_publish(self) -> None:
+        r = self.replay
+        if self.team is not None and self.team.leads:
+            self.desk_do(self.team.write, self.journal, r.position, r.speed, r.paused)
+
+    def _team_follow(self, found) -> None:
+        if found is None:  # the journal did not answer (shown in the header); the tape plays on
+            return
+        at, say = self.team.follow(self.replay, found)
+        if say:
+            self.notify(say, title="Team drill", timeout=15)
+        if at is not None:
+            self.drill_seek(at)
+        self.refresh_dashboard()
+
+    def _pace_refused(self) -> bool:
+        """A team drill's follower does not move the tape: the leader's clock does."""
+        if self.team is None or self.team.steers:
+            return False
+        self.say(self.team.refusal())
+        return True
+
     def action_drill_pause(self) -> None:
+        if self._pace_refused():
+            return
         self.drill.pause()
+        self._team_publish()
         self.refresh_dashboard()
 
     def action_drill_speed(self, direction: int) -> None:
+        if self._pace_refused():
+            return
         self.notify(f"Replay at x{self.drill.speed(direction):g}", timeout=2)
+        self._team_publish()
         self.refresh_dashboard()
 
     def action_drill_step(self, direction: int) -> None:
+        if self._pace_refused():
+            return
         if direction > 0:
             self.drill.step(direction)
         else:  # one interval back, paused there: a rewind like any other
             self.replay.paused = True
             self.drill_seek(self.replay.position - self.drill.interval())
+        self._team_publish()
         self.refresh_dashboard()
 
     def action_drill_ghost(self) -> None:
@@ -496,6 +563,8 @@ class CockpitApp(App):
         from cockpit.drill.replay import parse_position
         from screens.prompt import TextPrompt
 
+        if self._pace_refused():
+            return
         r = self.replay
 
         def go(text: str | None) -> None:
@@ -507,6 +576,7 @@ class CockpitApp(App):
                 self.say(f"Go to: {e}")
                 return
             self.drill_seek(at)
+            self._team_publish()
             self.refresh_dashboard()
 
         self.push_screen(TextPrompt("Go to a time on the tape", "90, 5m, 1h30m from its start; or 03:12 (UTC)",
@@ -524,7 +594,10 @@ class CockpitApp(App):
         self.drill.seek(at)
         if not back:
             return
-        if attempt_ends(st, at):
+        if self.team is not None and not self.team.leads:
+            # the leader's cockpit ends the attempt; this one takes up the next from the journal
+            self.events.keep_only(lambda line: line.ts <= at)
+        elif attempt_ends(st, at):
             self.drill.attempts.append(st)
             again = {e.id for e in st.events if e.kind in CARRIED}  # the new attempt shows these itself
             self.events.keep_only(lambda line: line.ts <= at and line.payload.get("id") not in again)
@@ -557,7 +630,7 @@ class CockpitApp(App):
         self.call_from_thread(self.notify, msg, timeout=4)
 
 
-def _os_user() -> str:
+def os_user() -> str:
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in some containers

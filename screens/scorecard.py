@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from cockpit.drill.scorecard import earlier_summary
+from cockpit.drill.scorecard import earlier_summary, team_lines
 
 
 class ScorecardScreen(ModalScreen[bool]):
@@ -29,13 +29,18 @@ class ScorecardScreen(ModalScreen[bool]):
                          classes="dialog-title")
             yield Static(Text(f"against {self.doc.get('against', '?')}; counted from {self.doc.get('from', '?')}",
                               style="dim"))
+            team = self.doc.get("team") if isinstance(self.doc.get("team"), dict) else None
             if self.doc.get("rows"):
                 table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
-                table.add_columns("measure", "trainee", "target", "verdict")
+                if team is not None:
+                    table.add_columns("measure", "team", "by", "target", "verdict")
+                else:
+                    table.add_columns("measure", "trainee", "target", "verdict")
                 for r in self.doc["rows"]:
                     style = {"kept": "green", "late": "yellow", "missed": "bold red",
                              "wrong": "bold red"}.get(r["verdict"], "")
-                    table.add_row(r["measure"], r["got"], r["target"], Text(r["verdict"], style=style))
+                    by = [r.get("by", "")] if team is not None else []
+                    table.add_row(r["measure"], r["got"], *by, r["target"], Text(r["verdict"], style=style))
                 yield table
             else:
                 yield Static(Text("Nothing to score against: the recording shows no responder doing these. "
@@ -43,6 +48,9 @@ class ScorecardScreen(ModalScreen[bool]):
                                   style="bold"))
             for line in self.doc.get("unscored", []):
                 yield Static(Text(line, style="dim"))
+            if team is not None:
+                for line in team_lines(team):
+                    yield Static(Text(line), classes="scorecard-team")
             for attempt in self.doc.get("earlier", []):
                 yield Static(Text(f"attempt {attempt.get('attempt')}, ended by a rewind: "
                                   f"{earlier_summary(attempt)}", style="dim"))

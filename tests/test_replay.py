@@ -4,7 +4,6 @@ the keyboard; the drill app only has sandbox executors and never polls."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 

@@ -197,6 +197,25 @@ def test_one_copy_of_each_alert_whichever_cockpit_saw_it_first(pg_url):
         ("CRIT", "error rate CRIT 11%"), ("OK", "error rate back to OK")]
 
 
+def test_symptoms_seen_before_another_declared_are_shown_once(pg_url):
+    """bob's cockpit shows a warning before alice's declares on the critical one (with the
+    warning, as a symptom of the episode); when bob's takes up her incident, its copy of the
+    warning is the one he already sees: one line, not two."""
+    clock = ManualClock(1_767_225_600.0)
+    seen: dict[str, list[str]] = {"alice": [], "bob": []}
+    a, b = (IncidentDesk(PostgresJournal(pg_url, clock=clock), clock, who, "svc",
+                         on_event=lambda line, who=who: seen[who].append(line.text)) for who in ("alice", "bob"))
+    warn = "error rate WARN 6%"
+    for desk in (a, b):
+        desk.alert(TimelineEvent(clock.now(), "alert", warn, Level.WARN, "error rate"))
+    a.alert(TimelineEvent(clock.now() + 5, "alert", "error rate CRIT 12%", Level.CRIT, "error rate"))
+    assert a.current is not None and b.current is None
+    b.follow()
+    assert b.current == a.current
+    assert seen["bob"].count(warn) == 1 and "error rate CRIT 12%" in seen["bob"]
+    assert [e.payload["text"] for e in b.state().events if e.kind == "alert_raised"] == [warn, "error rate CRIT 12%"]
+
+
 async def test_quit_answers_within_a_second_while_a_verification_runs(tmp_path, fault_server):
     """After an ECS rollback `q` blanked the screen and blocked until verify_timeout (87 s
     measured, 600 s in the example): the check never looked at the stop flag."""

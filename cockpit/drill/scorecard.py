@@ -21,6 +21,7 @@ class Row:
     got: str  # the trainee's figure, as shown
     target: str  # what it is measured against, as shown
     verdict: str  # one of VERDICTS
+    by: str = ""  # who did it (a team drill's scorecard names them)
 
 
 #: kept: done, in time; late: done, after the target; missed: not done; wrong: done, but not
@@ -52,7 +53,7 @@ def _timed(measure: str, ev: Event | None, start: float, within: float) -> Row:
     if ev is None:
         return Row(measure, "not done", target, "missed")
     took = max(0.0, ev.ts - start)
-    return Row(measure, f"after {format_duration(took)}", target, "kept" if took <= within else "late")
+    return Row(measure, f"after {format_duration(took)}", target, "kept" if took <= within else "late", ev.actor)
 
 
 def score(events: list[Event], start: float, end: float, exp: Expectations) -> tuple[list[Row], list[str]]:
@@ -74,7 +75,8 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         row = _timed("time to correct severity", right, start, exp.severity_within)
         set_to = [e.payload.get("severity") for e in events if e.kind == "severity_set"]
         if row.verdict == "missed" and set_to:
-            row = dataclasses.replace(row, got=f"set to {', '.join(set_to)}, never {exp.severity}", verdict="wrong")
+            row = dataclasses.replace(row, got=f"set to {', '.join(set_to)}, never {exp.severity}", verdict="wrong",
+                                      by=", ".join(dict.fromkeys(e.actor for e in events if e.kind == "severity_set")))
         rows.append(dataclasses.replace(row, target=f"{exp.severity} {row.target}"))
     else:
         timed("time to correct severity", None, None)
@@ -86,9 +88,9 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
     fixing = [e for e in intents if exp.fixes is None or key(e) in exp.fixes]
     timed("time to first correct mitigation", fixing[0] if fixing else None, exp.mitigate)
     if exp.fixes is not None:
-        wrong = [e.payload.get("action", "?") for e in intents if key(e) not in exp.fixes]
-        rows.append(Row(exp.unexpected, ", ".join(wrong) if wrong else "none", "none",
-                        "wrong" if wrong else "kept"))
+        wrong = [e for e in intents if key(e) not in exp.fixes]
+        rows.append(Row(exp.unexpected, ", ".join(e.payload.get("action", "?") for e in wrong) if wrong else "none",
+                        "none", "wrong" if wrong else "kept", ", ".join(dict.fromkeys(e.actor for e in wrong))))
     if exp.update_every is not None:
         sent = [e.ts for e in events if e.kind == "communication_sent"]
         gaps = [b - a for a, b in zip([start, *sent], [*sent, end])]
@@ -96,8 +98,40 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         verdict = "missed" if not sent else "kept" if worst <= exp.update_every else "late"
         rows.append(Row("status update cadence", f"{len(sent)} sent" + (f", longest gap {format_duration(worst)}"
                                                                          if sent else ""),
-                        f"every {format_duration(exp.update_every)}", verdict))
+                        f"every {format_duration(exp.update_every)}", verdict,
+                        ", ".join(dict.fromkeys(e.actor for e in events if e.kind == "communication_sent"))))
     return rows, unscored
+
+
+#: what counts as a responder's act on a team's scorecard
+_ACTS = {"status_changed": "status", "severity_set": "severity", "note": "notes", "action_intent": "actions",
+         "communication_sent": "updates", "role_set": "roles", "title_set": "title", "action_item": "action items"}
+
+
+def team(events: list[Event], start: float) -> dict:
+    """A team drill's part of the scorecard: who was in it (in the order they first acted),
+    what each did, and the hand-offs (a role passing from one responder to another)."""
+    from cockpit.clock import hms
+    from cockpit.incident.journal import MACHINE_ACTOR
+
+    acts: dict[str, dict[str, int]] = {}
+    hand_offs: list[str] = []
+    holders: dict[str, str] = {}
+    for e in events:
+        if e.actor == MACHINE_ACTOR or e.kind not in _ACTS:
+            continue
+        mine = acts.setdefault(e.actor, {})
+        mine[_ACTS[e.kind]] = mine.get(_ACTS[e.kind], 0) + 1
+        if e.kind == "role_set":
+            role, holder = str(e.payload.get("role", "")), str(e.payload.get("holder", ""))
+            was = holders.get(role)
+            if was and holder and was != holder:
+                hand_offs.append(f"{hms(e.ts)} (+{format_duration(max(0.0, e.ts - start))}) {role}: {was} → {holder}"
+                                 f" (set by {e.actor})")
+            holders[role] = holder
+    return {"members": list(acts), "acts": {who: ", ".join(f"{n} {what}" for what, n in did.items())
+                                            for who, did in acts.items()},
+            "hand_offs": hand_offs, "roles": holders}
 
 
 def from_scenario(sc, against: str | None = None) -> Expectations:
@@ -150,16 +184,31 @@ def markdown(doc: dict) -> list[str]:
     """The postmortem's drill appendix from a journaled scorecard."""
     out = ["## Drill scorecard", "", f"Scored against {doc.get('against', '?')}; counted from "
            f"{doc.get('from', 'the start of the trouble')}.", ""]
-    out += ["| measure | trainee | target | verdict |", "|---|---|---|---|"] if doc.get("rows") else \
+    teamed = isinstance(doc.get("team"), dict)
+    columns = ("measure", "got", "by", "target", "verdict") if teamed else ("measure", "got", "target", "verdict")
+    head = ["measure", "team" if teamed else "trainee", *(["by"] if teamed else []), "target", "verdict"]
+    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] if doc.get("rows") else \
         ["Nothing to score against."]
     for r in doc.get("rows", []):
-        cells = [str(r.get(k, "")).replace("|", "\\|") for k in ("measure", "got", "target", "verdict")]
+        cells = [str(r.get(k, "")).replace("|", "\\|") for k in columns]
         out.append("| " + " | ".join(cells) + " |")
+    if teamed:
+        out += ["", *team_lines(doc["team"])]
     if doc.get("unscored"):
         out += ["", *(f"- {line}" for line in doc["unscored"])]
     for attempt in doc.get("earlier", []):
         out += ["", f"Attempt {attempt.get('attempt', '?')} ({attempt.get('incident', '?')}), ended by a rewind: "
                 + earlier_summary(attempt)]
+    return out
+
+
+def team_lines(team: dict) -> list[str]:
+    """A team drill's members, what each did and the hand-offs, one line each."""
+    acts = team.get("acts") or {}
+    out = [f"Team: {', '.join(str(m) for m in team.get('members', [])) or 'nobody acted'}"]
+    out += [f"- {who}: {did}" for who, did in acts.items()]
+    hand_offs = team.get("hand_offs") or []
+    out += [f"- hand-off {h}" for h in hand_offs] if hand_offs else ["- no hand-offs"]
     return out
 
 

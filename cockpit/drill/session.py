@@ -32,6 +32,8 @@ class DrillSession:
         self.recovery_told = False  # a scenario's service recovered, and the trainee was told
         #: the incident as each earlier attempt left it (a rewind ended it), for the scorecard
         self.attempts: list = []
+        #: a team drill's part (cockpit.drill.team.Team), or None
+        self.team = None
 
     # ------------------------------------------------------------ the replay
 
@@ -41,7 +43,10 @@ class DrillSession:
         if r is None:
             return f"scenario {self.scenario.scenario.name}" if self.scenario is not None else ""
         state = "ENDED" if r.finished else "PAUSED" if r.paused else f"x{r.speed:g}"
-        return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s"
+        team = self.team
+        lead = "" if team is None else " · team lead" if team.leads else \
+            f" · {team.leader} leads" if not team.told_gone else " · team (leader gone)"
+        return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s{lead}"
 
     def advance(self, elapsed: float) -> tuple[bool, str | None]:
         """Play ``elapsed`` wall seconds of the tape. Returns (whether the position moved,
@@ -142,6 +147,8 @@ class DrillSession:
                             "rows": scorecard.rows_doc(scorecard.score(list(st.events), start, ended, exp)[0])})
         doc = {"why": why, "against": exp.against, "from": origin, "rows": scorecard.rows_doc(rows),
                "unscored": unscored}
+        if self.team is not None:
+            doc["team"] = scorecard.team(events, start)
         if earlier:
             doc["attempt"] = len(earlier) + 1
             doc["earlier"] = earlier

@@ -34,7 +34,7 @@ from cockpit.incident import state as rules
 from cockpit.clock import Clock
 from cockpit.incident.state import IncidentError, Incidents, IncidentState, fold
 from cockpit.incident.journal import (ALERT_KINDS, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError,
-                             Lease, NewEvent, Presence, duplicate_alert)
+                             Lease, NewEvent, Presence, duplicate_alert, same_crossing)
 from cockpit.model import Level, TimelineEvent
 from cockpit.incident.lines import timeline_line
 from cockpit.safetext import clean_value
@@ -108,6 +108,13 @@ class IncidentDesk:
         #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
         self.attempt = 1  # a drill's attempt: a rewind past what happened starts the next (new_attempt)
+        #: a team drill's key (cockpit.drill.team): its incidents are the team's, and every
+        #: cockpit of the team follows them; None otherwise
+        self.team: str | None = None
+        #: a team drill's follower was given the incident the leader's rewind started: the
+        #: ids of the ended attempt's lines it carried over (shown again, as the new incident's)
+        self.on_replaced: Callable[[set[str]], None] = lambda ids: None
+        self._ended: IncidentState | None = None  # the attempt a leader's rewind ended, until the next comes
 
     # ------------------------------------------------------------ reading
 
@@ -143,16 +150,23 @@ class IncidentDesk:
 
     def resume_open(self) -> str | None:
         """Pick up the newest open incident of this service (a restarted cockpit, or one
-        another cockpit declared on a shared journal)."""
+        another cockpit declared on a shared journal); in a team drill, the team's newest
+        drill incident whose attempt goes on."""
         for inc in reversed(self.journal.incidents()):
             st = self.incidents.state(inc)
             declared = next((e for e in st.events if e.kind == "incident_declared"), None)
-            if declared is None or declared.payload.get("service") != self.service or st.drill:
+            if declared is None or declared.payload.get("service") != self.service:
                 continue
-            if not st.open:
+            if (st.drill or self.team) and (declared.payload.get("team") != self.team or self.team is None):
+                continue  # a drill is nobody's real incident; a team follows only its own drill
+            if not st.open or attempt_over(st):
                 return None  # this service's newest incident is over: start clean, read no further back
             if inc != self._current:
+                ended, self._ended = self._ended, None
+                self._adopt_episode(st)
                 self._follow(inc)
+                if ended is not None and declared.payload.get("carried_from") == ended.id:
+                    self.on_replaced({e.id for e in ended.events if e.kind in CARRIED})
                 self.sync()
                 for intent in self.unresolved_actions():  # the cockpit stopped while these ran
                     self.on_event(TimelineEvent(
@@ -163,16 +177,33 @@ class IncidentDesk:
             return inc
         return None
 
+    def _adopt_episode(self, st: IncidentState) -> None:
+        """Taking up ``st`` (another cockpit declared it): the symptoms this cockpit showed
+        before are that incident's now; its copies of them (journaled with the declaration)
+        are not shown a second time."""
+        for ev in st.events:
+            if ev.kind in ALERT_KINDS and same_crossing(ev, reversed(self._episode)) is not None:
+                self._shown.add(ev.id)
+        self._shown.difference_update(e.id for e in self._episode)
+        self._episode = []
+
     def follow(self) -> int:
         """Another writer changed the journal (or it answers again): write what waits, show
         the current incident's new events; with no open incident, adopt the newest open one
         of this service. A journal that cannot be read is noted in :attr:`journal_error`."""
         self.flush()
+        before = self._current
         try:
             st = self._state
-            if st is not None and st.open:
-                return self.sync()
-            before = self._current
+            if st is not None and st.open and not attempt_over(st):
+                n = self.sync()
+                st = self._state
+                if st is None or not attempt_over(st):
+                    return n
+            if st is not None and attempt_over(st):  # the team's leader rewound: its next attempt follows
+                self._ended = st
+                self._follow(None)
+                st = None
             self.resume_open()
         except JournalError as e:
             self.journal_error = str(e)
@@ -386,7 +417,8 @@ class IncidentDesk:
         attempt = {"attempt": self.attempt} if self.attempt > 1 else {}  # a drill rewound: which try this is
         problem = self._put(self._event("incident_declared",
                                         {"title": title, "severity": severity, "drill": self.drill, "auto": auto,
-                                         "service": self.service, **attempt},
+                                         "service": self.service, **attempt,
+                                         **({"team": self.team} if self.team else {})},
                                         at=at, actor=self.actor, incident=inc))
         episode, self._episode = self._episode, []
         for ev in episode:  # journaled with the times they happened (already on the timeline)
@@ -748,3 +780,8 @@ def attempt_ends(st: IncidentState | None, at: float) -> bool:
     """Whether rewinding a drill to ``at`` ends the attempt ``st`` is (something of it
     happened after ``at``: shown as it stood at ``at`` needs a new attempt)."""
     return st is not None and any(e.ts > at for e in st.events if e.kind != "drill_marker")
+
+
+def attempt_over(st: IncidentState) -> bool:
+    """A drill incident a rewind ended (the next attempt is another incident)."""
+    return st.drill and any(e.kind == "drill_marker" and "attempt_ended" in e.payload for e in st.events)

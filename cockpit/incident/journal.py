@@ -198,10 +198,10 @@ ALERT_KINDS = ("alert_raised", "alert_cleared")
 def duplicate_alert(ev: Event, recent: Iterable[Event]) -> Event | None:
     """The alert another cockpit already journaled for the same crossing (same signal, same
     level, within ALERT_SAME_WITHIN), or None. ``recent``: the incident's latest alerts."""
-    return _same_crossing(ev, sorted(recent, key=lambda e: e.seq, reverse=True))
+    return same_crossing(ev, sorted(recent, key=lambda e: e.seq, reverse=True))
 
 
-def _same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
+def same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
     """:func:`duplicate_alert` on alerts already in order, the newest first: the newest alert
     of the same signal decides."""
     signal = ev.payload.get("signal")
@@ -254,7 +254,7 @@ class Chained:
             if pick is None and stored:
                 pick = stored.get(ev.id)
             if pick is None and once:
-                dup = _same_crossing(ev, alerts[ev.incident])
+                dup = same_crossing(ev, alerts[ev.incident])
                 pick = None if dup is None else row_of.get(dup.id, dup)
             if pick is None:
                 prev = self.tails[ev.incident]
@@ -458,6 +458,14 @@ class Journal:
 
     def heartbeat(self, presence: Presence) -> list[Presence]:
         """Say this cockpit is here; returns every cockpit seen within PRESENCE_TTL."""
+        raise NotImplementedError
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Keep ``value`` under ``key`` beside the events, for every cockpit on the journal
+        (a team drill's clock); never part of an incident or its hash chain."""
+        raise NotImplementedError
+
+    def get_meta(self, key: str) -> str | None:
         raise NotImplementedError
 
     def now(self) -> float:
@@ -827,6 +835,13 @@ class SQLiteJournal(Journal):
                 (self.now() - PRESENCE_TTL,))]
 
         return self._write(beat)
+
+    def put_meta(self, key: str, value: str) -> None:
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else None
 
     def foreign_writes(self) -> bool:
         """Whether another connection (another cockpit on this file) wrote since we last looked."""

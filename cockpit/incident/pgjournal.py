@@ -307,6 +307,16 @@ class PostgresJournal(Journal):
     def now(self) -> float:
         return float(self._run("read the time", lambda conn: conn.execute(f"SELECT {_NOW}").fetchone()[0]))
 
+    def put_meta(self, key: str, value: str) -> None:
+        self._run("write to the journal", lambda conn: conn.execute(
+            "INSERT INTO cockpit_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value=EXCLUDED.value",
+            (key, value)))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._run("read the journal", lambda conn: conn.execute(
+            "SELECT value FROM cockpit_meta WHERE key=%s", (key,)).fetchone() if self._has("meta") else None)
+        return row[0] if row else None
+
     def claim(self, lease: Lease) -> Lease:
         """One statement: insert, or take over an expired lease or our own; nothing when
         another cockpit holds it (the unique target decides a race); announced."""
