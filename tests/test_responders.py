@@ -216,6 +216,29 @@ def test_symptoms_seen_before_another_declared_are_shown_once(pg_url):
     assert [e.payload["text"] for e in b.state().events if e.kind == "alert_raised"] == [warn, "error rate CRIT 12%"]
 
 
+def test_a_cockpit_catching_up_adds_no_late_copies(pg_url):
+    """bob's cockpit comes to crossings and suggestions after alice's journaled them and
+    later ones (a team drill's follower catching up on the tape, a poll that came late):
+    they are not journaled again, out of order; a crossing nobody journaled still is."""
+    clock = ManualClock(1_767_225_600.0)
+    a = IncidentDesk(PostgresJournal(pg_url, clock=clock), clock, "alice", "svc")
+    b = IncidentDesk(PostgresJournal(pg_url, clock=clock), clock, "bob", "svc", declare_on_critical=False)
+    t = clock.now()
+    a.alert(TimelineEvent(t, "alert", "latency WARN 600ms", Level.WARN, "latency"))
+    a.alert(TimelineEvent(t + 9, "alert", "latency CRIT 2s", Level.CRIT, "latency"))
+    a.suggest("P2", "latency WARN", at=t + 1)
+    a.suggest("P1", "latency CRIT", at=t + 10)
+    b.follow()
+    assert b.current == a.current
+    b.alert(TimelineEvent(t, "alert", "latency WARN 600ms", Level.WARN, "latency"))  # bob's copy, late
+    b.suggest("P2", "latency WARN", at=t + 1)
+    b.alert(TimelineEvent(t + 3, "alert", "cost WARN $90/day", Level.WARN, "cost"))  # nobody had this one
+    events = PostgresJournal(pg_url).events(a.current)
+    assert [e.payload["text"] for e in events if e.kind == "alert_raised"] == \
+        ["latency WARN 600ms", "latency CRIT 2s", "cost WARN $90/day"]
+    assert [e.payload["severity"] for e in events if e.kind == "severity_suggested"] == ["P2", "P1"]
+
+
 async def test_quit_answers_within_a_second_while_a_verification_runs(tmp_path, fault_server):
     """After an ECS rollback `q` blanked the screen and blocked until verify_timeout (87 s
     measured, 600 s in the example): the check never looked at the stop flag."""

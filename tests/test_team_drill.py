@@ -189,6 +189,8 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
             assert second.status == "declared" and "ACKNOWLEDGED" not in header(bob)
             assert all(line.ts <= begin + 33 + FOLLOW_SLACK for line in bob.events)
             assert sum(1 for line in bob.events if line.kind == "incident" and "declared" in line.text) == 1
+            seen = [(line.ts, line.text) for line in bob.events]  # the carried lines once, as the new attempt's
+            assert len(seen) == len(set(seen)), sorted(seen)
             await pb.press("a")
             await _until(pilots, lambda: alice.desk.state().status == "acknowledged", "the second ack")
             alice.desk_do(alice.desk.set_role, "commander", "alice")

@@ -33,8 +33,8 @@ from pathlib import Path
 from cockpit.incident import state as rules
 from cockpit.clock import Clock
 from cockpit.incident.state import IncidentError, Incidents, IncidentState, fold
-from cockpit.incident.journal import (ALERT_KINDS, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError,
-                             Lease, NewEvent, Presence, duplicate_alert, same_crossing)
+from cockpit.incident.journal import (ALERT_KINDS, ALERT_SAME_WITHIN, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event,
+                                      Journal, JournalError, Lease, NewEvent, Presence, duplicate_alert)
 from cockpit.model import Level, TimelineEvent
 from cockpit.incident.lines import timeline_line
 from cockpit.safetext import clean_value
@@ -102,8 +102,8 @@ class IncidentDesk:
         #: while a poll's machine events are put (:meth:`from_poll`): those put so far, not
         #: published or written yet; None otherwise
         self._unpublished: list[Event] | None = None
-        #: (state, signal -> alert, how many unpublished events are in it): see _newest_alerts
-        self._alert_index: tuple[IncidentState | None, dict[str, Event], int] = (None, {}, 0)
+        #: (state, signal -> its alerts, how many unpublished events are in it): see _newest_alerts
+        self._alert_index: tuple[IncidentState | None, dict[str, list[Event]], int] = (None, {}, 0)
         self._snap_from = 0.0  # where the next signal snapshot starts (see snapshot_since)
         #: the journal's last failure, until a write succeeds again (shown in the header)
         self.journal_error: str | None = None
@@ -115,6 +115,7 @@ class IncidentDesk:
         #: ids of the ended attempt's lines it carried over (shown again, as the new incident's)
         self.on_replaced: Callable[[set[str]], None] = lambda ids: None
         self._ended: IncidentState | None = None  # the attempt a leader's rewind ended, until the next comes
+        self._twins: list[Event] = []  # symptoms shown before taking up another's incident (see _twin)
 
     # ------------------------------------------------------------ reading
 
@@ -163,7 +164,7 @@ class IncidentDesk:
                 return None  # this service's newest incident is over: start clean, read no further back
             if inc != self._current:
                 ended, self._ended = self._ended, None
-                self._adopt_episode(st)
+                self._adopt_episode()
                 self._follow(inc)
                 if ended is not None and declared.payload.get("carried_from") == ended.id:
                     self.on_replaced({e.id for e in ended.events if e.kind in CARRIED})
@@ -177,15 +178,25 @@ class IncidentDesk:
             return inc
         return None
 
-    def _adopt_episode(self, st: IncidentState) -> None:
-        """Taking up ``st`` (another cockpit declared it): the symptoms this cockpit showed
-        before are that incident's now; its copies of them (journaled with the declaration)
-        are not shown a second time."""
-        for ev in st.events:
-            if ev.kind in ALERT_KINDS and same_crossing(ev, reversed(self._episode)) is not None:
-                self._shown.add(ev.id)
+    def _adopt_episode(self) -> None:
+        """Taking up an incident another cockpit declared: the symptoms this cockpit showed
+        before are that incident's now; its copies of them (journaled with the declaration,
+        perhaps after this cockpit took it up) are not shown a second time (:meth:`_show`)."""
+        self._twins = list(self._episode)
         self._shown.difference_update(e.id for e in self._episode)
         self._episode = []
+
+    def _twin(self, ev: Event) -> bool:
+        """Whether ``ev`` (read from the journal) is another cockpit's copy of a symptom this
+        one showed before taking up its incident (each symptom stands for one copy)."""
+        if not self._twins or ev.kind not in ALERT_KINDS:
+            return False
+        p = ev.payload
+        twin = next((t for t in self._twins if t.kind == ev.kind and t.payload.get("signal") == p.get("signal")
+                     and t.payload.get("level") == p.get("level") and abs(t.ts - ev.ts) <= ALERT_SAME_WITHIN), None)
+        if twin is not None:
+            self._twins.remove(twin)
+        return twin is not None
 
     def follow(self) -> int:
         """Another writer changed the journal (or it answers again): write what waits, show
@@ -232,6 +243,8 @@ class IncidentDesk:
             return
         if not ev.seq:
             self._shown.add(ev.id)
+        elif self._twin(ev):
+            return
         line = timeline_line(ev)
         # who did what, for a drill's ghost: the original responders' own acts
         line.payload.update(journal=ev.kind, by=ev.actor, **({"auto": True} if ev.payload.get("auto") else {}),
@@ -434,8 +447,8 @@ class IncidentDesk:
         self._levels[key] = ev.level
         st = self.state()
         if st is not None and st.open:
-            newest = self._newest_alerts(st).get(event.payload.get("signal"))
-            if newest is not None and duplicate_alert(event, [newest]) is not None:
+            known = self._newest_alerts(st).get(event.payload.get("signal"))
+            if known and (duplicate_alert(event, known[:1]) is not None or _late_copy(event, known)):
                 return None  # another cockpit saw this crossing first: its line is on the timeline already
             return self._put(event, once=True)
         if self.declare_on_critical and ev.level is Level.CRIT:
@@ -446,20 +459,20 @@ class IncidentDesk:
         self._remember(event)
         return None
 
-    def _newest_alerts(self, st: IncidentState) -> dict[str, Event]:
-        """Each signal's alert that a new alert of it is compared with (:func:`duplicate_alert`
-        decides on the first of the signal's alerts by seq, newest first: the newest written
-        one, else the first still waiting), counting the alerts put since ``st`` was
-        published; worked out once per published state, not for every alert."""
+    def _newest_alerts(self, st: IncidentState) -> dict[str, list[Event]]:
+        """Each signal's alerts, the one a new alert of it is compared with first
+        (:func:`duplicate_alert` decides on the first of the signal's alerts by seq, newest
+        first: the newest written one, else the first still waiting), counting the alerts put
+        since ``st`` was published; worked out once per published state, not for every alert."""
         known, index, seen = self._alert_index
         if known is not st:
             index, seen = {}, 0
             for e in sorted((e for e in st.events if e.kind in ALERT_KINDS), key=lambda e: e.seq, reverse=True):
-                index.setdefault(e.payload.get("signal"), e)
+                index.setdefault(e.payload.get("signal"), []).append(e)
         pending = self._unpublished or []
         for e in pending[seen:]:
             if e.kind in ALERT_KINDS and e.incident == st.id:
-                index.setdefault(e.payload.get("signal"), e)
+                index.setdefault(e.payload.get("signal"), []).append(e)
         self._alert_index = (st, index, len(pending))
         return index
 
@@ -508,6 +521,8 @@ class IncidentDesk:
         st = self.state()
         if st is None or not st.open or not severity:
             return
+        if (self.clock.now() if at is None else at) < st.suggested_at:
+            return  # the incident was suggested a severity after this (another cockpit, further on)
         payload = rules.suggestion(st, severity, driver)
         if payload is not None:
             self._put(self._event("severity_suggested", payload, at=at, actor=MACHINE_ACTOR))
@@ -780,6 +795,15 @@ def attempt_ends(st: IncidentState | None, at: float) -> bool:
     """Whether rewinding a drill to ``at`` ends the attempt ``st`` is (something of it
     happened after ``at``: shown as it stood at ``at`` needs a new attempt)."""
     return st is not None and any(e.ts > at for e in st.events if e.kind != "drill_marker")
+
+
+def _late_copy(ev: Event, known: list[Event]) -> bool:
+    """A crossing from before the newest alert of its signal already in the incident, which
+    the incident has at that level then: seen by another cockpit first (a team drill's
+    follower catching up on the tape, a cockpit whose poll came late)."""
+    level = ev.payload.get("level")
+    return ev.ts < known[0].ts and any(k.payload.get("level") == level and abs(k.ts - ev.ts) <= ALERT_SAME_WITHIN
+                                       for k in known)
 
 
 def attempt_over(st: IncidentState) -> bool:

@@ -198,10 +198,10 @@ ALERT_KINDS = ("alert_raised", "alert_cleared")
 def duplicate_alert(ev: Event, recent: Iterable[Event]) -> Event | None:
     """The alert another cockpit already journaled for the same crossing (same signal, same
     level, within ALERT_SAME_WITHIN), or None. ``recent``: the incident's latest alerts."""
-    return same_crossing(ev, sorted(recent, key=lambda e: e.seq, reverse=True))
+    return _same_crossing(ev, sorted(recent, key=lambda e: e.seq, reverse=True))
 
 
-def same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
+def _same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
     """:func:`duplicate_alert` on alerts already in order, the newest first: the newest alert
     of the same signal decides."""
     signal = ev.payload.get("signal")
@@ -254,7 +254,7 @@ class Chained:
             if pick is None and stored:
                 pick = stored.get(ev.id)
             if pick is None and once:
-                dup = same_crossing(ev, alerts[ev.incident])
+                dup = _same_crossing(ev, alerts[ev.incident])
                 pick = None if dup is None else row_of.get(dup.id, dup)
             if pick is None:
                 prev = self.tails[ev.incident]

@@ -57,6 +57,7 @@ class IncidentState:
     severity: str | None = None
     severities: list[SeverityChange] = field(default_factory=list)
     suggestion: tuple[str, str] | None = None  # (severity, driver) last suggested
+    suggested_at: float = float("-inf")  # when the latest suggestion was made
     milestones: dict[str, float] = field(default_factory=dict)
     milestone_set_by_hand: set[str] = field(default_factory=set)
     #: how each milestone came to be: "first symptom: …", "declared automatically", "alice: acknowledged", …
@@ -112,6 +113,7 @@ def fold(incident: str, events: list[Event]) -> IncidentState:
                 _auto_milestone(st, p["to"], ev.ts, f"{ev.actor} set the status to {p['to']}")
         elif ev.kind == "severity_suggested":
             st.suggestion = (p["severity"], p.get("driver", ""))
+            st.suggested_at = max(st.suggested_at, ev.ts)
         elif ev.kind == "severity_set":
             st.severity = p["severity"]
             st.severities.append(SeverityChange(ev.ts, p["severity"], ev.actor, p.get("reason", ""),
