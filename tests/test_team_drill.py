@@ -163,6 +163,10 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
                              speed=speed)
             pb = await later.enter_async_context(bob.run_test(size=(120, 40)))
             pilots = (pa, pb)
+            await pa.press("g", *"25", "enter")  # the first symptoms (+21): on both timelines, no incident yet
+            await _until(pilots, lambda: abs(bob.replay.position - (begin + 25)) <= FOLLOW_SLACK
+                         and any(line.kind == "alert" for line in bob.events), "bob to see the symptoms")
+            assert bob.desk.current is None
             await pa.press("g", *"35", "enter")  # alice goes to +35: the incident is declared on the way (~+30)
             await _until(pilots, lambda: abs(bob.replay.position - (begin + 35)) <= FOLLOW_SLACK, "bob to follow")
             assert bob.replay.paused and "alice leads" in header(bob) and "team lead" in header(alice)

@@ -116,6 +116,7 @@ class IncidentDesk:
         self.on_replaced: Callable[[set[str]], None] = lambda ids: None
         self._ended: IncidentState | None = None  # the attempt a leader's rewind ended, until the next comes
         self._twins: list[Event] = []  # symptoms shown before taking up another's incident (see _twin)
+        self._twin_of: dict[str, str] = {}  # a journaled copy's id -> the id of the line this cockpit showed
 
     # ------------------------------------------------------------ reading
 
@@ -167,7 +168,8 @@ class IncidentDesk:
                 self._adopt_episode()
                 self._follow(inc)
                 if ended is not None and declared.payload.get("carried_from") == ended.id:
-                    self.on_replaced({e.id for e in ended.events if e.kind in CARRIED})
+                    carried = [e.id for e in ended.events if e.kind in CARRIED]
+                    self.on_replaced({*carried, *(self._twin_of[i] for i in carried if i in self._twin_of)})
                 self.sync()
                 for intent in self.unresolved_actions():  # the cockpit stopped while these ran
                     self.on_event(TimelineEvent(
@@ -196,6 +198,7 @@ class IncidentDesk:
                      and t.payload.get("level") == p.get("level") and abs(t.ts - ev.ts) <= ALERT_SAME_WITHIN), None)
         if twin is not None:
             self._twins.remove(twin)
+            self._twin_of[ev.id] = twin.id
         return twin is not None
 
     def follow(self) -> int:
