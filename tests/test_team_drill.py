@@ -224,6 +224,8 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
         await pb.press("q")
         await _until((pb,), lambda: isinstance(bob.screen, ScorecardScreen), "bob's scorecard")
         assert set(bob.screen.doc["team"]["members"]) == {"alice", "bob"}
+        assert any(line.startswith("time to acknowledge: after ") and " by bob;" in line
+                   for line in bob.screen.doc["unscored"])  # no targets on his side: still who did it
         await pb.press("q")
     journal = PostgresJournal(pg_url)
     cards = [e for e in journal.events(second.id) if e.kind == "drill_marker" and "scorecard" in e.payload]

@@ -66,7 +66,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         if within is not None:
             rows.append(_timed(measure, ev, start, within))
         else:
-            done = f"after {format_duration(max(0.0, ev.ts - start))}" if ev is not None else "not done"
+            done = f"after {format_duration(max(0.0, ev.ts - start))} by {ev.actor}" if ev is not None else "not done"
             unscored.append(f"{measure}: {done}; not scored, nothing to compare with ({exp.against} did not do it)")
 
     timed("time to acknowledge", _first(events, "status_changed", to="acknowledged"), exp.acknowledge)
