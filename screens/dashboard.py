@@ -236,27 +236,57 @@ class DashboardScreen(Screen):
     # ------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Textual: False hides a key, None shows it greyed out.
-        desk = self.app.desk
+        # Textual: False hides a key, None shows it greyed out. A key that does nothing says
+        # why when pressed (on_key, from why_not).
         if action == "toggle_service":
             return self.app.simulator is not None
         if action == "actions_menu":
             return bool(self.app.config.actions)
-        if action in ("run_action", "undo"):
-            return True if self.app.armed else None  # greyed while READ-ONLY
-        if action == "status":
-            return True if desk.can(str(parameters[0])) else None
-        if action in ("export", "title", "action_item", "roles"):
-            return True if desk.current else None
-        if action == "update":
-            return True if desk.current else None
-        if action in ("severity", "pin", "milestone"):
-            st = desk.state()
-            return True if st is not None and st.open else None
+        why = self.why_not(action, parameters)
         if action == "declare":
-            st = desk.state()
-            return st is None or not st.open  # hidden while an incident is open
-        return True
+            return why is None  # hidden while an incident is open
+        return None if why else True
+
+    def why_not(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why the key of ``action`` does nothing now, in one line; None when it acts."""
+        app, desk = self.app, self.app.desk
+        st = desk.state()
+        nothing = "No incident: press D to declare one"
+        if action == "toggle_service" and app.simulator is None:
+            return "K kills the simulated service: only in cockpit demo"
+        if action == "actions_menu" and not app.config.actions:
+            return "No actions configured: add [[actions]] to the config (examples/CONFIG.md lists the kinds)"
+        if action in ("run_action", "undo") and not app.armed:
+            return "READ-ONLY: actions do not run; start with --armed to run them (each behind its confirmation)"
+        if action == "status":
+            to = str(parameters[0])
+            if st is None:
+                return f"{nothing} (then it can be {to})"
+            if not desk.can(to):
+                from cockpit.incident.state import IncidentError, status_change
+
+                try:
+                    status_change(st, to, "reason")
+                except IncidentError as e:
+                    return str(e)
+        if action in ("export", "title", "action_item", "roles", "update") and not desk.current:
+            return f"{nothing} (a title, roles, follow-ups, updates and the postmortem are an incident's)"
+        if action in ("severity", "pin", "milestone") and (st is None or not st.open):
+            return nothing if st is None else f"{st.id} is {st.status}: a reopens it first"
+        if action == "declare" and st is not None and st.open:
+            return f"{st.id} is already declared ({st.status}); R resolves it before another is declared"
+        return None
+
+    def on_key(self, event) -> None:
+        """A key whose action cannot act now says why (the footer only greys it)."""
+        from textual.actions import parse
+
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            _, name, params = parse(binding.action)
+            why = self.why_not(name, params)
+            if why:
+                self.app.notify(why, severity="warning", timeout=5, markup=False)
+                return
 
     def _do(self, fn, *args) -> None:
         """A desk operation for a key: on the journal thread, stamped with the moment the

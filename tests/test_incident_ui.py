@@ -263,3 +263,50 @@ async def test_M_corrects_a_milestone_with_a_time_and_a_reason(calm_server, tmp_
         said = [n.message for n in app._notifications]
         assert any(m.startswith("detected") and "cannot be before impact_started" in m for m in said), said
         assert len([e for e in journal.events(st.id) if e.kind == "milestone_set"]) == 1
+
+
+async def test_every_key_that_does_nothing_says_why(calm_server, tmp_path, monkeypatch):
+    """Issue 17: READ-ONLY `r`, the incident keys with no incident, `D` with one open, a
+    status the incident cannot take, `K` outside the demo: each says why in one line
+    (they were silent, only greyed in the footer)."""
+    from cockpit.config import config_from_dict
+    from cockpit.drill.demo import demo_raw
+
+    monkeypatch.chdir(tmp_path)
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"), poll=False)
+
+    async def said(pilot, *keys: str) -> str:
+        app._notifications.clear()
+        await pilot.press(*keys)
+        await settle(pilot)
+        lines = [n.message for n in app._notifications]
+        assert len(lines) == 1, (keys, lines)
+        return lines[0]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert (await said(pilot, "r")).startswith("READ-ONLY: actions do not run; start with --armed")
+        assert (await said(pilot, "K")) == "K kills the simulated service: only in cockpit demo"
+        for key in "amRSxuTOip":
+            assert (await said(pilot, key)).startswith("No incident: press D to declare one"), key
+        await pilot.press("D", *"checkout slow", "enter")
+        await settle(pilot)
+        inc = app.desk.current
+        assert (await said(pilot, "D")) == f"{inc} is already declared (declared); R resolves it before another " \
+            "is declared"
+        app.desk_do(app.desk.set_status, "resolved")
+        await settle(pilot)
+        assert app.desk.state().status == "resolved"
+        assert (await said(pilot, "m")) == f"{inc} is resolved: it can go to closed, acknowledged, declared, not " \
+            "mitigated"
+        assert (await said(pilot, "S")) == f"{inc} is resolved: a reopens it first"
+    raw = demo_raw(calm_server.url)
+    raw["actions"] = []
+    bare = CockpitApp(config_from_dict(raw, "<t>", {}), mode="LIVE", poll=False)
+    async with bare.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        bare._notifications.clear()
+        await pilot.press("A")
+        await settle(pilot)
+        assert [n.message for n in bare._notifications] == \
+            ["No actions configured: add [[actions]] to the config (examples/CONFIG.md lists the kinds)"]
