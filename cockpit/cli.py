@@ -84,8 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("incident", help="incident id, e.g. INC-20261123-0312-ab12 (see `cockpit journal list`)")
     export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     export.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
-    export.add_argument("--journal", default=None, metavar="JOURNAL",
-                        help=JOURNAL_HELP)
+    _journal_options(export)
 
     journal = sub.add_parser("journal", help="inspect the incident journal",
                              description="Work with the incident journal (the embedded SQLite file by default).")
@@ -102,12 +101,10 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--head", action="append", metavar="HASH",
                         help="a head printed by `cockpit export` (its hash, or its first 16 or more characters): "
                         "the journal must still hold that event, unchanged (repeatable)")
-    verify.add_argument("--journal", default=None, metavar="JOURNAL",
-                        help=JOURNAL_HELP)
+    _journal_options(verify)
     jlist = jsub.add_parser("list", help="list the incidents in the journal",
                             description="One line per incident: id, status, severity, declared, title.")
-    jlist.add_argument("--journal", default=None, metavar="JOURNAL",
-                        help=JOURNAL_HELP)
+    _journal_options(jlist)
     jimport = jsub.add_parser("import", help="write into the journal what a cockpit saved at exit",
                               description="Write the events of an unsaved-*.jsonl file (what a cockpit could not "
                               "journal before it stopped) into the journal, in order, with the times they "
@@ -151,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
 
 JOURNAL_HELP = ("SQLite file, or postgresql:// URL (or env:NAME holding it) of a shared journal "
                 "(default: the embedded file)")
+
+
+def _journal_options(parser) -> None:
+    """--journal, or the demo's or the drills' own journal file."""
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--journal", default=None, metavar="JOURNAL", help=JOURNAL_HELP)
+    which.add_argument("--demo", action="store_true", help="the journal of `cockpit demo` (demo-journal.db)")
+    which.add_argument("--drill", action="store_true",
+                       help="the journal of `cockpit drill` (drill-journal.db, unless it was given --journal)")
 
 
 def _err(msg: str) -> None:
@@ -209,9 +215,22 @@ def _journal(spec: str | None, command: str, *, demo: bool = False, drill: bool 
             journal.incidents()  # a shared journal connects here: fail now, with one line
         return journal
     except JournalError as e:
-        hint = "; pass --journal FILE or a postgresql:// URL" if "no journal there" in str(e) else ""
+        hint = ""
+        if "no journal there" in str(e):
+            others = [f"--{flag} ({path})" for flag, path in _own_journals(default) if path.exists()]
+            hint = "; pass --journal FILE or a postgresql:// URL" + (
+                f", or {' or '.join(others)}" if others else "")
         _err(f"cockpit {command}: {e}{hint}")
         return None
+
+
+def _own_journals(but) -> list[tuple[str, Path]]:
+    """The demo's and the drills' journal files, other than ``but``."""
+    from cockpit.incident.journal import default_path
+
+    home = default_path()
+    return [(flag, home.with_name(f"{flag}-journal.db")) for flag in ("demo", "drill")
+            if home.with_name(f"{flag}-journal.db") != but]
 
 
 def _early_polls(config):
@@ -478,7 +497,7 @@ def cmd_export(args) -> int:
     from cockpit.incident.journal import JournalError
     from cockpit.incident.postmortem import to_json, to_markdown, write_markdown
 
-    journal = _journal(args.journal, "export", readonly=True)
+    journal = _journal(args.journal, "export", readonly=True, demo=args.demo, drill=args.drill)
     if journal is None:
         return EXIT_CONFIG
     try:
@@ -486,7 +505,8 @@ def cmd_export(args) -> int:
         if not events:
             known = journal.incidents()[-5:]
             _err(f"cockpit export: no incident {args.incident} in {journal.where}"
-                 + (f"; recent: {', '.join(known)}" if known else "; the journal is empty"))
+                 + (f"; recent: {', '.join(known)}" if known else "; the journal is empty")
+                 + _found_elsewhere(args.incident, journal.where))
             return EXIT_CONFIG
         problems = journal.verify(args.incident)
     except JournalError as e:
@@ -513,12 +533,32 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _found_elsewhere(incident: str, where) -> str:
+    """"; it is in the demo's journal: add --demo" when the demo's or the drills' journal
+    file (not the one looked in) holds ``incident``."""
+    from cockpit.incident.journal import JournalError, SQLiteJournal
+
+    for flag, path in _own_journals(Path(str(where))):
+        if not path.exists():
+            continue
+        try:
+            other = SQLiteJournal(path, readonly=True)
+            try:
+                if incident in other.incidents():
+                    return f"; it is in {path}: add --{flag}"
+            finally:
+                other.close()
+        except JournalError:
+            continue
+    return ""
+
+
 def cmd_journal(args) -> int:
     from cockpit.incident.journal import JournalError
 
     if args.journal_command == "import":
         return _journal_import(args)
-    journal = _journal(args.journal, "journal", readonly=True)
+    journal = _journal(args.journal, "journal", readonly=True, demo=args.demo, drill=args.drill)
     if journal is None:
         return EXIT_CONFIG
     try:

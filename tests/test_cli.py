@@ -209,3 +209,29 @@ def test_demo_on_a_busy_port_is_one_clear_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "--port" in lines[0]
     no_traceback(result)
+
+
+def test_the_journal_commands_find_the_demo_and_drill_journals(tmp_path):
+    """Issue 17: after the demo, `cockpit journal list` and `cockpit export ID` said "no
+    journal there" without naming demo-journal.db. They name the journals that exist, and
+    --demo / --drill open them."""
+    from cockpit.incident.journal import SQLiteJournal, default_path
+
+    demo = SQLiteJournal(default_path().with_name("demo-journal.db"))
+    inc = "INC-20261202-0100-abcd"
+    demo.append(inc, "incident_declared", {"title": "checkout 5xx", "service": "checkout"})
+    demo.close()
+    r = cockpit("journal", "list")
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        f"no journal there; pass --journal FILE or a postgresql:// URL, or --demo "
+        f"({default_path().with_name('demo-journal.db')})")
+    r = cockpit("journal", "list", "--demo")
+    assert r.returncode == 0 and inc in r.stdout
+    r = cockpit("export", inc, "--demo")
+    assert r.returncode == 0 and f"id: {inc}" in r.stdout
+    r = cockpit("journal", "list", "--drill")
+    assert r.returncode == 2 and "drill-journal.db: no journal there" in r.stderr and "--demo (" in r.stderr
+    SQLiteJournal(default_path()).append("INC-20261202-0200-ffff", "note", {"text": "a real one"})
+    r = cockpit("export", inc)  # the default journal is there, without it
+    assert r.returncode == 2 and r.stderr.strip().endswith(
+        f"it is in {default_path().with_name('demo-journal.db')}: add --demo")
