@@ -182,7 +182,9 @@ def _load(path: Path):
         for line in e.problems:
             _err(line)
         n = len(e.problems)
-        hint = "; `cockpit schema --markdown` lists every key" if any("key" in p for p in e.problems) else ""
+        unreadable = any(why in p for p in e.problems for why in ("TOML syntax error", "file not found", ": cannot read:"))
+        hint = "; `cockpit schema --markdown` lists every key" if not unreadable and any(
+            "key" in p for p in e.problems) else ""
         _err(f"cockpit: {n} problem{'s' if n != 1 else ''} in {path}{hint}.")
         return None
 

@@ -71,7 +71,7 @@ def test_check_missing_file_exits_2_with_one_line(tmp_path):
     result = cockpit("check", "-c", str(path))
     no_traceback(result)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[0] == f"{path}: file not found"
+    assert result.stderr.splitlines() == [f"{path}: file not found", f"cockpit: 1 problem in {path}."]
 
 
 def test_check_toml_syntax_error_exits_2(write_config):
@@ -80,6 +80,12 @@ def test_check_toml_syntax_error_exits_2(write_config):
     no_traceback(result)
     assert result.returncode == 2
     assert result.stderr.splitlines()[0].startswith(f"{path}: TOML syntax error")
+    # a syntax error that says "key" is not a key the schema lacks: no schema hint (issue 17)
+    path = write_config("foo\n")
+    result = cockpit("check", "-c", str(path))
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        f"{path}: TOML syntax error: Expected '=' after a key in a key/value pair (at line 1, column 4)",
+        f"cockpit: 1 problem in {path}."]
 
 
 def test_check_against_running_simulator_exits_0(sim_server, write_config):
