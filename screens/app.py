@@ -489,9 +489,9 @@ class CockpitApp(App):
         if self.drill.tape_over and not self.drill.scored and not isinstance(self.screen, ModalScreen):
             self.show_scorecard("the tape ended")
 
-    def drill_status(self) -> str:
+    def drill_status(self, short: bool = False) -> str:
         """What the header says of the drill."""
-        return self.drill.status()
+        return self.drill.status(short)
 
     # ------------------------------------------------------------ team drill
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widgets import Static
 
 from cockpit.clock import Now
 from cockpit.model import Status, series_key
@@ -48,10 +50,27 @@ def update_channels(settings) -> list[str]:
     return [name for name, on in (("Slack", settings.slack_webhook), ("Statuspage", settings.statuspage)) if on]
 
 
+class ActionStrip(Static):
+    """The configured remediations on their keys, one line under the panels (greyed while
+    READ-ONLY); the footer has no room for them."""
+
+    def __init__(self, actions, armed: bool, **kw) -> None:
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(" actions " if armed else " actions (READ-ONLY) ", "bold" if armed else "dim")
+        for cfg in actions:
+            line.append(f" {cfg.key} ", "reverse" if armed else "dim reverse")
+            line.append(f" {cfg.name}  ", "" if armed else "dim")
+        line.append(" A lists them", "dim")
+        super().__init__(line, **kw)
+
+
 class DashboardScreen(Screen):
     """Live panels over the store; redrawn by the app's refresh timer."""
 
     BINDINGS = [
+        # shown first, so that a narrow footer keeps them (the app's own bindings run them)
+        Binding("q", "app.quit", "Quit", id="dashboard.quit"),
+        Binding("question_mark", "app.help", "Help", key_display="?", id="dashboard.help"),
         Binding("n", "note", "Note", id="dashboard.note"),
         Binding("a", "status('acknowledged')", "Ack", tooltip="Acknowledge the incident", id="dashboard.acknowledge"),
         Binding("m", "status('mitigated')", "Mitigated", id="dashboard.mitigated"),
@@ -111,7 +130,9 @@ class DashboardScreen(Screen):
             if cfg.panels.components is not None:
                 yield ComponentsPanel(cfg.panels.components.title or "Components", id="components")
             yield TimelinePane(id="timeline")
-        yield Footer(compact=True)
+        if cfg.actions:
+            yield ActionStrip(cfg.actions, self.app.armed, id="action-strip")
+        yield Footer(compact=True, show_command_palette=False)  # ctrl+p: in help (?), not a column here
 
     def on_mount(self) -> None:
         panels = self.app.config.panels
@@ -151,7 +172,7 @@ class DashboardScreen(Screen):
         header.journal_error = app.desk.journal_error
         header.unsaved = len(app.desk.unsaved)
         header.others = app.desk.others()
-        header.drill = app.drill_status()
+        header.drill, header.drill_short = app.drill_status(), app.drill_status(short=True)
         if app.replay is not None:
             from screens.drillbar import DrillBar
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -208,5 +209,40 @@ def test_a_cockpit_that_leaves_unsaved_work_says_so_and_exits_non_zero(tmp_path,
         assert "COCKPIT-EXITED=1" in screen and "cockpit journal import" in joined, screen
         rescue = next((tmp_path / "xdg-data" / "cockpit").glob("unsaved-*.jsonl"))
         assert "tried restarting the pool" in rescue.read_text()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 60)])
+def test_header_footer_and_the_action_dialog_fit_the_terminal(width, height):
+    """Issue 17: at 80x24 the header lost the status, T+ and the ack countdown, the footer
+    ? and q (a stray letter in their place), and the action dialog (~100 columns) its right
+    border and the end of its "now" line. At 80x24 and 200x60: the header says the mode,
+    ARMED, severity, status, T+ and ack due; the footer starts with q Quit and ? Help; the
+    action keys have their own line; the dialog's box is whole and its lines wrap."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    name = f"cockpit-size-{uuid.uuid4().hex[:8]}"
+    _tmux("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height),
+          f"{unset()} {COCKPIT} demo --incident-at 2; sleep 30")
+    try:
+        screen = wait_screen(name, lambda s: "DECLARED T+" in s and "ack" in s.splitlines()[0], 20,
+                             "an incident in the header")
+        lines = screen.splitlines()
+        header = lines[0]
+        for word in ("DEMO", "ARMED", "?", "DECLARED", "T+00:0"):
+            assert word in header, (word, header)
+        assert re.search(r"ack (due in )?(01:00:00|59:[0-5]\d|14:[0-5]\d|15:00)", header), header
+        assert all(len(line) <= width for line in lines)
+        footer = lines[-1]
+        assert footer.startswith("q Quit ? Help n Note a Ack"), footer
+        assert footer.rstrip()[-1] not in "▏", footer
+        assert lines[-2].startswith(" actions  e  Emergency mode   r  Rollback   s  Scale out")
+        _tmux("send-keys", "-t", name, "r")
+        screen = wait_screen(name, lambda s: "y runs it" in s, 10, "the action dialog")
+        box = [line.strip() for line in screen.splitlines() if line.strip().startswith("█")]
+        assert len(box) > 10 and all(line.endswith("█") for line in box), screen  # the right border is there
+        assert any('"v1.5.0"}}' in line for line in box), screen  # the whole "now" line, wrapped
+        _tmux("send-keys", "-t", name, "Escape")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)

@@ -37,8 +37,9 @@ class DrillSession:
 
     # ------------------------------------------------------------ the replay
 
-    def status(self) -> str:
-        """What the header says: where the replay is, how fast, paused or ended."""
+    def status(self, short: bool = False) -> str:
+        """What the header says: where the replay is, how fast, paused or ended (``short``:
+        how fast, paused or ended, and a follower's leader; the drill bar shows where)."""
         r = self.replay
         if r is None:
             return f"scenario {self.scenario.scenario.name}" if self.scenario is not None else ""
@@ -46,6 +47,8 @@ class DrillSession:
         team = self.team
         lead = "" if team is None else " · team lead" if team.leads else \
             f" · {team.leader} leads" if not team.told_gone else " · team (leader gone)"
+        if short:
+            return state + ("" if team is None or team.leads or team.told_gone else f" · {team.leader}'s")
         return f"{hms(r.position)} {state} {r.position - r.begin:.0f}/{r.end - r.begin:.0f}s{lead}"
 
     def advance(self, elapsed: float) -> tuple[bool, str | None]:
