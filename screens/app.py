@@ -138,6 +138,7 @@ class CockpitApp(App):
             self.desk.on_replaced = lambda ids: self.from_thread(
                 self.events.keep_only, lambda line: line.payload.get("id") not in ids)
             self.drill.team = team
+        self.desk.units = self.watch.units()
 
     # ------------------------------------------------------------ lifecycle
 

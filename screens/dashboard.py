@@ -449,7 +449,7 @@ class DashboardScreen(Screen):
         if st is None:
             return
         now = app.clock.now()
-        signals = [f"{k.replace('_', ' ')} {v:g}" for k, v in app.signal_values().items()]
+        signals = [f"{k.replace('_', ' ')} {v}" for k, v in app.watch.shown().items()]
         text = draft(st, now, app.config.service.environment, signals,
                      desk.next_update_due(app.config.incident.update_every))
         channels = update_channels(app.config.incident)

@@ -235,3 +235,20 @@ def test_statuspage_key_must_be_a_reference():
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw, "<t>", {})
     assert "env:NAME" in "\n".join(err.value.problems) and "plain-key" not in "\n".join(err.value.problems)
+
+
+def test_a_mitigated_incident_drafts_an_update_and_numbers_read_as_on_the_panels(incident):
+    """Issue 17: the draft kept "🔴 INCIDENT" after mitigation, and its Impact listed
+    `latency p95 0.24625` and `cost per day 62.5653`."""
+    from cockpit.drill.demo import demo_config
+    from cockpit.model import Reading
+    from cockpit.signals.watch import SignalWatch
+
+    inc, inc_id, clock = incident
+    inc.set_status(inc_id, "mitigated")
+    assert draft(inc.state(inc_id), clock.now(), "production", [], None).startswith("🟡 UPDATE: checkout 5xx")
+    watch = SignalWatch(demo_config("http://127.0.0.1:9"))
+    watch.take([Reading("metrics", name, clock.now(), value) for name, value in
+                (("error_rate", 0.09231), ("latency_p95", 0.24625), ("cost_per_day", 62.5653))])
+    shown = watch.shown()
+    assert set(shown.values()) == {"9.2%", "246ms", "$63/day"}, shown

@@ -268,3 +268,27 @@ def test_a_poll_kept_in_the_spool_merges_in_order_after_a_restart(tmp_path):
     assert [(e.kind, e.ts) for e in events[-21:]] == [("alert_raised", T0 + 10 + i) for i in range(20)] + [
         ("note", T0 + 40)]
     assert len(again.spool) == 0 and journal.verify() == []
+
+
+def test_an_actions_effect_reads_in_the_panels_units(tmp_path):
+    """Issue 17: verification and effect lines read `error rate 0.09231 → 0.008197, latency
+    p95 0.9932 → 0.2437`. The desk journals each signal's unit with the effect; the line and
+    the postmortem format them as the panels do (an old journal without units: as before)."""
+    from cockpit.incident.desk import IncidentDesk
+    from cockpit.incident.postmortem import to_markdown
+    from cockpit.incident.state import fold
+
+    clock = ManualClock(1_767_225_600.0)
+    journal = SQLiteJournal(tmp_path / "j.db", clock=clock)
+    lines = []
+    desk = IncidentDesk(journal, clock, "alice", "checkout", on_event=lines.append)
+    desk.units = {"error_rate": "ratio", "latency_p95": "seconds", "cost_per_day": "usd_per_day"}
+    desk.declare("checkout 5xx")
+    intent = desk.action_intent({"action": "Rollback", "target": "api", "key": "r"})
+    clock.advance(30)
+    desk.action_effect(intent, {"error_rate": 0.09231, "latency_p95": 0.9932},
+                       {"error_rate": 0.008197, "latency_p95": 0.2437}, 30.0)
+    effect = "error rate 9.2% → 0.82%, latency p95 993ms → 244ms"
+    assert lines[-1].text == f"Rollback effect after 30s: {effect}"
+    md = to_markdown(fold(desk.current, journal.events(desk.current)), clock.now())
+    assert effect in md and "0.09231" not in md

@@ -16,10 +16,12 @@ HEADINGS = {"started": "🔴 INCIDENT", "update": "🟡 UPDATE", "resolved": "�
 
 
 def stage(st: IncidentState) -> str:
+    """Which of the template's three the next update is: it follows the incident's status
+    (mitigated is an update whether or not one was sent before)."""
     if st.status in ("resolved", "closed"):
         return "resolved"
     has_update = any(e.kind == "communication_sent" for e in st.events)
-    return "update" if has_update else "started"
+    return "update" if has_update or st.status == "mitigated" else "started"
 
 
 def draft(st: IncidentState, now: float, environment: str, signals: list[str], next_update: float | None) -> str:

@@ -111,6 +111,9 @@ class IncidentDesk:
         #: a team drill's key (cockpit.drill.team): its incidents are the team's, and every
         #: cockpit of the team follows them; None otherwise
         self.team: str | None = None
+        #: each key signal's unit (cockpit.units), journaled with an action's effect so its
+        #: lines and the postmortem show 21.3% and 993ms, never 0.213 and 0.9932
+        self.units: dict[str, str] = {}
         #: a team drill's follower was given the incident the leader's rewind started: the
         #: ids of the ended attempt's lines it carried over (shown again, as the new incident's)
         self.on_replaced: Callable[[set[str]], None] = lambda ids: None
@@ -643,7 +646,7 @@ class IncidentDesk:
                       at: float | None = None) -> str | None:
         """Journal the key signals before the action and ``after_s`` seconds after it."""
         payload = {"intent": intent.id, "action": intent.payload.get("action"), "before": before, "after": after,
-                   "after_s": after_s}
+                   "after_s": after_s, "units": {k: self.units[k] for k in {*before, *after} if k in self.units}}
         return self._put(self._event("action_effect", payload, at=at, actor=MACHINE_ACTOR,
                                      incident=intent.incident))
 

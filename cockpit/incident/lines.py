@@ -94,9 +94,19 @@ def verdict(ok: bool | None) -> str:
 
 
 def effect_text(p: dict) -> str:
-    """'error rate 0.21 → 0.004, …' from the before/after signals of a payload."""
+    """'error rate 21.3% → 0.4%, …' from the before/after signals of a payload, each in its
+    unit (a journal from before units were kept: '0.213 → 0.004')."""
     after = p.get("after") or {}
-    return ", ".join(f"{k.replace('_', ' ')} {_num(b)} → {_num(after.get(k))}" for k, b in (p.get("before") or {}).items())
+    units = p.get("units") if isinstance(p.get("units"), dict) else {}
+
+    def shown(k: str, v) -> str:
+        from cockpit.units import FORMATS
+
+        fmt = FORMATS.get(units.get(k)) if isinstance(units.get(k), str) else None
+        return fmt(v) if fmt is not None and isinstance(v, (int, float)) else _num(v)
+
+    return ", ".join(f"{k.replace('_', ' ')} {shown(k, b)} → {shown(k, after.get(k))}"
+                     for k, b in (p.get("before") or {}).items())
 
 
 def _level(name) -> Level:
