@@ -175,7 +175,8 @@ class SignalPanelWidget(LinePanel):
         out.append(v.threshold_text + "\n", "dim")
         styles = {lv: level_style(self, lv) for lv in Level}
         styles[Level.OK] = Style(color=theme_color(self, "primary"))
-        rows = sparkline(v.samples, width, height=2, style_for=lambda i: styles[v.sample_levels[i]])
+        rows = sparkline(v.samples, width, height=2, style_for=lambda i: styles[v.sample_levels[i]],
+                         ceiling=v.ceiling)
         for row in rows:
             out.append_text(row)
             out.append("\n")

@@ -229,3 +229,19 @@ def test_timeline_names_keep_the_title_as_written():
     assert [name for _, _, name in watch.panels()] == ["error rate", "latency", "cost", "DB CPU"]
     alerts = watch.take([Reading("db", "cpu", T0, 97.0)]).alerts
     assert [a.text for a in alerts] == ["DB CPU CRIT 97.0% (>= 95.0%)"]
+
+
+def test_error_rate_noise_stays_low_under_the_warn_level():
+    """Issue 17: 0-1.5 % noise drew full-height bars (the scale was the largest sample).
+    The scale reaches at least the warn level (5 %): noise stays in the lowest blocks; a
+    climb past warn still fills the panel."""
+    noise = [0.0, 0.015, 0.004, 0.012, 0.007, 0.015]
+    store = _store(*(Reading("metrics", "error_rate", T0 + i, v) for i, v in enumerate(noise)))
+    v = signal_view(CFG, "error_rate", store, T0 + len(noise))
+    assert v.ceiling == CFG.panels.error_rate.threshold.warn == 0.05
+    top, bottom = sparkline(v.samples, len(noise), height=2, ceiling=v.ceiling)
+    assert top.plain.strip() == "" and max(bottom.plain, key=BLOCKS.index) == "▅"  # 1.5 % of 5 %: 5 of 16 eighths
+    assert max(sparkline(v.samples, len(noise), height=2)[0].plain, key=BLOCKS.index) == "█"  # before: full height
+    store = _store(*(Reading("metrics", "error_rate", T0 + i, v) for i, v in enumerate([*noise, 0.2])))
+    top, _ = sparkline(signal_view(CFG, "error_rate", store, T0 + 7).samples, 7, height=2, ceiling=0.05)
+    assert top.plain[-1] == "█"

@@ -66,6 +66,9 @@ class SignalView:
     extras: list[tuple[str, str]] = field(default_factory=list)
     samples: list[float | None] = field(default_factory=list)
     sample_levels: list[Level] = field(default_factory=list)
+    #: the sparkline's scale reaches at least this (the warn level, where higher is worse):
+    #: noise far under it stays low instead of filling the panel
+    ceiling: float | None = None
 
     def drawn(self) -> tuple:
         """Everything the panel body shows (the age in the subtitle aside)."""
@@ -134,7 +137,15 @@ def signal_view(
         extras=extras,
         samples=values,
         sample_levels=levels,
+        ceiling=_ceiling(panel.threshold),
     )
+
+
+def _ceiling(t) -> float | None:
+    """Where a sparkline's scale tops out at least: the first level that matters."""
+    if t.direction != "above":
+        return None
+    return t.warn if t.warn is not None else t.critical
 
 
 def _levels(values: list[float | None], threshold, before: tuple[list, list]) -> list[Level]:
