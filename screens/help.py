@@ -25,6 +25,10 @@ def key_label(key: str) -> str:
     return ", ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in key.split(","))
 
 
+#: the widest key label the help keeps on its description's line
+KEY_COLUMN = 14
+
+
 class HelpScreen(ModalScreen[None]):
     """Lists (key, what it does, whether it is available now)."""
 
@@ -43,8 +47,12 @@ class HelpScreen(ModalScreen[None]):
             yield Static("esc, ? or q closes this screen. Greyed keys do not apply right now.", id="help-hint")
 
     def _table(self) -> Text:
+        """One line per key, the descriptions in one column: as wide as the longest key
+        label up to KEY_COLUMN; a longer label (ctrl+pageup, pageup, ...) has its description
+        on the next line, in that column."""
         out = Text()
         section = None
+        column = min(KEY_COLUMN, max((len(key_label(k)) for k, *_ in self.keys), default=0))
         for key, description, enabled, where in self.keys:
             if where != section:
                 if section is not None:
@@ -52,7 +60,9 @@ class HelpScreen(ModalScreen[None]):
                 out.append(f"{where}\n", "bold underline")
                 section = where
             style = "" if enabled else "dim"
-            out.append(f"{key_label(key):>10}  ", "bold" if enabled else "dim")
+            label = key_label(key)
+            out.append(f"{label:>{column}}  " if len(label) <= column else f"{label}\n{'':>{column}}  ",
+                       "bold" if enabled else "dim")
             out.append(description + ("" if enabled else " (not available now)"), style)
             out.append("\n")
         return out

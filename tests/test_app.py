@@ -153,6 +153,15 @@ async def test_help_lists_every_key_and_q_quits(demo_server):
         for key, words in (("q", "Quit"), ("?", "Help"), ("ctrl+r", "Poll now"), ("K", "Kill or revive"),
                            ("ctrl+p", "Commands"), ("r", "Rollback"), ("A", "remediations"), ("z", "Undo")):
             assert key in listed and words in listed, (key, listed)
+        # one column of descriptions however long a key's name (issue 17: ctrl+pageup broke it):
+        # a label wider than the column has its description on the next line, in the column
+        rows = [line for line in listed.splitlines() if line.startswith(" ")]
+        column = rows[0].index("  ", len(rows[0]) - len(rows[0].lstrip())) + 2
+        for line in rows:
+            label, rest = line[:column], line[column:]
+            assert rest and not rest.startswith(" "), (line, listed)
+            assert label.endswith("  ") and (label.strip() == "" or not label.startswith(" " * (column - 1))), line
+        assert any(line.strip() == "ctrl+c, q, ctrl+q" for line in listed.splitlines())  # wider than the column
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
