@@ -142,8 +142,34 @@ class CockpitApp(App):
 
     # ------------------------------------------------------------ lifecycle
 
+    def get_system_commands(self, screen):
+        """The palette (ctrl+p): Textual's own, then every cockpit key that acts now, by
+        what it does (declare, acknowledge, export, each configured action by its name...)."""
+        from functools import partial
+
+        from textual.actions import parse
+        from textual.app import SystemCommand
+
+        from screens.dashboard import DashboardScreen
+
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, DashboardScreen):
+            return
+        seen = set()
+        for key, bindings in screen._bindings.key_to_bindings.items():
+            for b in bindings:
+                _, name, params = parse(b.action)
+                if not b.description or b.action in seen or name in ("quit", "help") or b.action.startswith("app."):
+                    continue
+                seen.add(b.action)
+                if screen.check_action(name, params) and screen.why_not(name, params) is None:
+                    yield SystemCommand(b.tooltip or b.description, f"key {b.key_display or key}",
+                                        partial(self.run_action, b.action, screen))
+
     def on_mount(self) -> None:
         for t in THEMES:
+            if t.name == DRILL_THEME and self.mode != "DRILL":
+                continue  # the drill's amber is for drills: never offered in a live or demo cockpit
             self.register_theme(t)
         if self._theme_name in self.available_themes:
             self.theme = self._theme_name

@@ -374,3 +374,36 @@ async def test_a_poll_with_every_component_as_it_was_looks_at_no_row_and_a_chang
         poll({names[1]: "degraded"})
         assert drawn == [f"components:component/{names[1]}"]
         assert "DEGRADED" in _row(app, f"components:component/{names[1]}")
+
+
+async def test_the_palette_offers_the_cockpits_commands_and_only_this_modes_themes(demo_server):
+    """Issue 17: the command palette had no cockpit commands and offered the drill theme in
+    live mode. It offers every key that acts now by what it does (each action by its name);
+    one that cannot act now (acknowledge, with no incident) is not offered."""
+    from screens.confirm import ActionConfirm
+    from screens.prompt import TextPrompt
+    from themes import DRILL_THEME
+
+    app = CockpitApp(demo_config(demo_server.url), mode="LIVE", armed=True, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert DRILL_THEME not in app.available_themes and "cockpit-high-contrast" in app.available_themes
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Declare", "Note", "Emergency mode", "Rollback", "Scale out", "Restore backup"} <= set(commands)
+        assert "Acknowledge the incident" not in commands and "Export" not in commands
+        assert commands["Rollback"].help == "key r"
+        app.call_later(commands["Declare"].callback)
+        await pilot.pause()
+        assert isinstance(app.screen, TextPrompt)
+        await pilot.press(*"checkout slow", "enter")
+        await pilot.pause()
+        await app.journal_idle()
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Acknowledge the incident", "Export"} <= set(commands) and "Declare" not in commands
+        app.call_later(commands["Rollback"].callback)
+        await pilot.pause()
+        assert isinstance(app.screen, ActionConfirm)
+    drill = CockpitApp(demo_config(demo_server.url), mode="DRILL", armed=True, poll=False)
+    async with drill.run_test(size=(120, 40)) as pilot:
+        assert DRILL_THEME in drill.available_themes
