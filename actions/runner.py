@@ -13,6 +13,7 @@ Blocking; the app calls it from a worker thread. No textual.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actions.model import ActionError, Executor, Outcome, Plan, Verification, one_line
+
+
+def undone(plan: Plan) -> str:
+    """What undoing ``plan`` is expected to do: put back what it changed, so that its own
+    expected effect goes."""
+    return (f"{plan.action} reversed: what it changed is put back"
+            + (f"; what it was expected to do ({plan.expected}) no longer holds" if plan.expected else ""))
 
 
 class Recorder(Protocol):
@@ -93,8 +101,11 @@ class ActionRunner:
             raise ActionError(f"cannot plan {cfg.name}: {one_line(e)}") from None
 
     def undo_plan(self, cfg, plan: Plan, guard: str) -> Plan | None:
+        """How to undo ``plan`` (None: this kind cannot), expecting the action's own effect to
+        go, not the action's expected effect again."""
         try:
-            return self.executor(cfg.kind).undo(cfg, plan, guard)
+            undo = self.executor(cfg.kind).undo(cfg, plan, guard)
+            return None if undo is None else dataclasses.replace(undo, expected=undone(plan))
         except ActionError:
             raise
         except Exception as e:  # noqa: BLE001

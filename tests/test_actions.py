@@ -114,6 +114,9 @@ def test_http_undo_sends_the_undo_body(deploy_server, tmp_path):
     assert report.outcome.changed["state"]["emergency"] is True
     undo = runner.undo_plan(cfg, report.plan, "confirm")
     assert undo.action == "undo Test action" and undo.after == {"body": {"on": False}}
+    # not the action's own expected effect again (issue 17)
+    assert undo.expected.startswith("Test action reversed: what it changed is put back") \
+        and undo.expected != report.plan.expected
     assert undo.before["state"]["emergency"] is True  # read again, now
     assert runner.claim(cfg.target, cfg.name) is None
     assert runner.run(cfg, undo).outcome.changed["state"]["emergency"] is False
