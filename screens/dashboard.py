@@ -14,7 +14,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Static
 
-from cockpit.clock import Now
+from cockpit.clock import Now, hms
 from cockpit.model import Status, series_key
 from cockpit.signals.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
 from screens.leaks import Footer
@@ -66,6 +66,8 @@ class ActionStrip(Static):
 
 class DashboardScreen(Screen):
     """Live panels over the store; redrawn by the app's refresh timer."""
+
+    AUTO_FOCUS = "StatusTable, TimelineList"  # the lists first; tab reaches the panels too (enter: whole text)
 
     BINDINGS = [
         # shown first, so that a narrow footer keeps them (the app's own bindings run them)
@@ -297,6 +299,45 @@ class DashboardScreen(Screen):
         if action == "declare" and st is not None and st.open:
             return f"{st.id} is already declared ({st.status}); R resolves it before another is declared"
         return None
+
+    # ------------------------------------------------------------ whole text (enter)
+
+    def on_line_panel_chosen(self, event) -> None:
+        from screens.detail import DetailScreen
+
+        self.app.push_screen(DetailScreen(*event.panel.whole_text()))
+
+    def on_status_table_chosen(self, event) -> None:
+        from screens.detail import DetailScreen
+
+        panel = self.query_one(ComponentsPanel)
+        cells = panel.table.get_row(event.key)
+        level_state_detail = panel.shown(event.key)
+        name = cells[0].plain
+        state, detail = (level_state_detail[1], level_state_detail[2]) if level_state_detail else (cells[1].plain, "")
+        self.app.push_screen(DetailScreen(f"Component {name}",
+                                          f"{name}: {state} since {cells[2].plain}\n\n{detail or 'no detail'}"))
+
+    def on_option_list_option_selected(self, event) -> None:
+        """Enter on a timeline line: the line and, for a journaled event, everything the
+        journal holds of it (an action's plan and outcome, a note's whole text)."""
+        import json
+
+        from screens.detail import DetailScreen
+
+        pane = self.query_one(TimelinePane)
+        if event.option_list.id != "timeline-list":
+            return
+        ev = pane.event_at(event.option_index)
+        if ev is None:
+            return
+        st = self.app.desk.state()
+        journaled = next((e for e in st.events if e.id == ev.payload.get("id")), None) if st is not None else None
+        text = f"{hms(ev.ts)} UTC  {ev.level.word}  {ev.text}"
+        if journaled is not None:
+            text += (f"\n\n{journaled.kind} by {journaled.actor} on {journaled.incident}\n"
+                     + json.dumps(journaled.payload, indent=2, sort_keys=True, ensure_ascii=False))
+        self.app.push_screen(DetailScreen(f"Timeline {hms(ev.ts)} · {ev.kind}", text))
 
     def on_key(self, event) -> None:
         """A key whose action cannot act now says why (the footer only greys it)."""

@@ -10,10 +10,12 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.color import Color
 from textual.content import Content
 from textual.containers import Vertical
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.visual import Visual
@@ -63,7 +65,7 @@ def set_level_classes(widget, level: Level, fresh: str) -> None:
     widget.set_class(fresh in ("stale", "error"), "-stale")
 
 
-class LinePanel(Widget):
+class LinePanel(Widget, can_focus=True):
     """A panel whose body (:meth:`render`, a few lines of text) is drawn line by line: each
     line is kept as drawn until its text changes, and :meth:`redraw` repaints only the rows
     that look different. A poll changes a value and a sparkline, not the thresholds, the
@@ -73,6 +75,22 @@ class LinePanel(Widget):
     A line that fits its row is drawn as Textual draws a line of text (the same segments,
     styles and offsets for a mouse selection); a body with a line that wraps, or under a
     mouse selection, is drawn whole, as Textual draws it."""
+
+    BINDINGS = [Binding("enter", "choose", "Whole text", show=False)]
+
+    class Chosen(Message):
+        """Enter on a panel: the app shows its whole text."""
+
+        def __init__(self, panel: LinePanel) -> None:
+            super().__init__()
+            self.panel = panel
+
+    def action_choose(self) -> None:
+        self.post_message(self.Chosen(self))
+
+    def whole_text(self) -> tuple[str, str]:
+        """(title, the panel's whole text: what its rows cut)."""
+        return str(self.border_title or ""), self.render().plain
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -159,6 +177,16 @@ class SignalPanelWidget(LinePanel):
     def render(self) -> Text:
         return self._render_view(self.view) if self.view is not None else Text("waiting for first poll", "dim")
 
+    def whole_text(self) -> tuple[str, str]:
+        v = self.view
+        if v is None:
+            return super().whole_text()
+        lines = [f"{v.badge}  {v.value_text}", *(f"{k} {val}" for k, val in v.extras), v.threshold_text,
+                 v.fresh.label()]
+        if v.fresh.error:
+            lines += ["", v.fresh.error]
+        return v.title, "\n".join(lines)
+
     def _render_view(self, v: SignalView) -> Text:
         width = max(10, self.content_size.width)
         fresh_ok = v.fresh.status == "ok"
@@ -210,6 +238,12 @@ class HealthPanel(LinePanel):
         set_level_classes(self, overall, "unreachable" if unreachable else "stale" if all_stale else "ok")
         self.redraw()
 
+    def whole_text(self) -> tuple[str, str]:
+        return str(self.border_title or "Health"), "\n\n".join(
+            f"{c.name}: {c.state}" + (f"\n{c.detail}" if c.detail else "") + (f"\n{c.fresh.error}" if c.fresh.error
+                                                                           and c.fresh.error != c.detail else "")
+            for c in self.checks) or "no checks yet"
+
     def render(self) -> Text:
         checks, width = self.checks, max(10, self.content_size.width)
         overall = worst([c.level for c in checks])
@@ -249,12 +283,17 @@ class ComponentsPanel(Vertical):
         self._changed: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        yield StatusTable([("name", "Component", 16), ("status", "Status", 13), ("since", "Since", 8),
+        # the names as wide as the widest (up to 40 columns and a third of the table): never cut when there is room
+        yield StatusTable([("name", "Component", -40), ("status", "Status", 13), ("since", "Since", 8),
                            ("detail", "Detail", None)], id="components-table")
 
     @property
     def table(self) -> StatusTable:
         return self.query_one(StatusTable)
+
+    def shown(self, key: str) -> tuple | None:
+        """(level, state, whole detail) of a row as last shown (the table cuts the detail)."""
+        return self._shown.get(key)
 
     def set_subtitle(self, subtitle: str) -> None:
         if self.border_subtitle != subtitle:
@@ -328,7 +367,7 @@ class TimelinePane(Vertical):
         self.filter = name
         self.border_title = "Timeline" if name == "all" else f"Timeline · {name} only (f: next filter)"
         self.query_one(OptionList).clear_options()
-        self._times = []
+        self._times, self._events = [], []
         self.add(events[-self.MAX_SHOWN:])
         self.border_subtitle = self.OLDER if getattr(events, "dropped", 0) or len(events) > self.MAX_SHOWN else ""
 
@@ -336,6 +375,10 @@ class TimelinePane(Vertical):
         super().__init__(**kw, classes="panel")
         self.border_title = "Timeline"
         self._times: list[float] = []  # each shown line's time, in the pane's order
+        self._events: list[TimelineEvent] = []  # each shown line's event, in the pane's order
+
+    def event_at(self, index: int) -> TimelineEvent | None:
+        return self._events[index] if 0 <= index < len(self._events) else None
 
     def compose(self) -> ComposeResult:
         yield TimelineList(id="timeline-list")
@@ -349,25 +392,27 @@ class TimelinePane(Vertical):
             return
         ol = self.query_one(OptionList)
         at_end = ol.highlighted is None or ol.highlighted >= ol.option_count - 1
-        new = [(ev.ts, Option(self._line(ev), id=ev.payload.get("id"))) for ev in events]
-        times = [t for t, _ in new]
+        new = [(ev.ts, Option(self._line(ev), id=ev.payload.get("id")), ev) for ev in events]
+        times = [t for t, _, _ in new]
         in_order = times == sorted(times) and (not self._times or times[0] >= self._times[-1])
         if in_order and ol.option_count + len(new) <= self.MAX_SHOWN:
-            ol.add_options([o for _, o in new])
+            ol.add_options([o for _, o, _ in new])
             self._times += times
+            self._events += [ev for _, _, ev in new]
         else:
             highlighted = self.highlighted_event_id()
-            old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count))))
-            merged = sorted(old + new, key=lambda pair: pair[0])  # stable: arrival breaks ties
+            old = list(zip(self._times, (ol.get_option_at_index(i) for i in range(ol.option_count)), self._events))
+            merged = sorted(old + new, key=lambda row: row[0])  # stable: arrival breaks ties
             if len(merged) > self.MAX_SHOWN:  # the whole record is in the journal; the pane keeps the newest half
                 merged = merged[-(self.MAX_SHOWN // 2):]
                 self.border_subtitle = self.OLDER
             # in one go: clearing first would hide the scrollbar and adding show it again, two
             # changes that each lay out the whole screen
-            ol.set_options([o for _, o in merged])
-            self._times = [t for t, _ in merged]
+            ol.set_options([o for _, o, _ in merged])
+            self._times = [t for t, _, _ in merged]
+            self._events = [ev for _, _, ev in merged]
             if highlighted is not None and not at_end:
-                ids = [o.id for _, o in merged]
+                ids = [o.id for _, o, _ in merged]
                 if highlighted in ids:
                     ol.highlighted = ids.index(highlighted)
         if at_end:  # at once, in the frame that draws the new lines (not in a frame after it)

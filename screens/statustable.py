@@ -12,15 +12,29 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.binding import Binding
 from textual.geometry import Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 PAD = 1  # blank cells either side of a column
+REST_AT_LEAST = 12  # columns a fitted column leaves to the one that takes the rest (a detail)
 
 
 class StatusTable(ScrollView, can_focus=True):
-    """Columns of fixed width and one that takes what is left (``width`` None)."""
+    """Columns of fixed width, of the width of their widest cell (``width`` negative: at
+    most ``-width`` columns, leaving REST_AT_LEAST to the last), and one that takes
+    what is left (``width`` None). Focused, up/down move a cursor and enter posts
+    :class:`StatusTable.Chosen` with the row's key (its whole text is the app's to show)."""
+
+    BINDINGS = [Binding("up", "cursor(-1)", show=False), Binding("down", "cursor(1)", show=False),
+                Binding("enter", "choose", "Whole row", show=False)]
+
+    class Chosen(Message):
+        def __init__(self, table: StatusTable, key: str) -> None:
+            super().__init__()
+            self.table, self.key = table, key
 
     COMPONENT_CLASSES = {"status-table--header", "status-table--odd-row"}
     DEFAULT_CSS = """
@@ -47,6 +61,8 @@ class StatusTable(ScrollView, can_focus=True):
         self._lines: dict[str, Strip] = {}  # each row's line at the current width and styles
         self._header: Strip | None = None
         self._width = -1
+        self._fit: dict[int, int] = {}  # a fitted column's widest cell so far
+        self.cursor: int | None = None  # the row the cursor is on (shown while focused)
 
     # ------------------------------------------------------------ rows
 
@@ -65,6 +81,12 @@ class StatusTable(ScrollView, can_focus=True):
     def set_row(self, key: str, *cells: Text | str) -> None:
         """Add a row at the bottom, or replace the cells of an existing one."""
         row = tuple(c if isinstance(c, Text) else Text(c) for c in cells)
+        for n, (_, label, w) in enumerate(self.columns):
+            if w is not None and w < 0 and row[n].cell_len > self._fit.get(n, len(label)):
+                self._fit[n] = row[n].cell_len  # wider: every line again
+                self._lines.clear()
+                self._header = None
+                self.refresh()
         i = self._index.get(key)
         if i is None:
             i = self._index[key] = len(self._keys)
@@ -96,9 +118,46 @@ class StatusTable(ScrollView, can_focus=True):
         self._header = None
 
     def _widths(self, width: int) -> list[int]:
-        fixed = sum(w for _, _, w in self.columns if w is not None)
-        rest = max(1, width - fixed - 2 * PAD * len(self.columns))
-        return [w if w is not None else rest for _, _, w in self.columns]
+        room = max(1, width - 2 * PAD * len(self.columns))
+        spare = room - sum(w for _, _, w in self.columns if w is not None and w >= 0) - REST_AT_LEAST
+        sized = [w if w is None or w >= 0 else
+                 max(len(label), min(-w, spare, self._fit.get(n, len(label))))
+                 for n, (_, label, w) in enumerate(self.columns)]
+        rest = max(1, room - sum(w for w in sized if w is not None))
+        return [w if w is not None else rest for w in sized]
+
+    # ------------------------------------------------------------ the cursor
+
+    def action_cursor(self, step: int) -> None:
+        if not self._keys:
+            return
+        was = self.cursor
+        self.cursor = max(0, min(len(self._keys) - 1, (self.cursor if self.cursor is not None else -1) + step))
+        for i in {was, self.cursor} - {None}:
+            self._lines.pop(self._keys[i], None)
+            self.refresh_line(i + 1)
+        top, rows = self.scroll_offset.y, max(1, self.size.height - 1)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + rows:
+            self.scroll_to(y=self.cursor - rows + 1, animate=False)
+
+    def action_choose(self) -> None:
+        if self._keys:
+            self.post_message(self.Chosen(self, self._keys[self.cursor or 0]))
+
+    def on_focus(self) -> None:
+        if self.cursor is None and self._keys:
+            self.action_cursor(0)
+        self._redraw_cursor()
+
+    def on_blur(self) -> None:
+        self._redraw_cursor()
+
+    def _redraw_cursor(self) -> None:
+        if self.cursor is not None and self.cursor < len(self._keys):
+            self._lines.pop(self._keys[self.cursor], None)
+            self.refresh_line(self.cursor + 1)
 
     def _strip(self, cells: tuple[Text, ...] | list[Text], width: int, base: Style) -> Strip:
         segments: list[Segment] = []
@@ -131,5 +190,7 @@ class StatusTable(ScrollView, can_focus=True):
         line = self._lines.get(key)
         if line is None:
             style = base + self.get_component_rich_style("status-table--odd-row") if i % 2 else base
+            if i == self.cursor and self.has_focus:
+                style = style + Style(reverse=True)
             line = self._lines[key] = self._strip(self._cells[key], width, style)
         return line

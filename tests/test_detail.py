@@ -1,0 +1,79 @@
+"""Issue 17: nothing cut without a way to read it. Enter on a panel, a component row or a
+timeline line opens its whole text (scrollable, selectable); component names are as wide
+as the widest, and the Component and Status columns never scroll out of view."""
+
+from __future__ import annotations
+
+import pytest
+from apphelpers import frozen_demo, prefilled_app, settle
+
+from screens.detail import DetailScreen
+from screens.panels import SignalPanelWidget, TimelinePane
+from screens.statustable import StatusTable
+
+LONG = "monitoring-api-production-eu-west-1"
+
+
+@pytest.fixture
+def app():
+    server, clock = frozen_demo(seed=7, fault_at=20.0)
+    try:
+        import asyncio
+
+        yield asyncio.run(prefilled_app(server, clock, seconds=40))
+    finally:
+        server.stop()
+
+
+async def test_enter_opens_the_whole_text_of_a_row_a_line_and_a_panel(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.refresh_dashboard()
+        await settle(pilot)
+        table = app.screen.query_one(StatusTable)
+        assert app.focused is table  # the lists have the focus first
+        api = [table.render_line(y).text for y in range(table.size.height) if " api " in table.render_line(y).text]
+        assert api and "v1.5.0: 5xx on /api/v1/process" not in api[0]  # the row cuts it at 80 columns
+        await pilot.press("enter")  # the cursor starts on the first row: api
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        shown = app.screen.query_one("#detail-text").text
+        assert shown.startswith("api: UNHEALTHY since ") and shown.endswith("v1.5.0: 5xx on /api/v1/process")
+        await pilot.press("escape")
+        await settle(pilot)
+
+        await pilot.press("tab")  # the timeline: enter on a journaled line shows what the journal holds
+        timeline = app.screen.query_one(TimelinePane)
+        ol = timeline.query_one("TimelineList")
+        declared = next(i for i in range(ol.option_count) if "declared automatically" in timeline.event_at(i).text)
+        ol.highlighted = declared
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        shown = app.screen.query_one("#detail-text").text
+        assert "incident_declared by " in shown and '"auto": true' in shown and '"title": ' in shown
+        await pilot.press("escape")
+        await settle(pilot)
+
+        panel = app.screen.query_one("#error-rate", SignalPanelWidget)
+        panel.focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        shown = app.screen.query_one("#detail-text").text
+        assert "CRIT" in shown and "warn ≥5.0%" in shown and "updated" in shown
+
+
+@pytest.mark.parametrize("size,name", [((120, 40), "monitoring-api-prod-eu-1"), ((200, 60), LONG)])
+async def test_component_names_are_never_cut_when_there_is_room(app, size, name):
+    """(They were cut at 16: `monitoring-api-p`.)"""
+    async with app.run_test(size=size) as pilot:
+        table = app.screen.query_one(StatusTable)
+        table.set_row("components:long", name, "● HEALTHY", "00:00:01", "HTTP 200")
+        await settle(pilot)
+        lines = [table.render_line(y).text for y in range(table.size.height)]
+        assert any(name in line and "HEALTHY" in line for line in lines), lines
+        assert lines[0].lstrip().startswith("Component") and "Status" in lines[0]
+        await pilot.press("end")  # no sideways scroll hides the Component and Status columns
+        await settle(pilot)
+        assert table.scroll_offset.x == 0
+        assert table.render_line(0).text.lstrip().startswith("Component")
