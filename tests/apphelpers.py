@@ -47,10 +47,10 @@ async def poll_each(poller: Poller) -> None:
         await poller.poll_once(source)
 
 
-def frozen_demo(seed: int = 7, fault_at: float = 20.0) -> tuple[SimulatorServer, ManualClock]:
+def frozen_demo(seed: int = 7, fault_at: float = 20.0, port: int = 0) -> tuple[SimulatorServer, ManualClock]:
     clock = ManualClock()
     sim = Simulator(clock=clock, seed=seed, faults=(Fault("bad_deploy", at=fault_at, version="v1.5.0"),))
-    return SimulatorServer(sim).start(), clock
+    return SimulatorServer(sim, port=port).start(), clock
 
 
 async def settle(pilot) -> None:
