@@ -335,3 +335,37 @@ def test_a_cockpit_killed_mid_action_leaves_outcome_unknown(tmp_path):
     assert desk.resume_open() == inc
     assert any(line.text.startswith("Test action: OUTCOME UNKNOWN") for line in lines)
     assert "outcome unknown" in desk.export_markdown(time.time())
+
+
+def test_http_verify_echo_checks_the_answer_says_back_what_the_body_asked(deploy_server, fault_server, tmp_path):
+    """Issue 17: the demo's Emergency mode had no verify_url ("not verifiable"): a check of
+    a 2xx answer alone would pass for the undo too. verify_echo checks that the answer says
+    back what this call's body asked (the undo against its undo_body); a service that did
+    not change is NOT verified, with what it said."""
+    base = deploy_server.url
+    _, cfg = action_cfg({"kind": "http", "url": f"{base}/admin/emergency", "body": {"on": True},
+                         "undo_body": {"on": False}, "state_url": f"{base}/admin/state", "effect_after": 0,
+                         "verify_url": f"{base}/admin/state", "verify_echo": {"emergency": "on"}})
+    runner = runner_for(ListRecorder(tmp_path), signals=[{}, {}, {}, {}])
+    report = run(runner, cfg)
+    assert report.verification.ok is True and "emergency is true as asked" in report.verification.details
+    undo = runner.undo_plan(cfg, report.plan, "confirm")
+    report = runner.run(cfg, undo)
+    assert report.verification.ok is True and "emergency is false as asked" in report.verification.details
+    fault_server.respond_json("/state", {"emergency": False})  # a service that ignored the call
+    _, stuck = action_cfg({"kind": "http", "url": f"{base}/admin/emergency", "body": {"on": True},
+                           "effect_after": 0, "verify_url": fault_server.url("/state"),
+                           "verify_echo": {"emergency": "on"}, "verify_timeout": 0.3})
+    report = run(runner_for(ListRecorder(tmp_path), signals=[{}, {}]), stuck)
+    assert report.verification.ok is False and "emergency is false, asked true" in report.verification.details
+
+
+def test_http_verify_echo_needs_a_verify_url_and_body_fields():
+    from cockpit.config import ConfigError
+
+    for extra, says in (({"verify_echo": {"emergency": "on"}}, "verify_echo needs verify_url"),
+                        ({"verify_url": "http://127.0.0.1:9/s", "verify_echo": {"emergency": "nope"}},
+                         "verify_echo names nope, which the body does not have")):
+        with pytest.raises(ConfigError) as e:
+            action_cfg({"kind": "http", "url": "http://127.0.0.1:9/e", "body": {"on": True}, **extra})
+        assert any(says in p for p in e.value.problems), e.value.problems

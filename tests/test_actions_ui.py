@@ -146,7 +146,8 @@ async def test_double_press_runs_once_and_a_busy_target_says_so(sim, tmp_path, f
     from conftest import Respond
 
     fault_server.set("/flag", Respond(200, "{}", "application/json", delay=1.5))  # a slow feature-flag service
-    config = demo_with(sim.url, e={"url": fault_server.url("/flag"), "effect_after": 0})
+    config = demo_with(sim.url, e={"url": fault_server.url("/flag"), "effect_after": 0,  # not the simulator:
+                                   "verify_url": None, "verify_echo": {}})  # nothing says the mode back
     app = CockpitApp(config, mode="DEMO", armed=True, poll=False, journal=SQLiteJournal(tmp_path / "j.db"))
     async with app.run_test(size=(120, 40)) as pilot:
         await declared(pilot)

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apphelpers import settle
+from test_responders import until
 from test_replay import header, record
 
 from cockpit.cli import tape_drill
@@ -126,17 +127,6 @@ def test_join_and_journal_mistakes_are_one_line(tmp_path):
 # ------------------------------------------------------------------ two cockpits, one drill
 
 
-async def _until(pilots, condition, what: str, timeout: float = 8.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        for p in pilots:
-            await p.pause(0.02)
-
-
 def _said(app) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -164,14 +154,15 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
             pb = await later.enter_async_context(bob.run_test(size=(120, 40)))
             pilots = (pa, pb)
             await pa.press("g", *"25", "enter")  # the first symptoms (+21): on both timelines, no incident yet
-            await _until(pilots, lambda: abs(bob.replay.position - (begin + 25)) <= FOLLOW_SLACK
-                         and any(line.kind == "alert" for line in bob.events), "bob to see the symptoms")
+            await until(pilots, lambda: abs(bob.replay.position - (begin + 25)) <= FOLLOW_SLACK
+                        and any(line.kind == "alert" for line in bob.events), 8.0, "bob to see the symptoms")
             assert bob.desk.current is None
             await pa.press("g", *"35", "enter")  # alice goes to +35: the incident is declared on the way (~+30)
-            await _until(pilots, lambda: abs(bob.replay.position - (begin + 35)) <= FOLLOW_SLACK, "bob to follow")
-            assert bob.replay.paused and "alice leads" in header(bob) and "team lead" in header(alice)
-            await _until(pilots, lambda: alice.desk.current is not None and bob.desk.current == alice.desk.current,
-                         "bob to join alice's drill incident")
+            await until(pilots, lambda: abs(bob.replay.position - (begin + 35)) <= FOLLOW_SLACK, 8.0, "bob to follow")
+            assert bob.replay.paused and "alice leads" in bob.drill_status() and "team lead" in alice.drill_status()
+            assert "PAUSED · alice's" in header(bob)  # a narrow header keeps whose clock it is
+            await until(pilots, lambda: alice.desk.current is not None and bob.desk.current == alice.desk.current, 8.0,
+                        "bob to join alice's drill incident")
             first = alice.desk.current
             seen = [(line.ts, line.text) for line in bob.events]  # his own symptoms, not again as alice's
             assert len(seen) == len(set(seen)), sorted(seen)
@@ -179,16 +170,16 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
             await pb.pause()
             assert bob.replay.paused and any("the drill clock is alice's" in m for m in _said(bob))
             await pb.press("a")  # bob acknowledges the team's incident
-            await _until(pilots, lambda: alice.desk.state().status == "acknowledged", "alice to see bob's ack")
+            await until(pilots, lambda: alice.desk.state().status == "acknowledged", 8.0, "alice to see bob's ack")
             assert sum(1 for line in bob.events if line.kind == "incident" and "declared" in line.text) == 1
 
             await pa.press("space")  # alice plays on at x1
-            await _until(pilots, lambda: not bob.replay.paused, "bob to play on")
+            await until(pilots, lambda: not bob.replay.paused, 8.0, "bob to play on")
             await pa.press("space")
-            await _until(pilots, lambda: bob.replay.paused, "bob to pause with alice")
+            await until(pilots, lambda: bob.replay.paused, 8.0, "bob to pause with alice")
             await pa.press("g", *"33", "enter")  # back before bob's acknowledgement: the next attempt
-            await _until(pilots, lambda: bob.desk.current not in (None, first) and
-                         bob.desk.current == alice.desk.current, "bob to take up the second attempt")
+            await until(pilots, lambda: bob.desk.current not in (None, first) and
+                        bob.desk.current == alice.desk.current, 8.0, "bob to take up the second attempt")
             second = bob.desk.state()
             assert second.status == "declared" and "ACKNOWLEDGED" not in header(bob)
             assert all(line.ts <= begin + 33 + FOLLOW_SLACK for line in bob.events)
@@ -196,17 +187,17 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
             seen = [(line.ts, line.text) for line in bob.events]  # the carried lines once, as the new attempt's
             assert len(seen) == len(set(seen)), sorted(seen)
             await pb.press("a")
-            await _until(pilots, lambda: alice.desk.state().status == "acknowledged", "the second ack")
+            await until(pilots, lambda: alice.desk.state().status == "acknowledged", 8.0, "the second ack")
             alice.desk_do(alice.desk.set_role, "commander", "alice")
             await settle(pa)
-            await _until(pilots, lambda: bob.desk.state().holder("commander") == "alice", "bob to see the role")
+            await until(pilots, lambda: bob.desk.state().holder("commander") == "alice", 8.0, "bob to see the role")
             bob.desk_do(bob.desk.set_role, "commander", "bob")  # alice hands command to bob
             await settle(pb)
-            await _until(pilots, lambda: alice.desk.state().holder("commander") == "bob", "the hand-off")
+            await until(pilots, lambda: alice.desk.state().holder("commander") == "bob", 8.0, "the hand-off")
 
             alice.drill.expect = load("bad-deploy")  # targets for every measure (--expect)
             await pa.press("q")  # alice's scorecard: the team's, journaled once
-            await _until(pilots, lambda: isinstance(alice.screen, ScorecardScreen), "alice's scorecard")
+            await until(pilots, lambda: isinstance(alice.screen, ScorecardScreen), 8.0, "alice's scorecard")
             doc = alice.screen.doc
             rows = {r["measure"]: r for r in doc["rows"]}
             assert rows["time to acknowledge"]["by"] == "bob"
@@ -216,13 +207,13 @@ async def test_two_cockpits_run_one_drill_on_postgresql(tmp_path, pg_url):
             assert "bob: " in text and "Team: " in text
             await pa.press("q")  # alice leaves: her cockpit says so as it goes
             await settle(pa)
-        await _until((pb,), lambda: any("alice, who led this team drill, left the drill" in m for m in _said(bob)),
-                     "bob to be told alice left")
+        await until((pb,), lambda: any("alice, who led this team drill, left the drill" in m for m in _said(bob)), 8.0,
+                    "bob to be told alice left")
         await pb.press("space")  # his keys are his now
         await pb.pause()
         assert not bob.replay.paused
         await pb.press("q")
-        await _until((pb,), lambda: isinstance(bob.screen, ScorecardScreen), "bob's scorecard")
+        await until((pb,), lambda: isinstance(bob.screen, ScorecardScreen), 8.0, "bob's scorecard")
         assert set(bob.screen.doc["team"]["members"]) == {"alice", "bob"}
         assert any(line.startswith("time to acknowledge: after ") and " by bob;" in line
                    for line in bob.screen.doc["unscored"])  # no targets on his side: still who did it

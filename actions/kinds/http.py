@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from actions.model import (
     ActionError,
@@ -66,11 +66,25 @@ class HttpAction(ActionBase):
     state_url: str | None = Field(None, description="GET this before and after to show (and undo to) the current "
                                   "state.")
     verify_url: str | None = Field(None, description="GET this after; 2xx with a healthy status verifies it.")
+    verify_echo: dict[str, str] = Field(
+        default_factory=dict, description="Fields the verify_url answer must say back: {answer field = body field}, "
+        "e.g. {emergency = \"on\"}: verified once the answer's emergency is what the body's on asked (an undo: what "
+        "its undo_body asked).")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
     _opt_urls = field_validator("state_url", "verify_url")(
         classmethod(lambda cls, v: v if v is None else _check_url(v)))
     _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
+
+    @model_validator(mode="after")
+    def _echo(self):
+        if self.verify_echo and not self.verify_url:
+            raise ValueError("verify_echo needs verify_url (the answer it reads)")
+        for body in (self.body, self.undo_body):
+            missing = [f for f in self.verify_echo.values() if body is not None and f not in body]
+            if missing:
+                raise ValueError(f"verify_echo names {', '.join(missing)}, which the body does not have")
+        return self
 
 
 class HttpExecutor:
@@ -142,9 +156,12 @@ class HttpExecutor:
                 try:
                     status, doc = _get_json(client, cfg.verify_url, _headers(cfg))
                     verdict = str(doc.get("status", "")).lower() if isinstance(doc, dict) else ""
-                    if 200 <= status < 300 and verdict not in UNHEALTHY:
-                        return Verification(True, f"{cfg.verify_url}: HTTP {status}" + (f", {verdict}" if verdict else ""))
-                    last = f"HTTP {status}" + (f", {verdict}" if verdict else "")
+                    off = _not_echoed(cfg.verify_echo, doc, plan.after.get("body") or {})
+                    said = f"HTTP {status}" + (f", {verdict}" if verdict else "")
+                    if 200 <= status < 300 and verdict not in UNHEALTHY and off is None:
+                        echoed = ", ".join(f"{k} is {json.dumps(doc.get(k))} as asked" for k in cfg.verify_echo)
+                        return Verification(True, f"{cfg.verify_url}: {said}" + (f", {echoed}" if echoed else ""))
+                    last = said + (f", {off}" if off else "")
                 except Exception as e:  # noqa: BLE001
                     last = one_line(e)
                 if time.monotonic() >= deadline:
@@ -155,6 +172,15 @@ class HttpExecutor:
         if plan.undo is None:
             return None
         return self._plan(cfg, guard, plan.undo["body"], plan.after.get("body"), self._state(cfg), f"undo {plan.action}")
+
+
+def _not_echoed(echo: dict[str, str], doc: Any, body: dict) -> str | None:
+    """What the answer does not say back of what the body asked (None: all of it)."""
+    for answer, asked in echo.items():
+        got = doc.get(answer) if isinstance(doc, dict) else None
+        if got != body.get(asked):
+            return f"{answer} is {json.dumps(got)}, asked {json.dumps(body.get(asked))}"
+    return None
 
 
 CONFIG = HttpAction

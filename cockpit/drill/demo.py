@@ -56,6 +56,7 @@ def demo_actions(base: str) -> list[dict]:
     return [
         {**common, "key": "e", "name": "Emergency mode", "target": "ai-gateway", "url": f"{base}/admin/emergency",
          "body": {"on": True}, "undo_body": {"on": False}, "components": ["ai-gateway"],
+         "verify_url": f"{base}/admin/state", "verify_echo": {"emergency": "on"},
          "description": "Fallback responses instead of model calls (seed 000: EMERGENCY_MODE, FALLBACK_RESPONSES)",
          "expected": "cost burn falls to about a tenth; ai-gateway degraded (fallback responses)"},
         {**common, "key": "r", "name": "Rollback", "target": "checkout-api", "url": f"{base}/admin/rollback",
