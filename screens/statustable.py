@@ -92,6 +92,8 @@ class StatusTable(ScrollView, can_focus=True):
             i = self._index[key] = len(self._keys)
             self._keys.append(key)
             self._cells[key] = row
+            if self.cursor is None and self.has_focus:  # focused while empty: the cursor on the first row
+                self.cursor = i
             self.virtual_size = Size(self.virtual_size.width, len(self._keys) + 1)  # + the header
         else:
             if self._cells[key] == row:
