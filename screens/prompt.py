@@ -350,7 +350,7 @@ class RolesPrompt(ModalScreen[tuple[str, str] | None]):
                 label.append(f"now {now}" if now else "nobody yet", "" if now else "dim")
                 options.append(Option(label, id=role))
             yield OptionList(*options, id="roles-options")
-            yield Input(placeholder=f"who takes it (empty: you, {self.me})", id="roles-who")
+            yield Input(placeholder=f"who takes it (empty: you, {self.me})", id="roles-who", select_on_focus=False)
             yield Static(Text("↑↓ choose · type a name to hand it over · enter saves · esc cancels", style="dim"))
 
     def on_mount(self) -> None:
@@ -359,6 +359,18 @@ class RolesPrompt(ModalScreen[tuple[str, str] | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.query_one(Input).focus()
+
+    def on_key(self, event) -> None:
+        """A name typed while the roles list has the focus goes to the name box (the hint
+        says "type a name"), for the highlighted role (the first when none is)."""
+        ol, box = self.query_one(OptionList), self.query_one(Input)
+        if ol.has_focus and event.is_printable and event.character and event.character.strip():
+            event.stop()
+            event.prevent_default()
+            if ol.highlighted is None:
+                ol.highlighted = 0
+            box.focus()
+            box.insert_text_at_cursor(event.character)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -310,3 +310,24 @@ async def test_every_key_that_does_nothing_says_why(calm_server, tmp_path, monke
         await settle(pilot)
         assert [n.message for n in bare._notifications] == \
             ["No actions configured: add [[actions]] to the config (examples/CONFIG.md lists the kinds)"]
+
+
+async def test_a_name_typed_in_the_roles_dialog_hands_the_role_over(calm_server, tmp_path, monkeypatch):
+    """The roles dialog says "type a name to hand it over", but letters typed while its list
+    had the focus did nothing (seen handing command to bob in a team drill: "Obob")."""
+    from screens.prompt import RolesPrompt
+
+    monkeypatch.chdir(tmp_path)
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=SQLiteJournal(tmp_path / "j.db"), poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("D", *"checkout slow", "enter")
+        await settle(pilot)
+        await pilot.press("O")
+        await pilot.pause()
+        assert isinstance(app.screen, RolesPrompt)
+        await pilot.press(*"bob", "enter")  # straight away: the first role, incident commander
+        await settle(pilot)
+        assert app.desk.state().holder("commander") == "bob"
+        await pilot.press("O", "down", *"carol", "enter")  # the second: communications lead
+        await settle(pilot)
+        assert app.desk.state().holder("communications") == "carol"
