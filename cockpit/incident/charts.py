@@ -63,12 +63,15 @@ def _draw(s: SignalSeries, pts: list[tuple[float, float]], st: IncidentState, st
         lo = min(v for _, v in pts)
         hi = max([v for _, v in pts] + [x for x in (s.warn, s.critical) if x is not None])
         ax.set_ylim(min(0.0, lo), hi * 1.15 if hi > 0 else 1.0)
+        placed: list[float] = []  # the milestones marked so far: one at (about) the same time goes under it
         for name, letter in MARKS:
             t = st.milestones.get(name)
             if t is None:
                 continue
+            under = sum(1 for p in placed if abs(p - t) <= (end - start + 2 * CONTEXT) * 0.02)
+            placed.append(t)
             ax.axvline(at(t), color="#444444", lw=0.8, ls=":")
-            ax.annotate(letter, (at(t), 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10),
+            ax.annotate(letter, (at(t), 1.0), xycoords=("data", "axes fraction"), xytext=(2, -10 - 10 * under),
                         textcoords="offset points", fontsize=9, fontweight="bold", color="#222222")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: s.fmt(v)))
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=timezone.utc))
