@@ -283,7 +283,7 @@ class ComponentsPanel(Vertical):
         self._changed: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
-        # the names as wide as the widest (up to 40 columns and a third of the table): never cut when there is room
+        # the names as wide as the widest (up to 40, leaving the detail 12): never cut when there is room
         yield StatusTable([("name", "Component", -40), ("status", "Status", 13), ("since", "Since", 8),
                            ("detail", "Detail", None)], id="components-table")
 

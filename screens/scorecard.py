@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from cockpit.drill.scorecard import earlier_summary, team_lines
+from cockpit.drill.scorecard import columns, earlier_summary, team_lines
 
 
 class ScorecardScreen(ModalScreen[bool]):
@@ -32,15 +32,13 @@ class ScorecardScreen(ModalScreen[bool]):
             team = self.doc.get("team") if isinstance(self.doc.get("team"), dict) else None
             if self.doc.get("rows"):
                 table: DataTable = DataTable(show_cursor=False, id="scorecard-table")
-                if team is not None:
-                    table.add_columns("measure", "team", "by", "target", "verdict")
-                else:
-                    table.add_columns("measure", "trainee", "target", "verdict")
+                shown = columns(self.doc)
+                table.add_columns(*(head for head, _ in shown))
                 for r in self.doc["rows"]:
                     style = {"kept": "green", "late": "yellow", "missed": "bold red",
                              "wrong": "bold red"}.get(r["verdict"], "")
-                    by = [r.get("by", "")] if team is not None else []
-                    table.add_row(r["measure"], r["got"], *by, r["target"], Text(r["verdict"], style=style))
+                    table.add_row(*(Text(str(r.get(k, "")), style=style) if k == "verdict" else str(r.get(k, ""))
+                                    for _, k in shown))
                 yield table
             else:
                 yield Static(Text("Nothing to score against: the recording shows no responder doing these. "

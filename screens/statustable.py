@@ -136,8 +136,7 @@ class StatusTable(ScrollView, can_focus=True):
         was = self.cursor
         self.cursor = max(0, min(len(self._keys) - 1, (self.cursor if self.cursor is not None else -1) + step))
         for i in {was, self.cursor} - {None}:
-            self._lines.pop(self._keys[i], None)
-            self.refresh_line(i + 1)
+            self._repaint_row(i)
         top, rows = self.scroll_offset.y, max(1, self.size.height - 1)
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
@@ -151,15 +150,16 @@ class StatusTable(ScrollView, can_focus=True):
     def on_focus(self) -> None:
         if self.cursor is None and self._keys:
             self.action_cursor(0)
-        self._redraw_cursor()
+        self._repaint_row(self.cursor)
 
     def on_blur(self) -> None:
-        self._redraw_cursor()
+        self._repaint_row(self.cursor)
 
-    def _redraw_cursor(self) -> None:
-        if self.cursor is not None and self.cursor < len(self._keys):
-            self._lines.pop(self._keys[self.cursor], None)
-            self.refresh_line(self.cursor + 1)
+    def _repaint_row(self, i: int | None) -> None:
+        """Draw row ``i`` again (the cursor came or went)."""
+        if i is not None and i < len(self._keys):
+            self._lines.pop(self._keys[i], None)
+            self.refresh_line(i + 1)
 
     def _strip(self, cells: tuple[Text, ...] | list[Text], width: int, base: Style) -> Strip:
         segments: list[Segment] = []

@@ -76,7 +76,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         set_to = [e.payload.get("severity") for e in events if e.kind == "severity_set"]
         if row.verdict == "missed" and set_to:
             row = dataclasses.replace(row, got=f"set to {', '.join(set_to)}, never {exp.severity}", verdict="wrong",
-                                      by=", ".join(dict.fromkeys(e.actor for e in events if e.kind == "severity_set")))
+                                      by=_who(e for e in events if e.kind == "severity_set"))
         rows.append(dataclasses.replace(row, target=f"{exp.severity} {row.target}"))
     else:
         timed("time to correct severity", None, None)
@@ -90,7 +90,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
     if exp.fixes is not None:
         wrong = [e for e in intents if key(e) not in exp.fixes]
         rows.append(Row(exp.unexpected, ", ".join(e.payload.get("action", "?") for e in wrong) if wrong else "none",
-                        "none", "wrong" if wrong else "kept", ", ".join(dict.fromkeys(e.actor for e in wrong))))
+                        "none", "wrong" if wrong else "kept", _who(wrong)))
     if exp.update_every is not None:
         sent = [e.ts for e in events if e.kind == "communication_sent"]
         gaps = [b - a for a, b in zip([start, *sent], [*sent, end])]
@@ -99,8 +99,20 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         rows.append(Row("status update cadence", f"{len(sent)} sent" + (f", longest gap {format_duration(worst)}"
                                                                          if sent else ""),
                         f"every {format_duration(exp.update_every)}", verdict,
-                        ", ".join(dict.fromkeys(e.actor for e in events if e.kind == "communication_sent"))))
+                        _who(e for e in events if e.kind == "communication_sent")))
     return rows, unscored
+
+
+def _who(events) -> str:
+    """Who did these, each once, in the order they first did."""
+    return ", ".join(dict.fromkeys(e.actor for e in events))
+
+
+def columns(doc: dict) -> list[tuple[str, str]]:
+    """The scorecard table's (heading, row key) pairs: a team drill's has a "by" column."""
+    if isinstance(doc.get("team"), dict):
+        return [("measure", "measure"), ("team", "got"), ("by", "by"), ("target", "target"), ("verdict", "verdict")]
+    return [("measure", "measure"), ("trainee", "got"), ("target", "target"), ("verdict", "verdict")]
 
 
 #: what counts as a responder's act on a team's scorecard
@@ -184,15 +196,13 @@ def markdown(doc: dict) -> list[str]:
     """The postmortem's drill appendix from a journaled scorecard."""
     out = ["## Drill scorecard", "", f"Scored against {doc.get('against', '?')}; counted from "
            f"{doc.get('from', 'the start of the trouble')}.", ""]
-    teamed = isinstance(doc.get("team"), dict)
-    columns = ("measure", "got", "by", "target", "verdict") if teamed else ("measure", "got", "target", "verdict")
-    head = ["measure", "team" if teamed else "trainee", *(["by"] if teamed else []), "target", "verdict"]
-    out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] if doc.get("rows") else \
+    table = columns(doc)
+    out += ["| " + " | ".join(head for head, _ in table) + " |", "|" + "---|" * len(table)] if doc.get("rows") else \
         ["Nothing to score against."]
     for r in doc.get("rows", []):
-        cells = [str(r.get(k, "")).replace("|", "\\|") for k in columns]
+        cells = [str(r.get(k, "")).replace("|", "\\|") for _, k in table]
         out.append("| " + " | ".join(cells) + " |")
-    if teamed:
+    if isinstance(doc.get("team"), dict):
         out += ["", *team_lines(doc["team"])]
     if doc.get("unscored"):
         out += ["", *(f"- {line}" for line in doc["unscored"])]

@@ -84,8 +84,6 @@ class Team:
     leads: bool
     leader: str  # the leading responder's name (this one's, when it leads)
     cockpit: str = ""  # the leading cockpit's id (IncidentDesk.cockpit)
-    #: the followers' last word from the leader (None until read); a leader's is unused
-    clock: LeaderClock | None = None
     #: a follower has said the leader is gone (said once)
     told_gone: bool = False
 
@@ -137,7 +135,6 @@ class Team:
                    else "is not heard from")
             return None, f"{self.leader}, who led this team drill, {why}; the tape plays on here at x{replay.speed:g}"
         self.told_gone = False
-        self.clock = clock
         replay.speed, replay.paused = clock.speed, clock.paused
         there = clock.where(now, replay.end)
         return (there if abs(there - replay.position) > FOLLOW_SLACK else None), None
@@ -171,10 +168,8 @@ def take_part(tape, journal, *, join: bool) -> tuple[Team, float | None, float |
     return Team(key, leads=True, leader=""), None, None
 
 
-def joining(journal, team: str, now: float | None = None) -> LeaderClock | None:
-    """The live leader of ``team`` on ``journal`` (None: nobody leads it now)."""
+def joining(journal, team: str, now: float) -> LeaderClock | None:
+    """The live leader of ``team`` on ``journal`` at journal time ``now`` (None: nobody leads it)."""
     clock = LeaderClock.loads(journal.get_meta(meta_key(team)))
-    if clock is None:
-        return None
-    return None if clock.gone(journal.now() if now is None else now) else clock
+    return None if clock is None or clock.gone(now) else clock
 

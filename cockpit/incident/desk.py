@@ -33,8 +33,8 @@ from pathlib import Path
 from cockpit.incident import state as rules
 from cockpit.clock import Clock
 from cockpit.incident.state import IncidentError, Incidents, IncidentState, fold
-from cockpit.incident.journal import (ALERT_KINDS, ALERT_SAME_WITHIN, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event,
-                                      Journal, JournalError, Lease, NewEvent, Presence, duplicate_alert)
+from cockpit.incident.journal import (ALERT_KINDS, LEASE_TTL, MACHINE_ACTOR, TRANSITIONS, Event, Journal, JournalError,
+                                      Lease, NewEvent, Presence, duplicate_alert, one_crossing)
 from cockpit.model import Level, TimelineEvent
 from cockpit.incident.lines import timeline_line
 from cockpit.safetext import clean_value
@@ -162,8 +162,8 @@ class IncidentDesk:
             declared = next((e for e in st.events if e.kind == "incident_declared"), None)
             if declared is None or declared.payload.get("service") != self.service:
                 continue
-            if (st.drill or self.team) and (declared.payload.get("team") != self.team or self.team is None):
-                continue  # a drill is nobody's real incident; a team follows only its own drill
+            if declared.payload.get("team") != self.team or (st.drill and self.team is None):
+                continue  # a team follows only its own drill; any other drill is nobody's real incident
             if not st.open or attempt_over(st):
                 return None  # this service's newest incident is over: start clean, read no further back
             if inc != self._current:
@@ -196,9 +196,7 @@ class IncidentDesk:
         one showed before taking up its incident (each symptom stands for one copy)."""
         if not self._twins or ev.kind not in ALERT_KINDS:
             return False
-        p = ev.payload
-        twin = next((t for t in self._twins if t.kind == ev.kind and t.payload.get("signal") == p.get("signal")
-                     and t.payload.get("level") == p.get("level") and abs(t.ts - ev.ts) <= ALERT_SAME_WITHIN), None)
+        twin = next((t for t in self._twins if t.kind == ev.kind and one_crossing(t, ev)), None)
         if twin is not None:
             self._twins.remove(twin)
             self._twin_of[ev.id] = twin.id
@@ -807,9 +805,7 @@ def _late_copy(ev: Event, known: list[Event]) -> bool:
     """A crossing from before the newest alert of its signal already in the incident, which
     the incident has at that level then: seen by another cockpit first (a team drill's
     follower catching up on the tape, a cockpit whose poll came late)."""
-    level = ev.payload.get("level")
-    return ev.ts < known[0].ts and any(k.payload.get("level") == level and abs(k.ts - ev.ts) <= ALERT_SAME_WITHIN
-                                       for k in known)
+    return ev.ts < known[0].ts and any(one_crossing(ev, k) for k in known)
 
 
 def attempt_over(st: IncidentState) -> bool:

@@ -208,9 +208,14 @@ def _same_crossing(ev: Event, newest_first: Iterable[Event]) -> Event | None:
     for other in newest_first:
         if other.payload.get("signal") != signal:
             continue
-        same = other.payload.get("level") == ev.payload.get("level") and abs(other.ts - ev.ts) <= ALERT_SAME_WITHIN
-        return other if same else None
+        return other if one_crossing(ev, other) else None
     return None
+
+
+def one_crossing(a: Event, b: Event) -> bool:
+    """Two alerts of one crossing: the same signal at the same level, within ALERT_SAME_WITHIN."""
+    return (a.payload.get("signal") == b.payload.get("signal") and a.payload.get("level") == b.payload.get("level")
+            and abs(a.ts - b.ts) <= ALERT_SAME_WITHIN)
 
 
 # ---------------------------------------------------------------- batches

@@ -6,6 +6,7 @@ from __future__ import annotations
 from cockpit.clock import hms
 from cockpit.incident.journal import Event
 from cockpit.model import Level, TimelineEvent
+from cockpit.units import FORMATS
 
 
 STATUS_LEVELS = {"declared": Level.CRIT, "acknowledged": Level.WARN, "mitigated": Level.WARN,
@@ -100,8 +101,6 @@ def effect_text(p: dict) -> str:
     units = p.get("units") if isinstance(p.get("units"), dict) else {}
 
     def shown(k: str, v) -> str:
-        from cockpit.units import FORMATS
-
         fmt = FORMATS.get(units.get(k)) if isinstance(units.get(k), str) else None
         return fmt(v) if fmt is not None and isinstance(v, (int, float)) else _num(v)
 
