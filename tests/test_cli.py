@@ -241,3 +241,17 @@ def test_the_journal_commands_find_the_demo_and_drill_journals(tmp_path):
     r = cockpit("export", inc)  # the default journal is there, without it
     assert r.returncode == 2 and r.stderr.strip().endswith(
         f"it is in {default_path().with_name('demo-journal.db')}: add --demo")
+
+
+def test_the_readme_links_only_to_what_a_clone_has():
+    """Issue 17: the README linked ../shared/DESIGN.md, which is not in a clone. Every
+    relative link and picture it has is a file of the repository."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [t.split("#", 1)[0] for t in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in t and
+               not t.startswith(("#", "mailto:"))]
+    assert targets, "the README's pictures are links too"
+    for target in targets:
+        path = (ROOT / target).resolve()
+        assert path.is_file() and ROOT in path.parents, f"README links {target}, not a file of the repository"
