@@ -98,7 +98,8 @@ async def test_two_responders_confirming_at_once_run_one_rollback(pg_url, fault_
         inc = alice.desk.current
     intents = [e for e in PostgresJournal(pg_url).events(inc) if e.kind == "action_intent"]
     assert fault_server.count("/rollback") == attempts and len(intents) == attempts
-    assert {e.actor for e in intents} == {"alice", "bob"}  # each won some
+    # who wins is the database's to decide (CI once saw bob win all eight): one run per attempt is the promise
+    assert {e.actor for e in intents} <= {"alice", "bob"} and len({e.id for e in intents}) == attempts
     print(f"two-cockpit race: {attempts} attempts, confirms {max(gaps) * 1000:.1f} ms apart at most, "
           f"{fault_server.count('/rollback')} actions run")
 
