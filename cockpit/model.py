@@ -101,6 +101,17 @@ def series_key(source: str, series: str) -> str:
     return f"{source}:{series}"
 
 
+#: A change (a deploy, a configuration edit, a rollback) is told by a reading of the series
+#: ``change/<where>`` (``where``: what changed, in words: "api task definition", "checkout
+#: version"). Its ``state`` is what that thing is now (a version, a revision, a digest), its
+#: ``value`` when it became that (epoch seconds) when the source knows, else None, and its
+#: ``detail`` who or what changed it ("by ci-bot · deploy 812"), "" when unknown. The
+#: watcher (cockpit.signals.watch) turns a new ``state`` into a timeline event of kind
+#: "change" (◆); the same state again, or one stamped no later than the last told, is not
+#: news, so a source may say the same change on every poll (a deploy log's last entries).
+CHANGE_PREFIX = "change/"
+
+
 #: Health and component states and the level each one means.
 STATE_LEVELS: dict[str, Level] = {
     "up": Level.OK,

@@ -289,6 +289,14 @@ class Source(ABC):
             return Reading(self.name, series, clock.now(), value, received=mono, **kw)
         return Reading(self.name, series, clock.now() - (mono - as_of), value, received=as_of, **kw)
 
+    def change(self, where: str, now: str, *, since: float | None = None, by: str = "",
+               as_of: float | None = None) -> Reading:
+        """A change reading (see cockpit.model.CHANGE_PREFIX): ``where`` is ``now`` (a version,
+        a revision), since ``since`` (epoch seconds) when the source knows, changed ``by``."""
+        from cockpit.model import CHANGE_PREFIX
+
+        return self.reading(CHANGE_PREFIX + where, since, state=now, detail=by, as_of=as_of)
+
     async def aclose(self) -> None:
         return None
 
