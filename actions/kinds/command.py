@@ -3,7 +3,6 @@ kubectl scale, terraform apply, a runbook script), with a timeout and its output
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from typing import Literal
@@ -12,15 +11,16 @@ from pydantic import Field
 
 from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive
 from cockpit.configmodel import ActionBase
+from cockpit.programs import cwd_problem, resolve_env, start_problem
 
 OUTPUT_KEPT = 400  # characters of output in the outcome
 
 
 def _env(cfg) -> dict[str, str]:
-    from cockpit.safetext import SecretError, resolve_secret
+    from cockpit.safetext import SecretError
 
     try:
-        return {**os.environ, **{k: resolve_secret(v, f"env {k}") for k, v in cfg.env.items()}}
+        return resolve_env(cfg.env, "env")
     except SecretError as e:
         raise ActionError(str(e)) from None
 
@@ -33,17 +33,16 @@ def _tail(out: str) -> str:
 def run(argv: list[str], cfg, timeout: float) -> tuple[str, str]:
     """(result, details) of running ``argv``: ok on exit 0; unknown when it had to be killed.
     Its output is outside text: the desk cleans it before it is shown or journaled."""
-    if cfg.cwd and not os.path.isdir(cfg.cwd):
-        return "failed", f"the working folder {cfg.cwd} does not exist (cwd in the action's config); nothing ran"
+    problem = cwd_problem(cfg.cwd)
+    if problem:
+        return "failed", f"{problem}; nothing ran"
     try:
         proc = subprocess.run(argv, cwd=cfg.cwd, env=_env(cfg), capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)
     except ActionError as e:
         return "failed", str(e)
-    except FileNotFoundError:
-        return "failed", f"program not found: {argv[0]} (check argv and PATH)"
-    except PermissionError:
-        return "failed", f"not allowed to run {argv[0]} (is it executable?)"
+    except OSError as e:  # the program could not be started
+        return "failed", start_problem(e, argv[0])
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or "") + (e.stderr or "") if isinstance(e.stdout, str) else ""
         return "unknown", (f"still running after {timeout:g}s and was killed; the target may be half-changed"
