@@ -24,7 +24,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from cockpit.clock import hms
-from cockpit.model import STALE_GLYPH, TIMELINE_KEPT, Level, TimelineEvent
+from cockpit.model import CHANGE_GLYPH, STALE_GLYPH, TIMELINE_KEPT, Level, TimelineEvent
 from cockpit.signals.views import CheckView, SignalView, worst
 from screens.sparkline import sparkline
 from screens.statustable import StatusTable
@@ -204,7 +204,7 @@ class SignalPanelWidget(LinePanel):
         styles = {lv: level_style(self, lv) for lv in Level}
         styles[Level.OK] = Style(color=theme_color(self, "primary"))
         rows = sparkline(v.samples, width, height=2, style_for=lambda i: styles[v.sample_levels[i]],
-                         ceiling=v.ceiling)
+                         ceiling=v.ceiling, marks=v.marks, mark_style=Style(bold=True, color=theme_color(self, "accent")))
         for row in rows:
             out.append_text(row)
             out.append("\n")
@@ -332,6 +332,7 @@ class ComponentsPanel(Vertical):
 TIMELINE_FILTERS = {
     "all": None,
     "alerts": {"alert", "incident", "severity"},
+    "changes": {"change", "action"},
     "actions": {"action", "status"},
     "notes": {"note"},
 }
@@ -431,7 +432,10 @@ class TimelinePane(Vertical):
             text.append(f"{hms(ev.ts)} ◇ was: {ev.text}", "italic dim")
             return text
         text.append(hms(ev.ts) + " ", "dim")
-        text.append(f"{ev.level.glyph} ", level_style(self, ev.level, bold=True))
+        if ev.kind == "change":  # a deploy, a configuration edit: not a level, a marker of its own
+            text.append(f"{CHANGE_GLYPH} ", "bold")
+        else:
+            text.append(f"{ev.level.glyph} ", level_style(self, ev.level, bold=True))
         text.append(ev.text)
         return text
 

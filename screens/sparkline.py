@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from rich.style import Style
 from rich.text import Text
+
+from cockpit.model import CHANGE_GLYPH
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -18,12 +20,16 @@ def sparkline(
     style_for: Callable[[int], Style | str] | None = None,
     floor: float = 0.0,
     ceiling: float | None = None,
+    marks: Collection[int] = (),
+    mark_style: Style | str = "bold",
 ) -> list[Text]:
     """Rows of a sparkline, top row first, right-aligned to ``width`` columns.
 
     Each value is one column; None is a blank column. A present value, even
     zero, always draws at least the lowest block, so a gap and a zero differ.
-    ``style_for(i)`` styles the column of ``values[i]``.
+    ``style_for(i)`` styles the column of ``values[i]``. The column of each index in
+    ``marks`` (a change: a deploy, an action) has a ◆ in its top row, in ``mark_style``
+    (with one row, the ◆ stands in for the value).
     """
     width = max(0, width)
     # a value that is not a finite number cannot be drawn: it is a gap
@@ -51,6 +57,9 @@ def sparkline(
             for r, row in enumerate(cells):
                 level_from_bottom = height - 1 - r
                 row.append(BLOCKS[max(0, min(8, units - level_from_bottom * 8))])
+        if offset + i in marks:
+            cells[0][-1] = CHANGE_GLYPH
+            style = mark_style
         if style == runs[-1][0]:
             runs[-1] = (style, runs[-1][1] + 1)
         else:

@@ -215,6 +215,8 @@ async def test_timeline_filter_cycles_through_kinds(calm_server, tmp_path):
         everything = ol.option_count
         await pilot.press("f")  # alerts
         assert ol.option_count == 1  # the declaration
+        await pilot.press("f")  # changes (and actions): none without polling
+        assert ol.option_count == 0
         await pilot.press("f", "f")  # actions, then notes
         await settle(pilot)
         lines = [str(ol.get_option_at_index(i).prompt) for i in range(ol.option_count)]

@@ -502,11 +502,15 @@ async def test_prometheus_scrape_of_simulator(sim_server):
     source = build_source(prom(f"{sim_server.url}/metrics"), context)
     poller = Poller([source], Sink())
     try:
-        assert await poller.poll_once(source) == []
+        first = await poller.poll_once(source)  # warming up: no rate yet, only the version running
+        assert [(r.series, r.state) for r in first] == [("change/checkout version", "v1.4.2")]
         clock.advance(10)
         got = values(await poller.poll_once(source))
+        clock.advance(15)  # the demo's bad deploy lands 20 s in
+        deployed = {r.series: r.state for r in await poller.poll_once(source) if r.state}
     finally:
         await context.aclose()
+    assert deployed == {"change/checkout version": "v1.5.0"}
     assert 100 < got["request_rate"] < 140  # the model serves ~120 requests/s
     assert got["error_rate"] < 0.02
     assert 0.05 < got["latency_p50"] < got["latency_p95"] < got["latency_p99"] < 0.5

@@ -287,8 +287,9 @@ class Simulator:
                 f"ai_token_cost_usd_total {c.tokens * USD_PER_TOKEN:.6f}",
                 "# TYPE app_replicas gauge",
                 f"app_replicas {self.replicas}",
-                "# TYPE app_info gauge",
-                f'app_info{{version="{self.version}"}} 1',
+                "# HELP checkout_build_info The version running (a deploy changes it).",
+                "# TYPE checkout_build_info gauge",
+                f'checkout_build_info{{version="{self.version}"}} 1',
                 "# TYPE process_start_time_seconds gauge",
                 f"process_start_time_seconds {self.started:.3f}",
             ]

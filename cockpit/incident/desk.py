@@ -23,6 +23,7 @@ them on every frame without waiting on the database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ from cockpit.model import Level, TimelineEvent
 from cockpit.incident.lines import timeline_line
 from cockpit.safetext import clean_value
 
+CHANGES_KEPT = 200  # changes seen with no incident open, kept for the next declaration
 EPISODE_LIMIT = 500  # symptoms kept from before a declaration (the first one is always kept)
 WRITE_BATCH = 500  # machine events written in one transaction at most
 SNAPSHOT_LEAD = 120.0  # seconds of signal history before the first symptom that the first snapshot keeps
@@ -98,6 +100,9 @@ class IncidentDesk:
         self._state: IncidentState | None = None
         self._levels: dict[str, Level] = {}  # each alerting signal's last level
         self._episode: list[Event] = []  # symptoms since every signal was last OK, before a declaration
+        self._changes: list[Event] = []  # changes seen with no incident open, newest last (see change)
+        #: seconds before a declaration whose changes are journaled with it (the app sets the history kept)
+        self.change_window = 3600.0
         self._flushing = False
         #: while a poll's machine events are put (:meth:`from_poll`): those put so far, not
         #: published or written yet; None otherwise
@@ -170,6 +175,7 @@ class IncidentDesk:
                 ended, self._ended = self._ended, None
                 self._adopt_episode()
                 self._follow(inc)
+                self._journal_changes(inc, st.declared_at)
                 if ended is not None and declared.payload.get("carried_from") == ended.id:
                     carried = [e.id for e in ended.events if e.kind in CARRIED]
                     self.on_replaced({*carried, *(self._twin_of[i] for i in carried if i in self._twin_of)})
@@ -387,7 +393,7 @@ class IncidentDesk:
         problem = None
         with self._poll_batch():
             for ev in alerts:
-                problem = self.alert(ev, at=at) or problem
+                problem = (self.change(ev) if ev.kind == "change" else self.alert(ev, at=at)) or problem
             if suggestion is not None:
                 self.suggest(*suggestion, at=at)
             if snapshot is not None:
@@ -440,7 +446,48 @@ class IncidentDesk:
         episode, self._episode = self._episode, []
         for ev in episode:  # journaled with the times they happened (already on the timeline)
             self._put(Event(ev.id, inc, ev.ts, MACHINE_ACTOR, ev.kind, ev.payload))
+        self._journal_changes(inc, self.clock.now() if at is None else at)
         return problem
+
+    def change(self, ev: TimelineEvent) -> str | None:
+        """A change seen (a deploy, a configuration edit; see ChangeTracker): journaled to the
+        open incident; with none open, shown, and kept for the next declaration, which
+        journals those of the ``change_window`` before it (what changed before the first
+        symptom is the postmortem's trigger). Journaled once however many cockpits saw it."""
+        event = self._event("change_seen", {**ev.payload, "text": ev.text}, at=ev.ts, actor=MACHINE_ACTOR)
+        st = self.state()
+        if st is not None and st.open:
+            return self._put_change(event, st.id, st.events)
+        self._show(event)
+        self._changes.append(event)
+        del self._changes[:-CHANGES_KEPT]
+        return None
+
+    def _journal_changes(self, inc: str, at: float) -> None:
+        """The changes seen before ``inc`` was declared (or taken up) at ``at``, journaled to it."""
+        kept, self._changes = self._changes, []
+        st = self.state()
+        known = st.events if st is not None and st.id == inc else []
+        for ev in kept:
+            if 0 <= at - ev.ts <= self.change_window:
+                self._put_change(ev, inc, known)
+            else:
+                self._shown.discard(ev.id)
+
+    def _put_change(self, ev: Event, inc: str, known: list[Event]) -> str | None:
+        """Journal a change to incident ``inc`` under an id made from what it says (its
+        source, where, from, to, since): another cockpit that saw it writes the same id,
+        which the journal keeps once; one already ``known`` (or waiting) is not put again."""
+        p = ev.payload
+        key = json.dumps([inc, p.get("source"), p.get("where"), p.get("from"), p.get("to"), p.get("since")])
+        ident = "chg-" + hashlib.sha256(key.encode()).hexdigest()[:28]
+        shown = ev.id in self._shown
+        self._shown.discard(ev.id)
+        if any(e.id == ident for e in known) or any(u.event.id == ident for u in self.unsaved):
+            return None
+        if shown:  # already on the timeline: not shown again when put
+            self._shown.add(ident)
+        return self._put(Event(ident, inc, ev.ts, ev.actor, ev.kind, ev.payload))
 
     def alert(self, ev: TimelineEvent, *, at: float | None = None) -> str | None:
         """A threshold crossing or state change from the evaluator."""
@@ -721,6 +768,7 @@ class IncidentDesk:
                               incident=old))
         self.attempt += 1
         self._levels, self._episode = {}, []
+        self._changes = [c for c in self._changes if c.ts <= at]
         carried = [e for e in st.events if e.ts <= at and e.kind in CARRIED]
         self._follow(None)
         if not carried or carried[0].kind != "incident_declared":
@@ -791,7 +839,7 @@ def _acted(ev: Event) -> dict:
 
 #: what a drill's new attempt carries over from the one a rewind ended (actions hold leases
 #: and have outcomes of their own: not carried)
-CARRIED = {"incident_declared", "alert_raised", "alert_cleared", "status_changed", "severity_suggested",
+CARRIED = {"incident_declared", "change_seen", "alert_raised", "alert_cleared", "status_changed", "severity_suggested",
            "severity_set", "title_set", "note", "role_set", "milestone_set", "communication_sent", "action_item"}
 
 

@@ -50,6 +50,7 @@ KINDS = (
     "title_set",
     "alert_raised",
     "alert_cleared",
+    "change_seen",
     "severity_suggested",
     "severity_set",
     "status_changed",

@@ -24,6 +24,8 @@ def timeline_line(ev: Event) -> TimelineEvent:
                              Level.CRIT, payload=ident)
     if kind in ("alert_raised", "alert_cleared"):
         return TimelineEvent(ev.ts, "alert", p.get("text", ""), _level(p.get("level")), p.get("signal", ""), ident)
+    if kind == "change_seen":
+        return TimelineEvent(ev.ts, "change", p.get("text", ""), Level.OK, p.get("where", ""), ident)
     if kind == "title_set":
         return TimelineEvent(ev.ts, "status", f"title set by {who}: {p.get('title', '')}", Level.OK, payload=ident)
     if kind == "status_changed":

@@ -159,6 +159,8 @@ def line(e: Event) -> str:
         return f"{p.get('severity')} suggested: {p.get('driver', '')}"
     if k in ("alert_raised", "alert_cleared"):
         return p.get("text", k)
+    if k == "change_seen":
+        return f"◆ {p.get('text', '')}"
     if k == "note":
         return f"Note: {p.get('text', '')}"
     if k == "role_set":
@@ -187,6 +189,24 @@ def line(e: Event) -> str:
         return f"Signals recorded ({n} readings)" if "samples" in p else \
             "Signals: " + ", ".join(f"{a} {b}" for a, b in p.items())
     return k.replace("_", " ")
+
+
+def changes_before(st: IncidentState, start: float) -> list[dict[str, Any]]:
+    """The changes seen before the first symptom (before ``start`` when there is none),
+    oldest first: deploys and configuration edits the sources saw, and the actions run
+    from a cockpit (an action is a change too). Each with how long before it came."""
+    evs = in_time_order(st.events)
+    first = next((e for e in evs if is_symptom(e)), None)
+    until = first.ts if first is not None else start
+    out = [{"at": e.ts, "ago": until - e.ts, "text": e.payload.get("text", ""), "by": e.payload.get("by", ""),
+            "where": e.payload.get("where", "")} for e in evs if e.kind == "change_seen" and e.ts <= until]
+    out += [{"at": a["at"], "ago": until - a["at"], "text": f"{a['action']} on {a['target']} by {a['actor']}",
+             "by": a["actor"], "where": a["target"]} for a in actions(evs) if a["at"] <= until]
+    return sorted(out, key=lambda c: c["at"])
+
+
+def _ago(seconds: float) -> str:
+    return format_duration(max(0.0, seconds))
 
 
 def in_time_order(events: list[Event]) -> list[Event]:
@@ -247,6 +267,7 @@ def data(st: IncidentState, now: float, head: Event | None = None) -> dict[str, 
         "failed_requests": None if requests is None else {"failed": requests[0], "total": requests[1]},
         "cost_usd": cost_during(series, start, end),
         "responders": people(st), "roles": roles(st), "actions": actions(evs),
+        "changes_before": changes_before(st, start),
         "role_holders": {role: [{"who": who, "from": ts} for who, ts in held] for role, held in st.roles.items()},
         "action_items": items,
         "communications": [e.payload for e in evs if e.kind == "communication_sent"],
@@ -313,9 +334,17 @@ def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts
     first = next((e for e in in_time_order(evs) if is_symptom(e)), None)
     if first is not None:
         w(f"First symptom: {md(first.payload.get('text', ''))} at {when(first.ts)}.")
-    before = [a for a in d["actions"] if a["at"] < start]
-    for a in before:
-        w(f"- {utc(a['at']):%H:%M:%S} {md(a['action'])} on {md(a['target'])} by {md(a['actor'])}")
+    w("")
+    changed = d["changes_before"]
+    if changed:
+        w(f"Changes seen before {'the first symptom' if first is not None else 'the impact began'} "
+          "(newest last; the cockpit's own actions are changes too):")
+        w("")
+        for c in changed:
+            w(f"- {utc(c['at']):%H:%M:%S} ({_ago(c['ago'])} before) ◆ {md(c['text'])}")
+    else:
+        w("No change was seen before the first symptom (no deploy, configuration edit or action reached the "
+          "cockpit's sources).")
     w("")
     w("> _What changed just before the first symptom (deploy, config, traffic, a dependency)?_")
     w("")

@@ -63,13 +63,13 @@ async def check_one(source, critical: bool) -> CheckResult:
             await asyncio.sleep(0.25)
             t0 = time.perf_counter()
             readings = await asyncio.wait_for(source.poll(), source.deadline)
-        while not readings and source.warming_up() and waited + source.next_delay() <= MAX_WARMUP:
+        while source.warming_up() and waited + source.next_delay() <= MAX_WARMUP:
             delay = source.next_delay()
             await asyncio.sleep(delay)
             waited += delay
             t0 = time.perf_counter()
             readings = await asyncio.wait_for(source.poll(), source.deadline)
-        if not readings and source.warming_up():
+        if source.warming_up():  # (what a warming source gave, a version, is not its figures)
             ok, text = True, f"answered; {source.warming_up()} (check waits at most {MAX_WARMUP:g}s)"
         else:
             ok, text = summarize(source.kind, readings)

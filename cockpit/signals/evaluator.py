@@ -8,10 +8,11 @@ runbooks' severity definitions applied to the signals.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 from cockpit.config import Threshold
-from cockpit.model import Level, TimelineEvent, state_level
+from cockpit.model import CHANGE_PREFIX, Level, Reading, TimelineEvent, state_level
 
 
 def level_of(value: float | None, threshold: Threshold) -> Level:
@@ -192,6 +193,59 @@ class StateTracker:
             return None
         w.state = state
         return TimelineEvent(moved[1], "status", f"{label} {old} → {state}", level, label, {"from": old, "to": state})
+
+
+class ChangeTracker:
+    """Emits a timeline event of kind "change" (◆) when a ``change/<where>`` series says a
+    new state (a version, a revision: see cockpit.model.CHANGE_PREFIX).
+
+    The first state seen of a thing is its baseline; it is told too when the source knows
+    it changed within ``window`` seconds (a deploy from a minute before the cockpit
+    started is the first question of the incident). A (state, since) said before, or a
+    state stamped earlier than the last one told, is old news (a deploy log says its last
+    entries on every poll); the same state again is no change. An event is stamped when the change happened when the
+    source knows, else when it was seen."""
+
+    def __init__(self, window: float = 3600.0) -> None:
+        self.window = window
+        self._last: dict[str, tuple[str, float | None]] = {}
+        #: each thing's newest (state, since) told, where the source knows since when
+        self._seen: dict[str, deque[tuple[str, float]]] = {}
+
+    def settle(self, states: dict[str, tuple[str, float | None]]) -> None:
+        """Take these (state, since) as what each thing is, announcing nothing (a drill's seek)."""
+        self._last = dict(states)
+        self._seen = {k: deque([(state, since)], maxlen=64) for k, (state, since) in states.items() if since is not None}
+
+    def update(self, r: Reading) -> TimelineEvent | None:
+        if not r.ok or not r.state:
+            return None
+        since = r.value if r.has_value else None
+        if since is not None:
+            seen = self._seen.setdefault(r.key, deque(maxlen=64))
+            if (r.state, since) in seen:
+                return None  # said before (a log read again)
+            seen.append((r.state, since))
+        last = self._last.get(r.key)
+        if last is None:
+            self._last[r.key] = (r.state, since)
+            if since is None or not 0 <= r.ts - since <= self.window:
+                return None
+            return self._told(r, None, since)
+        was, was_since = last
+        if r.state == was or (since is not None and was_since is not None and since < was_since):
+            return None  # the same, or older than what was told
+        self._last[r.key] = (r.state, since)
+        return self._told(r, was, since)
+
+    @staticmethod
+    def _told(r: Reading, was: str | None, since: float | None) -> TimelineEvent:
+        where = r.series.removeprefix(CHANGE_PREFIX)
+        text = f"{where} {was} → {r.state}" if was is not None else f"{where} now {r.state}"
+        # stamped when it happened, never later than it was seen (a clock ahead, a hostile log)
+        return TimelineEvent(min(since, r.ts) if since is not None else r.ts, "change", text + (f" ({r.detail})" if r.detail else ""),
+                             Level.OK, where, {"where": where, "from": was, "to": r.state, "by": r.detail,
+                                               "source": r.source, "since": since})
 
 
 # ---------------------------------------------------------------- severity

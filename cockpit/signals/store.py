@@ -82,6 +82,10 @@ class RingBuffer:
         idx = list(self._indices(len(vals)))
         return [(self._ts[i], v) for i, v in zip(idx, vals)]
 
+    def times(self, n: int) -> list[float]:
+        """The timestamps of the last ``n`` samples, oldest first."""
+        return [self._ts[i] for i in self._indices(n)]
+
     def appended_since(self, version: int) -> list[tuple[float, float | None]]:
         """The (timestamp, value) pairs appended after the buffer was at ``version``, oldest
         first, whatever their timestamps (a reading stamped at the end of a period that

@@ -7,6 +7,8 @@ plain functions with plain tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dataclasses import dataclass, field
 
 from cockpit.clock import Now, format_age
@@ -69,11 +71,13 @@ class SignalView:
     #: the sparkline's scale reaches at least this (the warn level, where higher is worse):
     #: noise far under it stays low instead of filling the panel
     ceiling: float | None = None
+    #: the samples at which something changed (a deploy, an action): a ◆ over their column
+    marks: frozenset[int] = frozenset()
 
     def drawn(self) -> tuple:
         """Everything the panel body shows (the age in the subtitle aside)."""
         return (self.title, self.level, self.value_text, self.fresh.status, self.fresh.error,
-                self.threshold_text, tuple(self.extras), self.samples)
+                self.threshold_text, tuple(self.extras), self.samples, self.marks)
 
     @property
     def badge(self) -> str:
@@ -95,10 +99,13 @@ TITLES = {
 
 
 def signal_view(
-    cfg: CockpitConfig, role: str, store: Store, now: Now | float, samples: int = 240, cache: dict | None = None
+    cfg: CockpitConfig, role: str, store: Store, now: Now | float, samples: int = 240, cache: dict | None = None,
+    changes: Sequence[float] = (),
 ) -> SignalView:
     """The view of one signal panel. ``cache`` (a dict the caller keeps) saves
-    re-reading the samples while the buffer has not changed."""
+    re-reading the samples while the buffer has not changed. ``changes``: when things
+    changed (deploys, actions), oldest first; each marks the first sample taken at or
+    after it."""
     panel: SignalPanel = cfg.panels.signal(role)
     fmt = formatter(panel.unit)
     source = panel.series.split(":", 1)[0]
@@ -138,7 +145,23 @@ def signal_view(
         samples=values,
         sample_levels=levels,
         ceiling=_ceiling(panel.threshold),
+        marks=change_marks(buf.times(len(values)) if buf and changes else [], changes),
     )
+
+
+def change_marks(times: Sequence[float], changes: Sequence[float]) -> frozenset[int]:
+    """The indices of ``times`` (sample times, oldest first) each change time falls on: the
+    first sample at or after it; a change before the first sample or after the last marks
+    nothing (it is not on the sparkline)."""
+    from bisect import bisect_left
+
+    if not times:
+        return frozenset()
+    out = set()
+    for t in changes:
+        if times[0] <= t <= times[-1]:
+            out.add(bisect_left(times, t))
+    return frozenset(out)
 
 
 def _ceiling(t) -> float | None:

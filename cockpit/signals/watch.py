@@ -11,8 +11,8 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from cockpit.model import Level, Reading, state_level
-from cockpit.signals.evaluator import CrossingTracker, StateTracker
+from cockpit.model import CHANGE_PREFIX, Level, Reading, state_level
+from cockpit.signals.evaluator import ChangeTracker, CrossingTracker, StateTracker
 from cockpit.signals.store import Store
 from cockpit.units import formatter
 
@@ -47,6 +47,7 @@ class SignalWatch:
         self.store = store if store is not None else Store(capacity_for(config))
         self.tracker = CrossingTracker()
         self.states = StateTracker(config.settings.state_hold, config.settings.state_clear_hold)
+        self.changes = ChangeTracker(float(config.settings.history))
         for _, panel, name in self.panels():
             self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
         self._marks: dict[str, int] = {}  # series -> its buffer's version when last recorded
@@ -69,6 +70,10 @@ class SignalWatch:
         for r in readings:
             if r.history:
                 continue
+            if r.series.startswith(CHANGE_PREFIX):
+                if (ev := self.changes.update(r)) is not None:
+                    out.alerts.append(ev)
+                continue
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is None and r.state is not None:
                 ev = self.states.update(r.key, state_label(r), r.state, r.ts)
@@ -82,7 +87,10 @@ class SignalWatch:
         for key in self.tracker.watches:
             r = latest.get(key)
             self.tracker.settle(key, r.value if r is not None and r.ok else None)
-        self.states.settle({key: r.state for key, r in latest.items() if r.state is not None})
+        changes = {key: r for key, r in latest.items() if f":{CHANGE_PREFIX}" in key}
+        self.states.settle({key: r.state for key, r in latest.items() if r.state is not None and key not in changes})
+        self.changes.settle({key: (r.state, r.value if r.has_value else None) for key, r in changes.items()
+                             if r.ok and r.state})
 
     def values(self) -> dict[str, float]:
         """The key signals as they read now, by series name."""

@@ -26,6 +26,8 @@ class AwsCheck(Model):
     cluster: str | None = Field(None, description="ecs_service: the cluster.")
     service: str | None = Field(None, description="ecs_service: the service.")
     function: str | None = Field(None, description="lambda: function name or ARN.")
+    alias: str | None = Field(None, description="lambda: an alias (e.g. \"live\") whose version is watched: "
+                              "it moving is a change on the timeline.")
     table: str | None = Field(None, description="dynamodb: table name.")
     queue_url: str | None = Field(None, description="sqs: the queue URL.")
     instance: str | None = Field(None, description="rds: DB instance identifier.")
@@ -73,8 +75,29 @@ class AwsStatusSource(SourceBase):
 
 TRUE = {"true", "1", "yes", "on"}
 
+#: what a check says changed: (where, what it is now, since when (epoch seconds) or None, by whom)
+Changed = list[tuple[str, str, float | None, str]]
 
-def _ecs(check, settings) -> tuple[str, str]:
+
+def _epoch(when) -> float | None:
+    """An AWS time (a datetime from boto3, or Lambda's "2026-12-02T03:04:05.000+0000") in
+    epoch seconds; None when there is none or it cannot be read."""
+    from datetime import datetime
+
+    if isinstance(when, datetime):
+        return when.timestamp()
+    if isinstance(when, str) and when:
+        try:
+            return datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+        except ValueError:
+            try:
+                return datetime.fromisoformat(when).timestamp()
+            except ValueError:
+                return None
+    return None
+
+
+def _ecs(check, settings) -> tuple[str, str, Changed]:
     ecs = aws.client("ecs", settings)
     got = ecs.describe_services(cluster=check.cluster, services=[check.service])
     if not aws.field(got, "services"):
@@ -87,26 +110,51 @@ def _ecs(check, settings) -> tuple[str, str]:
     task = svc.get("taskDefinition", "").rsplit("/", 1)[-1]
     detail = f"{running}/{desired} running" + (f", {pending} pending" if pending else "") + f" · {task}" + \
         (f" · rollout {rollout}" if rollout else "")
+    # a new task definition is the deploy; its deployment's rollout is that deploy starting and finishing
+    deployment = str(primary.get("id", "")).rsplit("/", 1)[-1]
+    changed: Changed = [(f"{check.name} task definition", task, _epoch(primary.get("createdAt")),
+                         f"deployment {deployment}" if deployment else "")]
+    if rollout and deployment:
+        changed.append((f"{check.name} deployment", f"{deployment} {rollout}",
+                        _epoch(primary.get("updatedAt")) or _epoch(primary.get("createdAt")),
+                        str(primary.get("rolloutStateReason", ""))[:120]))
     if svc.get("status") != "ACTIVE" or rollout == "FAILED" or (desired > 0 and running == 0):
-        return "unhealthy", detail
+        return "unhealthy", detail, changed
     if running < desired or rollout == "IN_PROGRESS" or len(svc.get("deployments", [])) > 1:
-        return "degraded", detail
-    return "healthy", detail
+        return "degraded", detail, changed
+    return "healthy", detail, changed
 
 
-def _lambda(check, settings) -> tuple[str, str]:
+def _lambda(check, settings) -> tuple[str, str, Changed]:
     conf = aws.client("lambda", settings).get_function_configuration(FunctionName=check.function)
     aws.field(conf, "FunctionName")
     state, update = conf.get("State", "Active"), conf.get("LastUpdateStatus", "Successful")
     env = (conf.get("Environment") or {}).get("Variables") or {}
     flags = [v for v in check.emergency_variables if str(env.get(v, "")).lower() in TRUE]
     detail = f"{state} · last update {update}" + (f" · {', '.join(flags)} on" if flags else "")
+    # the configuration as far as it is safe to show: the code, and the emergency flags (other
+    # variables may hold secrets: only that they changed, as a digest)
+    others = sorted((k, str(v)) for k, v in env.items() if k not in check.emergency_variables)
+    config = f"code {str(conf.get('CodeSha256', '?'))[:10]} · " + (
+        ", ".join(f"{v}={'on' if v in flags else 'off'}" for v in check.emergency_variables) or "no flags") + \
+        (f" · other variables {_digest(others)}" if others else "")
+    changed: Changed = [(f"{check.name} configuration", config, _epoch(conf.get("LastModified")), "")]
+    if check.alias:
+        alias = aws.client("lambda", settings).get_alias(FunctionName=check.function, Name=check.alias)
+        changed.append((f"{check.name} alias {check.alias}", f"version {aws.field(alias, 'FunctionVersion')}",
+                        None, ""))
     if state in ("Failed", "Inactive") or update == "Failed":
         return "unhealthy", detail + (f": {conf.get('StateReason') or conf.get('LastUpdateStatusReason')}"
-                                      if conf.get("StateReason") or conf.get("LastUpdateStatusReason") else "")
+                                      if conf.get("StateReason") or conf.get("LastUpdateStatusReason") else ""), changed
     if state == "Pending" or update == "InProgress" or flags:
-        return "degraded", detail
-    return "healthy", detail
+        return "degraded", detail, changed
+    return "healthy", detail, changed
+
+
+def _digest(items) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:8]
 
 
 def _dynamodb(check, settings) -> tuple[str, str]:
@@ -149,24 +197,25 @@ CALLS = {"ecs_service": "ecs:DescribeServices", "lambda": "lambda:GetFunctionCon
 class AwsStatus(Source):
     kind = "aws_status"
 
-    def _poll(self) -> list[tuple[str, str | None, str, str]]:
-        out = []
+    def _poll(self) -> tuple[list[tuple[str, str | None, str, str]], Changed]:
+        out, changed = [], []
         for check in self.cfg.checks:
             try:
-                state, detail = CHECKS[check.type](check, self.cfg.aws)
+                state, detail, *said = CHECKS[check.type](check, self.cfg.aws)
                 out.append((check.name, state, detail, ""))
+                changed += said[0] if said else []
             except Exception as e:  # noqa: BLE001 - this row's error; the other rows still answer
                 out.append((check.name, None, "", aws.failed(e, CALLS[check.type])))
-        return out
+        return out, changed
 
     async def fetch(self) -> list[Reading]:
-        rows = await self.in_thread(self._poll)
+        rows, changed = await self.in_thread(self._poll)
         if all(err for *_, err in rows) and len({err for *_, err in rows}) == 1:
             from cockpit.signals.sources._base import SourceError
 
             raise SourceError(rows[0][3])  # AWS itself (credentials, endpoint): one error for the source
         clock = self.ctx.clock
-        out = []
+        out = [self.change(where, now, since=since, by=by) for where, now, since, by in changed]
         for name, state, detail, error in rows:
             if error:
                 out.append(Reading(self.name, f"component/{name}", clock.now(), 0.0, Status.ERROR, error,

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from cockpit.configmodel import SourceBase, _check_headers, _check_queries, _check_url
 from cockpit.model import Reading, Status
 from cockpit.signals.sources._base import Source, SourceError
+from cockpit.signals.sources._changes import build_versions
 from cockpit.signals.sources._http import resolve_headers
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -54,6 +55,9 @@ class PromQuerySource(SourceBase):
     queries: dict[str, str] = Field(min_length=1, description="Series name -> PromQL answering one number, e.g. "
                                     "error_rate = \"sum(rate(http_errors_total[5m])) / "
                                     "sum(rate(http_requests_total[5m]))\".")
+    changes: str | None = Field(None, description="PromQL whose series carry versions in their labels, e.g. "
+                                "'{__name__=~\".+_build_info\"}': a series whose version (or revision) label changes is "
+                                "a change on the timeline (a deploy).")
     backfill: float = Field(3600.0, ge=0, le=7 * 86400, description="Seconds of history loaded at start-up "
                             "with a range query (0: none).")
 
@@ -176,7 +180,20 @@ class PromQuery(Source):
         if all(not r.ok for r in readings) and len({r.error for r in readings}) == 1 and \
                 not readings[0].error.startswith(tuple(queries)):
             raise SourceError(readings[0].error)  # the server, not a query: one error for the source
-        return history + readings
+        return history + readings + (await self._versions(self.cfg.changes) if self.cfg.changes else [])
+
+    async def _versions(self, query: str) -> list[Reading]:
+        """The version each series ``query`` answers carries in its labels (a change when it
+        changes); a query that fails or answers another shape says no change."""
+        try:
+            data = await self._api("query", {"query": query})
+        except SourceError:
+            return []
+        result = data.get("result") if data.get("resultType") == "vector" else None
+        infos = [(str(item["metric"].get("__name__", "")), {str(k): str(v) for k, v in item["metric"].items()})
+                 for item in (result if isinstance(result, list) else [])
+                 if isinstance(item, dict) and isinstance(item.get("metric"), dict)]
+        return [self.change(where, now) for where, now in build_versions(infos)]
 
 
 def evaluated_at(at: Any, sent: float, sent_mono: float, arrived: float,

@@ -26,8 +26,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from cockpit.configmodel import SourceBase, _check_headers, _check_url
-from cockpit.model import Reading, quantile_series
+from cockpit.model import CHANGE_PREFIX, Reading, quantile_series
 from cockpit.signals.sources._base import Request, Source, SourceError
+from cockpit.signals.sources._changes import BUILD_INFO, build_versions
 from cockpit.signals.sources._http import resolve_headers
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -415,6 +416,8 @@ class PromScrapeSource(SourceBase):
         "then the rate series have no data (warming up). Shorter windows turn timing jitter into wrong rates."
     )
     quantiles: list[float] = Field([0.5, 0.95, 0.99], description="Latency quantiles to compute (0-1).")
+    build_info: bool = Field(True, description="A `*_build_info` series whose version (or revision) label "
+                             "changes is a change on the timeline (a deploy).")
 
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
     _headers = field_validator("headers")(classmethod(lambda cls, v: _check_headers(v)))
@@ -526,10 +529,17 @@ class PromScrape(Source):
         if not self._history or started - self._history[-1][0] >= self.window / self.KEEP:
             self._history.append((started, picked))
         self._warming = base is None
+        changes = self._versions(cur, answer.answered) if self.cfg.build_info else []
         if base is None:
-            return []
+            return changes
         base_t, prev = base
-        return self._rates(prev, picked, started - base_t)
+        return self._rates(prev, picked, started - base_t) + changes
+
+    def _versions(self, cur: Scrape, as_of: float) -> list[Reading]:
+        """The version each ``*_build_info`` series of the scrape says (a change when it changes)."""
+        infos = [(name, dict(labels)) for name, samples in cur.samples.items() if name.endswith(BUILD_INFO)
+                 for labels in samples]
+        return [self.change(where, now, as_of=as_of) for where, now in build_versions(infos)]
 
     def poll_gets(self) -> list[Request]:
         cfg = self.cfg
@@ -595,4 +605,5 @@ def summarize(readings: list[Reading]) -> tuple[bool, str]:
         parts.append(f"p95 {fmt_seconds(by['latency_p95'])}")
     if by.get("cost_per_day") is not None:
         parts.append(f"cost {fmt_usd_per_day(by['cost_per_day'])}")
+    parts += [f"{r.series.removeprefix(CHANGE_PREFIX)} {r.state}" for r in readings if r.series.startswith(CHANGE_PREFIX)]
     return not any(r.status.value == "error" for r in readings), ", ".join(parts) or "scraped"

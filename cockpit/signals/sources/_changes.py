@@ -1,0 +1,41 @@
+"""What several kinds share to say changes (see cockpit.model.CHANGE_PREFIX): the version a
+Prometheus ``*_build_info`` series carries in its labels (prom_scrape, prom_query)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+#: labels that name a build, in the order they are shown ("v1.5.0 (rev 3f2a9c1)")
+VERSION_LABELS = ("version", "tag", "image")
+REVISION_LABELS = ("revision", "commit", "git_commit", "gitCommit", "sha")
+#: labels that tell two copies of one program apart (a canary beside the fleet)
+WHERE_LABELS = ("instance", "pod", "job", "service")
+
+BUILD_INFO = "_build_info"
+
+
+def build_versions(series: Iterable[tuple[str, dict[str, str]]]) -> list[tuple[str, str]]:
+    """(where, version) of each ``<program>_build_info`` series given as (metric name,
+    labels): where is "<program> version", with the label that tells copies apart when
+    one program has several series; a series with no version or revision label says
+    nothing. Sorted by where, each where once (the last series of it wins)."""
+    found: dict[str, list[tuple[dict[str, str], str]]] = {}
+    for name, labels in series:
+        version = next((labels[k] for k in VERSION_LABELS if labels.get(k)), "")
+        revision = next((labels[k] for k in REVISION_LABELS if labels.get(k)), "")
+        if not (version or revision):
+            continue
+        shown = version + (f" (rev {revision[:12]})" if version and revision else revision[:12] if revision else "")
+        program = name[:-len(BUILD_INFO)] if name.endswith(BUILD_INFO) and len(name) > len(BUILD_INFO) else name
+        found.setdefault(program, []).append((labels, shown))
+    out: dict[str, str] = {}
+    for program, copies in found.items():
+        if len(copies) == 1:
+            out[f"{program} version"] = copies[0][1]
+            continue
+        tell = next((k for k in WHERE_LABELS if len({c[0].get(k) for c in copies}) == len(copies)), None)
+        for labels, shown in copies:
+            apart = labels.get(tell, "") if tell else ",".join(f"{k}={v}" for k, v in sorted(labels.items())
+                                                              if k not in VERSION_LABELS + REVISION_LABELS)
+            out[f"{program} {apart} version".replace("  ", " ")] = shown
+    return sorted(out.items())
