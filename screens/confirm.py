@@ -49,6 +49,8 @@ def describe_plan(plan: Plan) -> Table:
         row("will set", _compact(plan.after))
     row("destructive", "YES: it overwrites state" if plan.destructive else "no", "bold red" if plan.destructive else "")
     row("affects", ", ".join(plan.blast_radius) or "(no components listed)")
+    if plan.reverts:
+        row("reverts", plan.reverts, "bold")
     if plan.expected:
         row("expected", plan.expected)
     row("undo", "available from the timeline (z)" if plan.undo or plan.ask else "not undoable from the cockpit")

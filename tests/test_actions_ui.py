@@ -233,13 +233,25 @@ async def test_demo_rollback_brings_the_error_rate_back_under_the_threshold(tmp_
             async with accelerated(clock):  # simulated time at 5x: every poll sees traffic
                 await wait_for(pilot, lambda: app.tracker.level("metrics:error_rate").name == "CRIT", 20,
                                "the error rate to go critical")
-                await open_dialog(pilot, "r")
+                dialog = await open_dialog(pilot, "r")
+                # the plan names the change it reverts: the deploy, seen from the service's build_info
+                assert "reverts     checkout version v1.4.2 → v1.5.0 at " in plan_text(dialog), plan_text(dialog)
                 await pilot.press("y")
                 await wait_for(pilot, lambda: "action_outcome" in kinds(app), 5, "the rollback")
                 await wait_for(pilot, error_rate_below(app, 0.05), 20, "the error rate back under the warn threshold")
                 await wait_for(pilot, lambda: "action_effect" in kinds(app), 10, "the effect to be recorded")
             effect = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_effect")
             assert effect.payload["before"]["error_rate"] > 0.10
+            intent = next(e for e in app.journal.events(app.desk.current) if e.kind == "action_intent")
+            assert intent.payload["plan"]["reverts"].startswith("checkout version v1.4.2 → v1.5.0 at ")
+            # the rollback is marked on the sparklines (◆ over its column; the deploy came before the
+            # first rate here, off the sparkline's left edge)
+            from screens.panels import SignalPanelWidget
+
+            await wait_for(pilot, lambda: all(w.view.marks for w in app.screen.query(SignalPanelWidget)
+                                              if w.role == "error_rate"), 5, "a mark on the error rate")
+            error_panel = next(w for w in app.screen.query(SignalPanelWidget) if w.role == "error_rate")
+            assert "◆" in error_panel.render().plain
     finally:
         server.stop()
 

@@ -299,3 +299,25 @@ async def test_prom_query_changes_read_build_info_from_prometheus(prometheus):
     finally:
         await ctx.aclose()
     assert got == {"change/checkout version": "v1.5.0"}
+
+
+def test_a_rollback_names_the_change_it_reverts():
+    from actions.model import Plan, reverted_change
+    from cockpit.model import Level, TimelineEvent
+
+    def plan(action: str, kind: str, target: str) -> Plan:
+        return Plan(action, "r", kind, target, (), {}, {}, True, (), "", "confirm")
+
+    def seen(where: str, text: str, ts: float) -> TimelineEvent:
+        return TimelineEvent(ts, "change", text, Level.OK, where, {"where": where})
+
+    deploy = seen("checkout version", "checkout version v1.4.2 → v1.5.0", 1000.0)
+    other = seen("billing task definition", "billing task definition billing:4 → billing:5", 1100.0)
+    said = reverted_change(plan("Rollback", "http", "checkout-api"), ["api"], [deploy, other], 1180.0)
+    assert said.startswith("checkout version v1.4.2 → v1.5.0 at ") and said.endswith("(00:03:00 ago)")
+    assert reverted_change(plan("Roll back api", "ecs_rollback", "api"), [], [other], 1180.0).startswith(
+        "no change seen on api; the newest change seen: billing task definition")
+    assert reverted_change(plan("Rollback", "lambda_rollback", "fn"), [], [], 0.0) == \
+        "no change seen: check what this rolls back to"
+    assert reverted_change(plan("Emergency mode", "http", "checkout-api"), [], [deploy], 1180.0) == ""
+    assert reverted_change(plan("undo Rollback", "http", "checkout-api"), [], [deploy], 1180.0) == ""
