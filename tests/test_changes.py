@@ -321,3 +321,36 @@ def test_a_rollback_names_the_change_it_reverts():
         "no change seen: check what this rolls back to"
     assert reverted_change(plan("Emergency mode", "http", "checkout-api"), [], [deploy], 1180.0) == ""
     assert reverted_change(plan("undo Rollback", "http", "checkout-api"), [], [deploy], 1180.0) == ""
+
+
+def test_an_ecs_deployment_starting_and_finishing_are_changes(monkeypatch):
+    """moto never finishes a rollout (its deployments stay IN_PROGRESS), so the two answers
+    ECS gives as a deployment starts and completes are stubbed on a real boto3 client."""
+    from datetime import datetime, timezone
+
+    from botocore.stub import Stubber
+
+    from cockpit import aws
+    from cockpit.signals.sources import aws_status
+
+    client = boto3.client("ecs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    created = datetime(2026, 12, 2, 3, 0, tzinfo=timezone.utc)
+    for rollout, updated in (("IN_PROGRESS", created), ("COMPLETED", datetime(2026, 12, 2, 3, 4, tzinfo=timezone.utc))):
+        stub.add_response("describe_services", {"services": [{
+            "serviceName": "api", "status": "ACTIVE", "desiredCount": 2, "runningCount": 2, "pendingCount": 0,
+            "taskDefinition": "arn:aws:ecs:us-east-1:1:task-definition/api:42",
+            "deployments": [{"id": "ecs-svc/77", "status": "PRIMARY", "taskDefinition": "api:42",
+                             "rolloutState": rollout, "createdAt": created, "updatedAt": updated}]}]})
+    monkeypatch.setattr(aws, "client", lambda service, settings: client)
+    check = aws_status.AwsCheck(name="api", type="ecs_service", cluster="prod", service="api")
+    tracker = ChangeTracker(window=10 ** 9)
+    told = []
+    with stub:
+        for _ in range(2):
+            _, _, changed = aws_status._ecs(check, None)
+            for where, now, since, by in changed:
+                ev = tracker.update(Reading("aws", f"change/{where}", 1796184000.0, since, state=now, detail=by))
+                told += [ev.text] if ev else []
+    assert told == ["api task definition now api:42 (deployment 77)", "api deployment now 77 IN_PROGRESS",
+                    "api deployment 77 IN_PROGRESS → 77 COMPLETED"]
