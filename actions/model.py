@@ -91,6 +91,11 @@ class Verification:
 
 
 class Executor(Protocol):
+    """A kind's executor. One that sets ``takes_context = True`` gets ``context=`` (a dict)
+    in ``plan`` and ``undo`` too: what the dashboard knew when the key was pressed (``source``,
+    ``kind``, ``url`` and ``row`` of the highlighted components row, ``incident``, ``actor``)
+    and, for an undo, ``changed``: what the action's journaled outcome recorded."""
+
     kind: str
 
     def plan(self, cfg: Any, guard: str) -> Plan: ...

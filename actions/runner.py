@@ -52,6 +52,12 @@ class Report:
     after: dict[str, float]
 
 
+def _context(executor: Executor, context: dict[str, Any] | None) -> dict[str, Any]:
+    """The keyword a kind that plans from the dashboard's context (``takes_context``) is
+    given; other kinds are called as before."""
+    return {"context": dict(context or {})} if getattr(executor, "takes_context", False) else {}
+
+
 class ActionRunner:
     def __init__(self, executors: Mapping[str, Executor], recorder: Recorder,
                  signals: Callable[[], dict[str, float]], sleep: Callable[[float], None] | None = None) -> None:
@@ -92,19 +98,25 @@ class ActionRunner:
         except KeyError:
             raise ActionError(f"no executor for {kind!r} actions here") from None
 
-    def plan(self, cfg, guard: str) -> Plan:
+    def plan(self, cfg, guard: str, context: dict[str, Any] | None = None) -> Plan:
+        """What running ``cfg`` would do. ``context``: what the dashboard knows when the key
+        was pressed (the highlighted row of the components table, the incident, the
+        responder), given to the kinds that ask for it (``takes_context``)."""
         try:
-            return self.executor(cfg.kind).plan(cfg, guard)
+            executor = self.executor(cfg.kind)
+            return executor.plan(cfg, guard, **_context(executor, context))
         except ActionError:
             raise
         except Exception as e:  # noqa: BLE001 - credentials, permissions, unreachable: one line in the dialog
             raise ActionError(f"cannot plan {cfg.name}: {one_line(e)}") from None
 
-    def undo_plan(self, cfg, plan: Plan, guard: str) -> Plan | None:
+    def undo_plan(self, cfg, plan: Plan, guard: str, context: dict[str, Any] | None = None) -> Plan | None:
         """How to undo ``plan`` (None: this kind cannot), expecting the action's own effect to
-        go, not the action's expected effect again."""
+        go, not the action's expected effect again. ``context`` as for :meth:`plan`, with
+        ``changed``: what the action's journaled outcome says it changed."""
         try:
-            undo = self.executor(cfg.kind).undo(cfg, plan, guard)
+            executor = self.executor(cfg.kind)
+            undo = executor.undo(cfg, plan, guard, **_context(executor, context))
             return None if undo is None else dataclasses.replace(undo, expected=undone(plan))
         except ActionError:
             raise

@@ -51,6 +51,8 @@ _STYLE_VARS = {
 
 #: Glyph and word for a source whose data is no longer fresh.
 STALE_GLYPH = "◌"
+#: Glyph of a change (a deploy, a configuration edit) on the timeline and the sparklines.
+CHANGE_GLYPH = "◆"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,14 @@ STATE_LEVELS: dict[str, Level] = {
     "unhealthy": Level.CRIT,
     "fail": Level.CRIT,
     "unreachable": Level.CRIT,
+    # an Alertmanager alert's severity (cockpit/signals/sources/alertmanager.py maps its label to one of
+    # these three), and what an alert that stopped firing is: info is listed, not alerted on
+    "critical": Level.CRIT,
+    "warning": Level.WARN,
+    "info": Level.OK,
+    "resolved": Level.OK,
+    "silenced": Level.OK,
+    "inhibited": Level.OK,
 }
 
 

@@ -208,32 +208,43 @@ class DashboardScreen(Screen):
 
     def _refresh_components(self, now: Now) -> None:
         """Re-evaluate only rows whose series changed, or all rows of a source whose
-        freshness changed; the table then updates just those cells."""
+        freshness changed; the table then updates just those cells. A source with
+        ``dynamic_rows`` (alertmanager: its alerts come and go) has its own row first,
+        then a row per ``component/<row>`` series it tells, taken from the store; a row
+        it no longer tells while it answers leaves the table once stale."""
         app, cfg = self.app, self.app.config
         store = app.store
         if not cfg.panels.component_sources:
             return
         panel = self.query_one(ComponentsPanel)
         changed = []
+        gone: list[str] = []
         subtitle = ""
         for src_name in cfg.panels.component_sources:
             src = cfg.source(src_name)
             limit = stale_after(cfg, src_name)
+            dynamic = getattr(src, "dynamic_rows", False)
             keys = self._component_keys.get(src_name)
             if keys is None:
                 keys = self._component_keys[src_name] = [
+                    series_key(src_name, s) for s in src.series_names()[:1]] if dynamic else [
                     series_key(src_name, f"component/{c}") for c in src.components
                 ]
-            fresh = self._source_freshness(keys, now, limit)
+            fresh = self._source_freshness(keys[:1] if dynamic else keys, now, limit)
             subtitle = subtitle or fresh.label()
             every_row = self._source_status.get(src_name) != fresh.status
             self._source_status[src_name] = fresh.status
+            if dynamic and fresh.status == "ok":
+                gone += self._rows_gone(keys, now, limit)
             said = store.said(src_name)
             if not every_row and self._source_said.get(src_name) == said:
                 continue  # no reading of this source says anything new: no row to look at
             self._source_said[src_name] = said
+            if dynamic:
+                self._rows_found(src_name, keys, now, limit)
             seen = self._row_seen
-            for comp, key in zip(src.components, keys):
+            names = [src_name, *(k.split(":component/", 1)[1] for k in keys[1:])] if dynamic else src.components
+            for comp, key in zip(names, keys):
                 buf = store.get(key)
                 latest = buf.latest if buf is not None else None
                 # a new poll that says the same thing changes nothing on screen
@@ -244,9 +255,49 @@ class DashboardScreen(Screen):
                     self._row_views[key] = view
                     changed.append((key, view))
         panel.set_subtitle(subtitle)
-        if changed:
+        if changed or gone:
             with app.batch_update():
-                panel.show_rows(changed, self._row_views.values(), now.wall)
+                if changed:
+                    panel.show_rows(changed, self._row_views.values(), now.wall)
+                if gone:
+                    self._drop_rows(panel, gone, now)
+
+    def _rows_found(self, src_name: str, keys: list[str], now: Now, limit: float) -> None:
+        """Add to ``keys`` the rows a dynamic source tells now (fresh series not yet shown)."""
+        store, known = self.app.store, set(keys)
+        for key in store.keys(f"{src_name}:component/"):
+            latest = store.latest(key) if key not in known else None
+            if latest is not None and now.age(latest.ts, latest.received) <= limit:
+                keys.append(key)
+
+    def _rows_gone(self, keys: list[str], now: Now, limit: float) -> list[str]:
+        """Rows of a dynamic source (its own row aside) it has not told for longer than
+        ``limit`` while it answers: alerts over (told resolved, then no more); taken out of
+        ``keys``."""
+        store = self.app.store
+        gone = []
+        for key in keys[1:]:
+            latest = store.latest(key)
+            if latest is None or now.age(latest.ts, latest.received) > limit:
+                gone.append(key)
+        if gone:
+            keys[1:] = [k for k in keys[1:] if k not in set(gone)]
+        return gone
+
+    def _drop_rows(self, panel: ComponentsPanel, keys: list[str], now: Now) -> None:
+        """Take rows out of the table. Each is first shown as it is now (stale), so that the
+        panel, which skips a row shown unchanged, adds it again if it comes back."""
+        store = self.app.store
+        last = []
+        for key in keys:
+            view = self._row_views.pop(key, None)
+            self._row_seen.pop(key, None)
+            if view is not None:
+                limit = stale_after(self.app.config, key.split(":", 1)[0])
+                last.append((key, check_view(view.name, store.get(key), now, limit)))
+        panel.show_rows(last, self._row_views.values(), now.wall)
+        for key in keys:
+            panel.table.remove_row(key)
 
     def _source_freshness(self, keys: list[str], now: Now, limit: float) -> Freshness:
         store = self.app.store
@@ -609,9 +660,22 @@ class DashboardScreen(Screen):
     def action_run_action(self, key: str) -> None:
         app = self.app
         cfg = app.config.action(key)
-        self._start_action(cfg, app.action_guard(cfg), undo_of=None)
+        self._start_action(cfg, app.action_guard(cfg), undo_of=None, context=self._highlighted_row())
 
-    def _start_action(self, cfg, guard: str, undo_of) -> None:
+    def _highlighted_row(self) -> dict:
+        """The components row the cursor is on, for an action that acts on it (a silence of
+        the highlighted alert): its source, the source's kind and url, the row's name."""
+        cfg = self.app.config
+        if not cfg.panels.component_sources:
+            return {}
+        key = self.query_one(ComponentsPanel).table.highlighted
+        if key is None or ":component/" not in key:
+            return {}
+        src_name, row = key.split(":component/", 1)
+        src = cfg.source(src_name)
+        return {"source": src_name, "kind": src.kind, "url": getattr(src, "url", None), "row": row}
+
+    def _start_action(self, cfg, guard: str, undo_of, context: dict | None = None) -> None:
         app = self.app
         if not app.armed:
             app.say("READ-ONLY: actions are off; start the cockpit with --armed to run them")
@@ -621,22 +685,26 @@ class DashboardScreen(Screen):
             return
         st = app.desk.state()
         if st is None or not st.open:  # one rule: an action is recorded on an open incident, asked for
-            self.with_incident(f"{cfg.name} on {cfg.target}", lambda: self._start_action(cfg, guard, undo_of))
+            self.with_incident(f"{cfg.name} on {cfg.target}",
+                               lambda: self._start_action(cfg, guard, undo_of, context))
             return
         problem = app.runner.claim(cfg.target, cfg.name)
         if problem:
             app.say(problem)
             return
-        self._plan_action(cfg, guard, undo_of)
+        # what a kind that asks for it (takes_context) plans from: the row, the incident, who
+        context = {**(context or {}), "incident": st.id, "actor": app.actor}
+        self._plan_action(cfg, guard, undo_of, context)
 
     @work(thread=True, group="actions", exit_on_error=False)
-    def _plan_action(self, cfg, guard: str, undo_of) -> None:
+    def _plan_action(self, cfg, guard: str, undo_of, context: dict) -> None:
         """Read the target's current state off the UI thread, then show the plan."""
         from actions import ActionError
 
         app = self.app
         try:
-            plan = app.runner.plan(cfg, guard) if undo_of is None else app.runner.undo_plan(cfg, undo_of, guard)
+            plan = (app.runner.plan(cfg, guard, context) if undo_of is None
+                    else app.runner.undo_plan(cfg, undo_of, guard, context))
         except ActionError as e:
             plan, problem = None, str(e)
         else:
@@ -706,7 +774,12 @@ class DashboardScreen(Screen):
         if app.desk.outcome_of(intent.id) != "ok":
             app.say(f"{plan.action} did not finish ok; check the target before undoing anything")
             return
-        self._start_action(cfg, app.action_guard(cfg), undo_of=plan)
+        st = app.desk.state()
+        outcome = next((e for e in (st.events if st is not None else ()) if e.kind == "action_outcome"
+                        and e.payload.get("intent") == intent.id), None)
+        # what the outcome recorded it changed (a silence's id): the undo of some kinds needs it
+        changed = outcome.payload.get("changed") or {} if outcome is not None else {}
+        self._start_action(cfg, app.action_guard(cfg), undo_of=plan, context={"changed": changed})
 
     def action_toggle_service(self) -> None:
         self.app.toggle_simulator()

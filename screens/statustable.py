@@ -104,7 +104,31 @@ class StatusTable(ScrollView, can_focus=True):
         if 0 < y < self.size.height or not self.size.height:
             self.refresh_line(i + 1)  # a row out of view is drawn when scrolled to
 
+    def remove_row(self, key: str) -> None:
+        """Take a row out (an alert that is over); the rows under it move up one line.
+        Rare, so every line is drawn again (the odd rows' shading moves)."""
+        i = self._index.pop(key, None)
+        if i is None:
+            return
+        del self._keys[i]
+        del self._cells[key]
+        for k in self._keys[i:]:
+            self._index[k] -= 1
+        self._lines.clear()
+        if self.cursor is not None and (self.cursor > i or self.cursor >= len(self._keys)):
+            self.cursor = self.cursor - 1 if self._keys else None
+        self.virtual_size = Size(self.virtual_size.width, len(self._keys) + 1)
+        self.refresh()
+
+    @property
+    def highlighted(self) -> str | None:
+        """The key of the row the cursor is on (None: no row, or the cursor never came)."""
+        if self.cursor is None or not 0 <= self.cursor < len(self._keys):
+            return None
+        return self._keys[self.cursor]
+
     def clear(self) -> None:
+        self.cursor = None
         self._keys.clear()
         self._index.clear()
         self._cells.clear()

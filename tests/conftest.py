@@ -363,6 +363,81 @@ def prometheus(tmp_path_factory):
         sim.stop()
 
 
+def iso(dt) -> str:
+    """An RFC 3339 time as Alertmanager writes it (milliseconds, Z)."""
+    from datetime import timezone
+
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Alertmanager:
+    """A real Alertmanager on 127.0.0.1, driven through its own v2 API."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}/api/v2/{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            text = resp.read()
+        return json.loads(text) if text else None
+
+    def fire(self, labels: dict, summary: str = "", *, resolved: bool = False) -> None:
+        """Post an alert firing for three minutes (``resolved``: one that ended 5 s ago)."""
+        from datetime import datetime, timedelta, timezone
+
+        now = datetime.now(timezone.utc)
+        alert = {"labels": labels, "annotations": {"summary": summary} if summary else {},
+                 "startsAt": iso(now - timedelta(minutes=3))}
+        if resolved:
+            alert["endsAt"] = iso(now - timedelta(seconds=5))
+        self.call("POST", "alerts", [alert])
+
+    def silences(self) -> list[dict]:
+        return self.call("GET", "silences")
+
+
+@pytest.fixture
+def alertmanager(tmp_path):
+    """A fresh Alertmanager (Debian's prometheus-alertmanager) per test on a free loopback
+    port: a route to a null receiver, no cluster gossip, a temp store."""
+    binary = shutil.which("prometheus-alertmanager")
+    if binary is None:
+        import os
+
+        if os.environ.get("CI"):
+            pytest.fail("prometheus-alertmanager is not installed; .ci/test installs it")
+        pytest.skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
+    root = tmp_path / "alertmanager"
+    root.mkdir()
+    (root / "alertmanager.yml").write_text('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
+    port = free_port()
+    log = open(root / "alertmanager.log", "w")
+    proc = subprocess.Popen([binary, f"--config.file={root / 'alertmanager.yml'}", f"--storage.path={root / 'data'}",
+                             "--cluster.listen-address=", f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("Alertmanager did not start: " + (root / "alertmanager.log").read_text()[-2000:])
+            time.sleep(0.1)
+        yield Alertmanager(url)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
 PG_ADMIN = "postgresql://127.0.0.1:5432/postgres"
 
 

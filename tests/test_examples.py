@@ -55,19 +55,23 @@ def check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
                           text=True, timeout=120, env={**os.environ, **env})
 
 
-def test_ai_data_processor_checks_green_against_stand_ins(prometheus, moto_url, pg_url, sim_server):
+def test_ai_data_processor_checks_green_against_stand_ins(prometheus, moto_url, pg_url, sim_server, alertmanager):
     ecs = boto3.client("ecs", endpoint_url=moto_url, region_name="eu-central-1")
     ecs.create_cluster(clusterName="ai-processor-prod")
     ecs.register_task_definition(family="ai-processor", containerDefinitions=[{"name": "app", "image": "x",
                                                                                "memory": 512}])
     ecs.create_service(cluster="ai-processor-prod", serviceName="ai-processor-service-prod",
                        taskDefinition="ai-processor:1", desiredCount=0)
+    alertmanager.fire({"alertname": "HighErrorRate", "service": "ai-processor", "severity": "critical"})
+    alertmanager.fire({"alertname": "HighErrorRate", "service": "other", "severity": "critical"})  # filtered out
     env = {"COCKPIT_SOURCES__HEALTH__URL": f"{sim_server.url}/health", "COCKPIT_SOURCES__PROM__URL": prometheus,
-           "COCKPIT_AWS__ENDPOINT_URL": moto_url, "AI_PROCESSOR_DB_URL": pg_url}
+           "COCKPIT_AWS__ENDPOINT_URL": moto_url, "AI_PROCESSOR_DB_URL": pg_url,
+           "COCKPIT_SOURCES__ALERTS__URL": alertmanager.url}
     rows = check_green("ai-data-processor.toml", env)
-    assert set(rows) == {"health", "prom", "ecs", "db"}
+    assert set(rows) == {"health", "prom", "ecs", "alerts", "db"}
     assert "error_rate 0." in rows["prom"] and "latency_p95" in rows["prom"]
     assert "ai-processor-service" in rows["ecs"] and "postgres healthy" in rows["db"]
+    assert '1 firing: 1 critical; e.g. HighErrorRate{service="ai-processor",severity="critical"}' in rows["alerts"]
     # the same file with the database away: check says so and exits 1
     down = check(EXAMPLES / "ai-data-processor.toml", {**env, "AI_PROCESSOR_DB_URL": "postgresql://127.0.0.1:1/x"})
     assert down.returncode == 1 and "cannot connect" in down.stdout
