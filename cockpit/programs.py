@@ -10,13 +10,14 @@ import os
 from cockpit.safetext import is_secret_ref, resolve_secret
 
 
-def check_refs(values: list[str] | dict[str, str], what: str) -> None:
+def check_refs(values: list[str] | dict[str, str]) -> None:
     """Config check: a value starting with "env:" must be a valid ``env:NAME`` reference
     (a typo would otherwise be passed to the program as it is)."""
-    items = values.items() if isinstance(values, dict) else enumerate(values)
+    items = [(f"[{i}]", v) for i, v in enumerate(values)] if isinstance(values, list) else \
+        [(repr(k), v) for k, v in values.items()]
     for key, value in items:
         if value.startswith("env:") and not is_secret_ref(value):
-            raise ValueError(f"{what} {key!r}: {value!r} is not a valid env:NAME reference")
+            raise ValueError(f"{key}: {value!r} is not a valid env:NAME reference (letters, digits and _)")
 
 
 def resolve_env(env: dict[str, str], where: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ import pytest
 from cockpit.config import load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PROGRAMS = Path(__file__).resolve().parent / "programs"  # stand-ins for programs a config runs (kubectl)
 SEEDS = {"ai-data-processor.toml": "seed 001", "bedrock-ai-core.toml": "seed 000",
          "bedrock-support-mode.toml": "seed 002", "monitoring-api.toml": "seed 003",
          "macro-ai.toml": "seed 004"}
@@ -196,8 +197,11 @@ def test_macro_ai_checks_green_against_stand_ins(prometheus, moto_url, pg_url, f
     seed_cost_today(moto_url, "88.10")
     env = {"COCKPIT_SOURCES__HEALTH__URL": fault_server.url("/api/health"),
            "COCKPIT_SOURCES__CHECKS__URL": fault_server.url("/api/health/") + "{name}",
-           "COCKPIT_SOURCES__PROM__URL": prometheus, "COCKPIT_AWS__ENDPOINT_URL": moto_url, "MACRO_AI_DB_URL": pg_url}
+           "COCKPIT_SOURCES__PROM__URL": prometheus, "COCKPIT_AWS__ENDPOINT_URL": moto_url, "MACRO_AI_DB_URL": pg_url,
+           # kubectl: the stand-in program (tests/programs/kubectl), first on PATH
+           "PATH": f"{PROGRAMS}{os.pathsep}{os.environ.get('PATH', '')}"}
     rows = check_green("macro-ai.toml", env)
-    assert set(rows) == {"health", "checks", "prom", "db", "spend"}
+    assert set(rows) == {"health", "checks", "prom", "k8s", "db", "spend"}
     assert "3/3 healthy" in rows["checks"] and "error_rate 0." in rows["prom"]
+    assert "2/2 healthy" in rows["k8s"] and "macro-ai-api deployment revision 12" in rows["k8s"]
     assert "postgres healthy" in rows["db"] and "cost_today 88.1" in rows["spend"]

@@ -394,7 +394,7 @@ class CommandSource(SourceBase):
             raise ValueError("the program (argv[0]) is empty")
         if any("\x00" in a for a in v):
             raise ValueError("an argument cannot hold a NUL character")
-        check_refs(v, "argv")
+        check_refs(v)
         return v
 
     @field_validator("env")
@@ -403,7 +403,7 @@ class CommandSource(SourceBase):
         from cockpit.programs import check_refs
         from cockpit.safetext import SENSITIVE_HEADER, is_secret_ref
 
-        check_refs(v, "env")
+        check_refs(v)
         for name, value in v.items():
             if SENSITIVE_HEADER.search(name) and not is_secret_ref(value):
                 raise ValueError(f"env {name!r} looks secret: write it as \"env:NAME\" and export NAME")
@@ -443,7 +443,7 @@ class CommandSource(SourceBase):
 
         problems = []
         if not self.series and not self.components:
-            problems.append("nothing is read: set series, components or both")
+            problems.append("series: nothing to read; set series (numbers), components (rows) or both")
         if self.format == "prometheus":
             if self.components:
                 problems.append("components: Prometheus text gives series only; rows come from format "
@@ -459,7 +459,7 @@ class CommandSource(SourceBase):
                 if problem:
                     problems.append(f"series.{name}: {problem}")
         if self.format != "json" and "component_path" in self.model_fields_set:
-            problems.append(f"component_path is for format \"json\" (this one is {self.format!r})")
+            problems.append(f"component_path: only for format \"json\" (this source reads {self.format!r})")
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -529,6 +529,10 @@ async def run_capped(argv: list[str], env: dict[str, str] | None, cwd: str | Non
                 await asyncio.shield(proc.wait())
             except asyncio.CancelledError:
                 pass
+        # its pipes closed now, not when the event loop next gets round to it (it may be closing)
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
     return Ran(proc.returncode or 0, bytes(out), bytes(err))
 
 
