@@ -45,7 +45,7 @@ def test_a_new_state_is_a_change_and_the_same_state_is_not():
     assert ev is not None and ev.kind == "change" and ev.ts == 102.0
     assert ev.text == "api version v1 → v2 (by ci)"
     assert ev.payload == {"where": "api version", "from": "v1", "to": "v2", "by": "by ci", "source": "src",
-                          "since": None}
+                          "since": None, "after": 101.0}, "seen by polling: it changed after the last look"
     assert t.update(change("v2", 103.0)) is None
 
 
@@ -183,7 +183,14 @@ def test_the_demo_shows_its_deploy_as_a_change_journaled_and_in_the_trigger_sect
         server.stop()
     trigger = text.split("## Trigger / what changed", 1)[1].split("\n## ", 1)[0]
     assert "◆ checkout version v1.4.2 → v1.5.0" in trigger
-    assert "before) ◆" in trigger and "v1.5.0 → v1.4.2" not in trigger, "only what came before the first symptom"
+    import re
+
+    said = re.search(r"^- (\d\d:\d\d:\d\d) \((.+?); it changed between (\d\d:\d\d:\d\d) and then \(seen by "
+                     r"polling\)\) ◆ checkout version v1\.4\.2 → v1\.5\.0$", trigger, re.M)
+    assert said is not None, trigger
+    assert said.group(3) <= said.group(1) and (said.group(2).endswith(" before") or
+                                               said.group(2) == "seen just after the first symptom")
+    assert "v1.5.0 → v1.4.2" not in trigger, "only what came before the first symptom"
     assert "◆ checkout version v1.5.0 → v1.4.2" in text.split("## Timeline", 1)[1]
     # one journaled copy per change, however often it was polled
     assert len([e for e in journal.events(st_.id) if e.kind == "change_seen"]) == 2
@@ -354,3 +361,27 @@ def test_an_ecs_deployment_starting_and_finishing_are_changes(monkeypatch):
                 told += [ev.text] if ev else []
     assert told == ["api task definition now api:42 (deployment 77)", "api deployment now 77 IN_PROGRESS",
                     "api deployment 77 IN_PROGRESS → 77 COMPLETED"]
+
+
+def test_a_change_seen_by_the_poll_after_the_first_symptom_is_still_its_trigger():
+    """The demo's deploy and its first symptom land in one second: the health check may see
+    the symptom before the scrape sees the new version. It changed after the last look that
+    saw the old one, so it counts as before the symptom (said so), a later change does not."""
+    from cockpit.incident.journal import Event
+    from cockpit.incident.postmortem import changes_before, to_markdown
+    from cockpit.incident.state import fold
+
+    def ev(i: int, ts: float, kind: str, payload: dict) -> Event:
+        return Event(f"e{i}", "INC-1", ts, "cockpit", kind, payload)
+
+    events = [ev(1, 100.0, "incident_declared", {"title": "5xx", "service": "checkout"}),
+              ev(2, 20.2, "alert_raised", {"signal": "health", "level": "WARN", "text": "health up → degraded"}),
+              ev(3, 20.6, "change_seen", {"text": "checkout version v1.4.2 → v1.5.0", "where": "checkout version",
+                                          "after": 19.6}),
+              ev(4, 50.0, "change_seen", {"text": "checkout version v1.5.0 → v1.4.2", "where": "checkout version",
+                                          "after": 49.0})]
+    st_ = fold("INC-1", events)
+    assert [c["text"] for c in changes_before(st_, 20.2)] == ["checkout version v1.4.2 → v1.5.0"]
+    text = to_markdown(st_, 200.0)
+    assert ("(seen just after the first symptom; it changed between 00:00:19 and then (seen by polling)) "
+            "◆ checkout version v1.4.2 → v1.5.0") in text

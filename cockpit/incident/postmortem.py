@@ -198,10 +198,16 @@ def changes_before(st: IncidentState, start: float) -> list[dict[str, Any]]:
     evs = in_time_order(st.events)
     first = next((e for e in evs if is_symptom(e)), None)
     until = first.ts if first is not None else start
+
+    def earliest(e: Event) -> float:  # a change seen by polling happened after the last look before it
+        after = e.payload.get("after")
+        return float(after) if isinstance(after, (int, float)) and after <= e.ts else e.ts
+
     out = [{"at": e.ts, "ago": until - e.ts, "text": e.payload.get("text", ""), "by": e.payload.get("by", ""),
-            "where": e.payload.get("where", "")} for e in evs if e.kind == "change_seen" and e.ts <= until]
+            "where": e.payload.get("where", ""), "after": e.payload.get("after")}
+           for e in evs if e.kind == "change_seen" and earliest(e) <= until]
     out += [{"at": a["at"], "ago": until - a["at"], "text": f"{a['action']} on {a['target']} by {a['actor']}",
-             "by": a["actor"], "where": a["target"]} for a in actions(evs) if a["at"] <= until]
+             "by": a["actor"], "where": a["target"], "after": None} for a in actions(evs) if a["at"] <= until]
     return sorted(out, key=lambda c: c["at"])
 
 
@@ -341,7 +347,10 @@ def to_markdown(st: IncidentState, now: float, head: Event | None = None, charts
           "(newest last; the cockpit's own actions are changes too):")
         w("")
         for c in changed:
-            w(f"- {utc(c['at']):%H:%M:%S} ({_ago(c['ago'])} before) ◆ {md(c['text'])}")
+            between = f"; it changed between {utc(c['after']):%H:%M:%S} and then (seen by polling)" \
+                if c["after"] is not None else ""
+            when_ = f"{_ago(c['ago'])} before" if c["ago"] >= 0 else "seen just after the first symptom"
+            w(f"- {utc(c['at']):%H:%M:%S} ({when_}{between}) ◆ {md(c['text'])}")
     else:
         w("No change was seen before the first symptom (no deploy, configuration edit or action reached the "
           "cockpit's sources).")

@@ -209,6 +209,7 @@ class ChangeTracker:
     def __init__(self, window: float = 3600.0) -> None:
         self.window = window
         self._last: dict[str, tuple[str, float | None]] = {}
+        self._looked: dict[str, float] = {}  # when each thing was last seen (a reading of it)
         #: each thing's newest (state, since) told, where the source knows since when
         self._seen: dict[str, deque[tuple[str, float]]] = {}
 
@@ -229,23 +230,28 @@ class ChangeTracker:
         last = self._last.get(r.key)
         if last is None:
             self._last[r.key] = (r.state, since)
+            self._looked[r.key] = r.ts
             if since is None or not 0 <= r.ts - since <= self.window:
                 return None
             return self._told(r, None, since)
         was, was_since = last
+        after, self._looked[r.key] = self._looked.get(r.key), r.ts
         if r.state == was or (since is not None and was_since is not None and since < was_since):
             return None  # the same, or older than what was told
         self._last[r.key] = (r.state, since)
-        return self._told(r, was, since)
+        return self._told(r, was, since, after if since is None else None)
 
     @staticmethod
-    def _told(r: Reading, was: str | None, since: float | None) -> TimelineEvent:
+    def _told(r: Reading, was: str | None, since: float | None, after: float | None = None) -> TimelineEvent:
+        """The change's event; ``after``: when the thing was last seen as it was (a change
+        seen by polling happened in between, and the postmortem says so)."""
         where = r.series.removeprefix(CHANGE_PREFIX)
         text = f"{where} {was} → {r.state}" if was is not None else f"{where} now {r.state}"
         # stamped when it happened, never later than it was seen (a clock ahead, a hostile log)
         return TimelineEvent(min(since, r.ts) if since is not None else r.ts, "change", text + (f" ({r.detail})" if r.detail else ""),
                              Level.OK, where, {"where": where, "from": was, "to": r.state, "by": r.detail,
-                                               "source": r.source, "since": since})
+                                               "source": r.source, "since": since,
+                                               **({"after": after} if after is not None else {})})
 
 
 # ---------------------------------------------------------------- severity
