@@ -443,3 +443,61 @@ async def test_alert_rows_come_and_go_in_the_components_table(alertmanager, calm
         await wait_for(pilot, lambda: crit_key in table.rows and "CRITICAL" in table.get_row(crit_key)[1].plain, 5,
                        "the row back when the alert fires again")
         assert list(table.rows)[-1] == crit_key
+
+
+def silence_action(url: str, **kw):
+    from cockpit import kinds
+
+    return kinds.action_config("alertmanager_silence").model_validate(
+        {"kind": "alertmanager_silence", "key": "l", "name": "silence", "target": "alertmanager", "url": url,
+         "verify_timeout": 1.0, **kw})
+
+
+def test_the_silence_plans_only_from_a_firing_alert_row_of_its_alertmanager(alertmanager):
+    from actions import ActionError
+    from actions.kinds.alertmanager_silence import NO_ROW, AlertmanagerSilenceExecutor
+
+    ex, cfg = AlertmanagerSilenceExecutor(), silence_action(alertmanager.url, match_labels=["alertname", "service"])
+    alertmanager.fire(CRITICAL)
+    alertmanager.fire({**CRITICAL, "instance": "b"})
+    alertmanager.fire(OTHER)
+    row = {"source": "alerts", "kind": "alertmanager", "url": alertmanager.url, "row": row_name(CRITICAL),
+           "incident": "INC-1", "actor": "bob"}
+    for context in ({}, {**row, "row": None}, {**row, "kind": "http_components"}):
+        with pytest.raises(ActionError) as e:
+            ex.plan(cfg, "confirm", context=context)
+        assert str(e.value) == NO_ROW
+    with pytest.raises(ActionError, match="not of the Alertmanager at"):
+        ex.plan(cfg, "confirm", context={**row, "url": "http://127.0.0.1:9"})
+    with pytest.raises(ActionError, match="is not firing at"):
+        ex.plan(cfg, "confirm", context={**row, "row": row_name(WARNING)})
+    plan = ex.plan(cfg, "confirm", context=row)  # match_labels: every instance of the alert
+    assert plan.notes[0] == 'matchers: alertname="HighErrorRate", service="checkout"'
+    assert plan.notes[1].startswith("silences 2 alert(s) firing now: ") and row_name(OTHER) not in plan.notes[1]
+    assert plan.ask["min"] == 5 and plan.ask["max"] == 240 and plan.ask["default"] == 60
+    with pytest.raises(ActionError, match="must be from 5 to 240"):
+        plan.with_value(241)
+    with pytest.raises(ActionError, match="no silence id was journaled"):
+        ex.undo(cfg, plan, "confirm", context={"changed": {}})
+    with pytest.raises(ActionError, match="no silence id was journaled"):
+        ex.undo(cfg, plan, "confirm", context={"changed": {"silence_id": "../../status"}})
+
+
+def test_a_silence_alertmanager_refuses_or_answers_garbage_is_one_line(fault_server):
+    from actions.kinds.alertmanager_silence import AlertmanagerSilenceExecutor
+    from actions.model import Plan, Step
+
+    ex, cfg = AlertmanagerSilenceExecutor(), silence_action(fault_server.url().rstrip("/"))
+    matchers = [{"name": "alertname", "value": "A", "isRegex": False, "isEqual": True}]
+    plan = Plan("silence", "l", "alertmanager_silence", "alertmanager",
+                (Step("POST", {"matchers": matchers, "createdBy": "bob", "comment": "c"}),), {}, {}, False, (), "",
+                "confirm", ask={"name": "minutes", "now": None, "min": 5, "max": 240, "default": 60}).with_value(30)
+    fault_server.respond("/api/v2/silences", b'"silence invalid: \\u001b[31mno\\nmatchers"', status=400)
+    out = ex.execute(cfg, plan)
+    assert out.result == "failed" and out.details.startswith("Alertmanager refused the silence: HTTP 400: silence")
+    assert "\x1b" not in out.details and "\n" not in out.details
+    fault_server.respond("/api/v2/silences", b"<html>proxy</html>", status=200)
+    out = ex.execute(cfg, plan)
+    assert out.result == "unknown" and "without a silence id" in out.details
+    fault_server.respond("/api/v2/silences", b'{"silenceID": "../../x"}', status=200)
+    assert ex.execute(cfg, plan).result == "unknown"

@@ -11,6 +11,7 @@ match (what will go quiet), and when the silence ends.
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from actions.model import ActionError, Outcome, Plan, Step, Verification, is_destructive, one_line
 from cockpit.configmodel import ActionBase, _check_headers, _check_url, _count_bounds
+from cockpit.safetext import clean
 
 NO_ROW = "highlight a firing alert in the components table first (tab to the table, arrows to the alert)"
 MAX_MINUTES = 7 * 24 * 60
@@ -45,8 +47,6 @@ class AlertmanagerSilenceAction(ActionBase):
     @field_validator("match_labels")
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
-        import re
-
         bad = [n for n in v if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
         if bad:
             raise ValueError(f"not label names: {', '.join(map(repr, bad))}")
@@ -68,7 +68,7 @@ def _said(resp) -> str:
     except ValueError:
         doc = " ".join(resp.text.split())[:160]
     said = doc if isinstance(doc, str) else doc.get("message") if isinstance(doc, dict) else ""
-    return f"HTTP {resp.status_code}" + (f": {str(said)[:200]}" if said else "")
+    return f"HTTP {resp.status_code}" + (f": {clean(str(said), limit=200)}" if said else "")
 
 
 def matcher_text(matchers: list[dict]) -> str:
@@ -169,7 +169,7 @@ class AlertmanagerSilenceExecutor:
     def undo(self, cfg, plan: Plan, guard: str, context: dict[str, Any] | None = None) -> Plan | None:
         changed = (context or {}).get("changed") or {}
         silence_id = changed.get("silence_id")
-        if not isinstance(silence_id, str) or not silence_id:
+        if not isinstance(silence_id, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", silence_id):
             raise ActionError(f"{plan.action}: no silence id was journaled with its outcome; expire the silence "
                               f"in Alertmanager ({cfg.url})")
         doc = self._silence(cfg, silence_id)
@@ -223,7 +223,7 @@ class AlertmanagerSilenceExecutor:
             silence_id = resp.json().get("silenceID")
         except (ValueError, AttributeError):
             silence_id = None
-        if not isinstance(silence_id, str) or not silence_id:
+        if not isinstance(silence_id, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", silence_id):
             return Outcome("unknown", f"HTTP {resp.status_code} without a silence id: look for it in Alertmanager",
                            took)
         self._made[id(plan)] = silence_id
@@ -256,8 +256,8 @@ class AlertmanagerSilenceExecutor:
                 state = doc.get("status", {}).get("state") if isinstance(doc.get("status"), dict) else None
                 if state == want:
                     return Verification(True, f"Alertmanager says silence {silence_id} is {want}"
-                                        + (f" until {doc.get('endsAt')}" if want == "active" else ""))
-                last = f"is {state}"
+                                        + (f" until {clean(doc.get('endsAt'), limit=40)}" if want == "active" else ""))
+                last = f"is {clean(state, limit=40)}"
             except Exception as e:  # noqa: BLE001
                 last = one_line(e)
             if time.monotonic() >= deadline:
