@@ -580,3 +580,23 @@ def test_macro_ai_example_polls_kubectl_for_deployment_rows_and_changes(cluster)
     readings = failed_poll(src)
     assert {r.series for r in readings} == {"component/macro-ai-api", "component/macro-ai-ui"}
     assert readings[0].error == "exit 1: Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout"
+
+
+def test_a_rollout_seen_by_kubectl_is_one_change_on_the_timeline(cluster):
+    """End to end with the cockpit's watcher: the first poll is the baseline, a new revision
+    is one change event (from → to, by whom), the same revision again is none."""
+    from cockpit.signals.watch import SignalWatch
+
+    config = load_config(EXAMPLES / "macro-ai.toml", environ={})
+    watch = SignalWatch(config)
+    src = Command(config.source("k8s"), SourceContext())
+    cluster.deploy("macro-ai-api", replicas=3, revision=12, images=["registry.macro-ai.com/macro-ai-api:1.4.2"])
+    cluster.deploy("macro-ai-ui", replicas=2, revision=5, images=["registry.macro-ai.com/macro-ai-ui:1.4.2"])
+    assert [e for e in watch.take(asyncio.run(src.poll())).alerts if e.kind == "change"] == []
+    cluster.deploy("macro-ai-api", revision=13, images=["registry.macro-ai.com/macro-ai-api:1.5.0"],
+                   change_cause="ci-bot: deploy 812")
+    changes = [e for e in watch.take(asyncio.run(src.poll())).alerts if e.kind == "change"]
+    assert [e.text for e in changes] == [
+        "macro-ai-api deployment revision 12 · image registry.macro-ai.com/macro-ai-api:1.4.2 → "
+        "revision 13 · image registry.macro-ai.com/macro-ai-api:1.5.0 (ci-bot: deploy 812)"]
+    assert [e for e in watch.take(asyncio.run(src.poll())).alerts if e.kind == "change"] == []
