@@ -81,6 +81,13 @@ def _check_headers(v: dict[str, str]) -> dict[str, str]:
 SERIES_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
+def listed_once(names: list[str]) -> None:
+    """Raise (for a validator) naming every name listed more than once (components, checks)."""
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"listed more than once: {', '.join(dupes)}")
+
+
 def _some_of(names: list[str], most: int = 8) -> str:
     """'known: a, b, c' with at most ``most`` names, then how many more."""
     shown = ", ".join(names[:most])

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cockpit import aws
-from cockpit.configmodel import AwsSettings, Model, SourceBase
+from cockpit.configmodel import AwsSettings, Model, SourceBase, listed_once
 from cockpit.model import Reading, Status
 from cockpit.signals.sources._base import Source, summarize_components
 from cockpit.signals.sources._http import score
@@ -61,10 +61,7 @@ class AwsStatusSource(SourceBase):
     @field_validator("checks")
     @classmethod
     def _unique(cls, v: list) -> list:
-        names = [c.name for c in v]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        listed_once([c.name for c in v])
         return v
 
     feeds: ClassVar[str] = "components"

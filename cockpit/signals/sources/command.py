@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 
-from cockpit.configmodel import SERIES_NAME, SourceBase
+from cockpit.configmodel import SERIES_NAME, SourceBase, listed_once
 from cockpit.model import CHANGE_PREFIX, Reading, Status, state_level
 from cockpit.signals.sources._base import Source, SourceError, summarize_components
 from cockpit.signals.sources._http import _detail, said_state, score
@@ -420,9 +420,7 @@ class CommandSource(SourceBase):
     @field_validator("components")
     @classmethod
     def _components(cls, v: list[str]) -> list[str]:
-        dupes = sorted({c for c in v if v.count(c) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        listed_once(v)
         if any(not c.strip() for c in v):
             raise ValueError("a component name is empty")
         return v

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from pydantic import Field, field_validator
 
-from cockpit.configmodel import _check_url
+from cockpit.configmodel import _check_url, listed_once
 from cockpit.model import Reading, Status, state_level
 from cockpit.signals.sources._base import (
     Request,
@@ -59,9 +59,7 @@ class HttpComponentsSource(HttpCheck):
     @field_validator("components")
     @classmethod
     def _unique(cls, v: list[str]) -> list[str]:
-        dupes = sorted({c for c in v if v.count(c) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        listed_once(v)
         return v
 
     feeds: ClassVar[str] = "components"
