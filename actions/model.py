@@ -52,6 +52,8 @@ class Plan:
     #: confirmed while the journal was away: its intent goes to the local spool, and no other
     #: cockpit's lease could be checked (the dialog said so and asked for the target's name)
     offline: bool = False
+    #: a rollback: the change it reverts, as the timeline said it (``reverted_change``)
+    reverts: str = ""
 
     def with_value(self, n: int) -> "Plan":
         """The plan with the asked-for number filled in (and undo back to the current one)."""
@@ -107,6 +109,34 @@ class Executor(Protocol):
     def undo(self, cfg: Any, plan: Plan, guard: str) -> Plan | None:
         """The plan that reverses ``plan`` (from what it recorded), or None."""
         ...
+
+
+def reverted_change(plan: Plan, components: list[str], changes: list, now: float) -> str:
+    """What a rollback reverts, in one line, from the changes seen (timeline events of kind
+    "change", oldest first): the newest whose subject ("checkout" of "checkout version")
+    names the plan's target or one of its components, or is named by them; else the newest
+    change, said to be another's; "" for an action that is not a rollback (nor for the undo
+    of one: that puts back what the rollback replaced)."""
+    from cockpit.clock import format_duration, hms
+
+    if not (plan.kind.endswith("rollback") or "rollback" in plan.action.lower()) or \
+            plan.action.lower().startswith("undo "):
+        return ""
+    names = [n.lower() for n in (plan.target, *components) if n]
+
+    def names_it(ev) -> bool:
+        subject = str(ev.signal or ev.payload.get("where", "")).split(" ", 1)[0].lower()
+        return bool(subject) and any(subject in n or n in subject for n in names)
+
+    def said(ev) -> str:
+        return f"{ev.text} at {hms(ev.ts)} ({format_duration(max(0.0, now - ev.ts))} ago)"
+
+    mine = [ev for ev in changes if names_it(ev)]
+    if mine:
+        return said(mine[-1])
+    if changes:
+        return f"no change seen on {plan.target}; the newest change seen: {said(changes[-1])}"
+    return "no change seen: check what this rolls back to"
 
 
 def guard_for(cfg: Any, environment: str, production: bool, rules: dict[str, str]) -> str:

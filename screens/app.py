@@ -111,6 +111,7 @@ class CockpitApp(App):
         self.desk = IncidentDesk(self.journal, self.clock, self.actor, config.service.name,
                                  config.incident.declare_on_critical, on_event=self.record, drill=mode == "DRILL",
                                  spool=spool, mode=mode)
+        self.desk.change_window = float(config.settings.history)
         # Every journal read and write runs on its own thread, one at a time and in order.
         self.worker = JournalWorker(self.desk, self.journal, say=self.say,
                                     failed=lambda e: self.report_once("journal", e), changed=self.desk_changed)

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from cockpit.clock import Now, hms
-from cockpit.model import Status, series_key
+from cockpit.model import Status, TimelineEvent, series_key
 from cockpit.signals.views import CheckView, Freshness, check_view, freshness, health_views, signal_view, stale_after
 from screens.leaks import Footer
 from screens.header import CockpitHeader
@@ -23,6 +23,7 @@ from screens.panels import ComponentsPanel, HealthPanel, SignalPanelWidget, Time
 
 
 SAMPLES = 240  # sparkline samples handed to a panel; it draws as many as fit
+CHANGE_MARKS = 100  # the newest change times kept for the sparklines' marks
 
 
 def panel_id(key: str) -> str:
@@ -105,6 +106,7 @@ class DashboardScreen(Screen):
         super().__init__(id="dashboard")
         self._events_shown = 0
         self._events_generation = 0
+        self._change_times: list[float] = []  # when things changed, oldest first (see _note_changes)
         self._keys_depend_on: tuple | None = None  # what the footer's keys were last worked out from
         self._component_keys: dict[str, list[str]] = {}
         self._source_status: dict[str, str] = {}
@@ -193,7 +195,7 @@ class DashboardScreen(Screen):
         cfg, store = self.app.config, self.app.store
         for key, _ in cfg.panels.signals():
             widget = self.query_one(f"#{panel_id(key)}", SignalPanelWidget)
-            widget.show(signal_view(cfg, key, store, now, SAMPLES, self._sample_cache))
+            widget.show(signal_view(cfg, key, store, now, SAMPLES, self._sample_cache, self._change_times))
 
     def _refresh_timeline(self, now: Now) -> None:
         events = self.app.events
@@ -201,10 +203,19 @@ class DashboardScreen(Screen):
             lines, self._events_shown, self._events_generation = events.snapshot()
             pane = self.query_one(TimelinePane)
             pane.set_filter(pane.filter, lines)
+            self._change_times = []
+            self._note_changes(lines)
             return
         new, taken = events.since(self._events_shown)  # the journal thread may append meanwhile
         self.query_one(TimelinePane).add(new)
+        self._note_changes(new)
         self._events_shown = taken
+
+    def _note_changes(self, lines: list[TimelineEvent]) -> None:
+        """Keep when things changed (a deploy, an action started), for the sparklines' marks."""
+        times = [ev.ts for ev in lines if ev.kind == "change" or ev.payload.get("journal") == "action_intent"]
+        if times:
+            self._change_times = sorted(self._change_times + times)[-CHANGE_MARKS:]
 
     def _refresh_components(self, now: Now) -> None:
         """Re-evaluate only rows whose series changed, or all rows of a source whose
@@ -727,6 +738,10 @@ class DashboardScreen(Screen):
             plan = dataclasses.replace(plan, offline=True, guard="type_to_confirm", notes=(
                 *plan.notes, "journal down: this action will be recorded locally and merged when the journal "
                 "answers; another responder's action on this target cannot be seen"))
+        from actions.model import reverted_change
+
+        changes = [ev for ev in self.app.events if ev.kind == "change"]  # the newest 2,000 lines at most
+        plan = dataclasses.replace(plan, reverts=reverted_change(plan, cfg.components, changes, self.app.clock.now()))
         holder = desk.lease_on(plan.target)
 
         def answered(confirmed) -> None:
