@@ -404,6 +404,13 @@ class CockpitConfig(Model):
         keys = [a.key for a in self.actions]
         for key in sorted({k for k in keys if keys.count(k) > 1}):
             problems.append(f"actions: key {key!r} is used by more than one action")
+        hold = self.settings.state_clear_hold
+        for i, src in enumerate(self.sources):
+            keep = getattr(src, "keep_resolved", None)
+            if keep is not None and keep < hold:
+                problems.append(f"sources[{i}].keep_resolved: {keep:g}s is shorter than [settings] state_clear_hold "
+                                f"({hold:g}s): an alert over would leave before its recovery reached the timeline; "
+                                f"set at least {hold:g}")
         known = {c for s in self.sources if s.feeds == "components" for c in s.components}
         for i, a in enumerate(self.actions):
             for c in a.components:

@@ -38,6 +38,8 @@ class SourceBase(Model):
     feeds: ClassVar[str] = "signal"
     #: whether it calls AWS (then it takes the top-level [aws] when it has none of its own)
     uses_aws: ClassVar[bool] = False
+    #: what a row of the components table it feeds is called on the timeline
+    row_word: ClassVar[str] = "component"
 
     def series_names(self) -> list[str]:
         """The series a source of this config produces; panels may refer only to these."""

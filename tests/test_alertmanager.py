@@ -45,7 +45,10 @@ async def poll(url: str, **kw):
 
 
 def source(url: str, **kw):
-    config = config_from_dict(am_raw(url, **kw), "<t>", {})
+    raw = am_raw(url, **kw)
+    # a source on its own (no timeline): an alert over may leave at once, whatever the clear hold
+    raw.setdefault("settings", {})["state_clear_hold"] = min(30.0, kw.get("keep_resolved", 30.0))
+    config = config_from_dict(raw, "<t>", {})
     ctx = SourceContext(SystemClock())
     return build_source(config.source("alerts"), ctx), ctx
 
@@ -346,6 +349,8 @@ async def test_a_critical_alert_declares_the_incident_and_is_silenced_and_unsile
         assert "CRITICAL" in table.get_row(crit_key)[1].plain
         raised = [e for e in journal.events(inc) if e.kind == "alert_raised"]
         assert any(e.payload["level"] == "CRIT" and "HighErrorRate" in e.payload["signal"] for e in raised), raised
+        # on the timeline an alert is called an alert, not a component
+        assert any(e.payload["text"].startswith("alert HighErrorRate{") for e in raised), raised
 
         # the key with the source's own row highlighted: one line, nothing planned or run
         table.focus()
@@ -501,3 +506,16 @@ def test_a_silence_alertmanager_refuses_or_answers_garbage_is_one_line(fault_ser
     assert out.result == "unknown" and "without a silence id" in out.details
     fault_server.respond("/api/v2/silences", b'{"silenceID": "../../x"}', status=200)
     assert ex.execute(cfg, plan).result == "unknown"
+
+
+def test_keep_resolved_shorter_than_the_state_clear_hold_is_one_line(write_config):
+    from cockpit.config import ConfigError, load_config
+
+    raw = demo_raw("http://127.0.0.1:9")
+    raw["sources"].append({"name": "alerts", "kind": "alertmanager", "url": "http://127.0.0.1:9093",
+                           "keep_resolved": 10})
+    with pytest.raises(ConfigError) as err:
+        load_config(write_config(raw))
+    assert [p.split(": ", 1)[1] for p in err.value.problems if "keep_resolved" in p] == [
+        "sources[3].keep_resolved: 10s is shorter than [settings] state_clear_hold (30s): an alert over would "
+        "leave before its recovery reached the timeline; set at least 30"], err.value.problems

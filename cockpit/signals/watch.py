@@ -50,6 +50,7 @@ class SignalWatch:
         self.changes = ChangeTracker(float(config.settings.history))
         for _, panel, name in self.panels():
             self.tracker.watch(panel.series, name, panel.threshold, formatter(panel.unit))
+        self._row_word = {s.name: s.row_word for s in config.sources}  # "component api", "alert HighErrorRate{…}"
         self._marks: dict[str, int] = {}  # series -> its buffer's version when last recorded
         self._recorded_until: float | None = None
 
@@ -76,7 +77,8 @@ class SignalWatch:
                 continue
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is None and r.state is not None:
-                ev = self.states.update(r.key, state_label(r), r.state, r.ts)
+                ev = self.states.update(r.key, state_label(r, self._row_word.get(r.source, "component")), r.state,
+                                        r.ts)
             if ev is not None:
                 out.alerts.append(ev)
         return out
@@ -163,14 +165,15 @@ class SignalWatch:
             signals.append(Signal("health", f"health check {src}", level, critical=self.config.source(src).critical))
         for key, state in self.states.states.items():
             if ":component/" in key:
-                signals.append(Signal("component", f"component {key.split(':component/', 1)[1]}", state_level(state)))
+                word = self._row_word.get(key.split(":", 1)[0], "component")
+                signals.append(Signal("component", f"{word} {key.split(':component/', 1)[1]}", state_level(state)))
         s = suggest_severity(signals)
         return s.severity, s.driver
 
 
-def state_label(r: Reading) -> str:
+def state_label(r: Reading, row_word: str = "component") -> str:
     if r.series.startswith("component/"):
-        return f"component {r.series.removeprefix('component/')}"
+        return f"{row_word} {r.series.removeprefix('component/')}"
     return f"health check {r.source}"
 
 

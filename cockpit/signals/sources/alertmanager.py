@@ -98,6 +98,8 @@ class AlertmanagerSource(SourceBase):
     feeds: ClassVar[str] = "components"
     #: its rows are the alerts firing now, taken from the readings, not listed here
     dynamic_rows: ClassVar[bool] = True
+    #: what its rows are called on the timeline ("alert HighErrorRate{…} warning → critical")
+    row_word: ClassVar[str] = "alert"
     components: ClassVar[tuple[str, ...]] = ()
 
     def series_names(self) -> list[str]:
