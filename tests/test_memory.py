@@ -70,7 +70,9 @@ async def test_the_app_keeps_the_newest_timeline_lines_and_says_older_ones_are_i
             assert ol.option_count <= pane.MAX_SHOWN
             assert str(ol.get_option_at_index(ol.option_count - 1).prompt).endswith(f"line {n - 1}")
             assert "journal" in str(pane.border_subtitle)
-            await pilot.press("f", "f", "f", "f")  # every filter in turn, back to all: rebuilt from what is kept
+            from screens.panels import TIMELINE_FILTERS
+
+            await pilot.press(*"f" * len(TIMELINE_FILTERS))  # every filter in turn, back to all: rebuilt from what is kept
             await pilot.pause()
             assert pane.filter == "all" and ol.option_count <= TIMELINE_KEPT
             assert "journal" in str(pane.border_subtitle)

@@ -149,7 +149,11 @@ def test_config_refuses_passwords_and_wrong_panel_kinds():
     raw["panels"]["components"]["sources"] = ["db"]
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw, "<t>", {})
-    assert "expected a component source (aws_status, http_components, pg_health)" in "\n".join(err.value.problems)
+    from cockpit import kinds
+
+    fit = [k for k in kinds.source_kinds() if kinds.source_config(k).feeds == "components"]
+    assert "pg_health" in fit and "pg_query" not in fit
+    assert f"expected a component source ({', '.join(fit)})" in "\n".join(err.value.problems)
 
 
 async def test_the_database_is_a_row_in_the_components_table(pg_url, sim_server):

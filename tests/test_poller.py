@@ -4,13 +4,14 @@ on demand (``fault_server``), plus the Prometheus parser and rate arithmetic."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import math
 import random
 import time
 
 import pytest
 
-from cockpit.clock import ManualClock
+from cockpit.clock import ManualClock, SystemClock
 from cockpit.signals.sources.http_components import HttpComponentsSource
 from cockpit.signals.sources.http_health import HttpHealthSource
 from cockpit.signals.sources.prom_scrape import PromScrapeSource
@@ -642,3 +643,33 @@ async def test_the_polling_session_takes_aiohttp_warmed_at_start_and_a_failed_wa
     finally:
         await ctx.aclose()
     assert len(calls) == 2
+
+
+async def test_a_poll_cancelled_while_aiohttp_loads_does_not_break_the_polls_after_it(monkeypatch):
+    """A poll abandoned at its deadline while aiohttp was still being imported cancelled the
+    shared import (asyncio.wrap_future passes a cancellation on): every later poll of every
+    HTTP source then failed. The wait is shielded, and a cancelled import is started again."""
+    import threading
+
+    import cockpit.signals.sources._base as base
+
+    gate = threading.Event()
+    real = base._import_aiohttp
+    monkeypatch.setattr(base, "_warm", None)
+    monkeypatch.setattr(base, "_import_aiohttp", lambda: (gate.wait(10), real())[1])
+    ctx = SourceContext(SystemClock())
+    try:
+        first = asyncio.create_task(ctx.session())
+        await asyncio.sleep(0.05)
+        first.cancel()  # the poll's deadline
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        gate.set()
+        session = await asyncio.wait_for(ctx.session(), 10)
+        assert not session.closed
+        cancelled = concurrent.futures.Future()
+        cancelled.cancel()
+        monkeypatch.setattr(base, "_warm", cancelled)
+        assert base.warm_http() is not cancelled, "a cancelled import is started again"
+    finally:
+        await ctx.aclose()

@@ -178,7 +178,7 @@ class IncidentDesk:
                 self._journal_changes(inc, st.declared_at)
                 if ended is not None and declared.payload.get("carried_from") == ended.id:
                     carried = [e.id for e in ended.events if e.kind in CARRIED]
-                    self.on_replaced({*carried, *(self._twin_of[i] for i in carried if i in self._twin_of)})
+                    self.on_replaced(self.lines_of(carried))
                 self.sync()
                 for intent in self.unresolved_actions():  # the cockpit stopped while these ran
                     self.on_event(TimelineEvent(
@@ -196,6 +196,12 @@ class IncidentDesk:
         self._twins = list(self._episode)
         self._shown.difference_update(e.id for e in self._episode)
         self._episode = []
+
+    def lines_of(self, ids) -> set[str]:
+        """The ids of the timeline lines that show these journal events: their own, and the
+        line this cockpit showed before one was journaled under another id (a symptom
+        another cockpit journaled first, a change journaled under the id made from it)."""
+        return {*ids, *(self._twin_of[i] for i in ids if i in self._twin_of)}
 
     def _twin(self, ev: Event) -> bool:
         """Whether ``ev`` (read from the journal) is another cockpit's copy of a symptom this
@@ -481,12 +487,12 @@ class IncidentDesk:
         p = ev.payload
         key = json.dumps([inc, p.get("source"), p.get("where"), p.get("from"), p.get("to"), p.get("since")])
         ident = "chg-" + hashlib.sha256(key.encode()).hexdigest()[:28]
-        shown = ev.id in self._shown
-        self._shown.discard(ev.id)
+        if ev.id in self._shown:  # already on the timeline (that line keeps its id): not shown again
+            self._shown.discard(ev.id)
+            self._shown.add(ident)
+            self._twin_of[ident] = ev.id
         if any(e.id == ident for e in known) or any(u.event.id == ident for u in self.unsaved):
             return None
-        if shown:  # already on the timeline: not shown again when put
-            self._shown.add(ident)
         return self._put(Event(ident, inc, ev.ts, ev.actor, ev.kind, ev.payload))
 
     def alert(self, ev: TimelineEvent, *, at: float | None = None) -> str | None:

@@ -48,7 +48,9 @@ class SourceContext:
         if self._session is None:
             async with self._lock:
                 if self._session is None:
-                    aiohttp = await asyncio.wrap_future(warm_http())
+                    # shielded: a poll cancelled at its deadline must not cancel the import every
+                    # later poll waits for (wrap_future passes a cancellation on to the future)
+                    aiohttp = await asyncio.shield(asyncio.wrap_future(warm_http()))
                     # ssl=True: aiohttp's own verifying context, made when it was imported (a
                     # context of our own loaded the CA bundle a third time, ~30 ms)
                     connector = aiohttp.TCPConnector(limit=self.http_limit, limit_per_host=0, ssl=True,
@@ -145,7 +147,7 @@ def warm_http() -> concurrent.futures.Future:
     of CPU overlaps Textual's import and the first frame instead of delaying the second poll."""
     global _warm
     with _warm_lock:
-        if _warm is None or (_warm.done() and _warm.exception() is not None):  # a failure is tried again
+        if _warm is None or _warm.cancelled() or (_warm.done() and _warm.exception() is not None):  # tried again
             _warm = concurrent.futures.Future()
             threading.Thread(target=_run_into, args=(_warm, _import_aiohttp), name="warm-http",
                              daemon=True).start()
@@ -153,6 +155,8 @@ def warm_http() -> concurrent.futures.Future:
 
 
 def _run_into(future: concurrent.futures.Future, fn: Callable[[], Any]) -> None:
+    if not future.set_running_or_notify_cancel():
+        return  # cancelled before it started (the poll waiting for it was): nothing to do
     try:
         future.set_result(fn())
     except BaseException as e:  # noqa: BLE001 - handed to whoever awaits it
