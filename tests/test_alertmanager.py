@@ -351,6 +351,9 @@ async def test_a_critical_alert_declares_the_incident_and_is_silenced_and_unsile
         assert any(e.payload["level"] == "CRIT" and "HighErrorRate" in e.payload["signal"] for e in raised), raised
         # on the timeline an alert is called an alert, not a component
         assert any(e.payload["text"].startswith("alert HighErrorRate{") for e in raised), raised
+        # a critical alert is the team's own page: P1 suggested, named by it (not by a warning listed first)
+        await wait_for(pilot, lambda: (app.desk.state().suggestion or ("", ""))[0] == "P1", 10, "P1 suggested")
+        assert app.desk.state().suggestion[1].startswith("alert HighErrorRate{"), app.desk.state().suggestion
 
         # the key with the source's own row highlighted: one line, nothing planned or run
         table.focus()

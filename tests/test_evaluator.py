@@ -163,6 +163,12 @@ def sig(role, level, name=None, shown="", critical=True):
         ([sig("cost", WARN, shown="$82/day"), sig("latency", WARN)], "P2", "cost WARN $82/day"),
         ([sig("error_rate", WARN)], "P2", "error rate WARN"),
         ([sig("component", CRIT, "ai-gateway")], "P2", "ai-gateway CRIT"),
+        # the worst row names it, not the first listed
+        ([sig("component", WARN, "worker"), sig("health", CRIT, "api", critical=False)], "P2", "api CRIT"),
+        # an Alertmanager alert: critical is the team's own page (P1), a warning is P2
+        ([sig("alert", WARN, "alert DiskFilling"), sig("alert", CRIT, "alert HighErrorRate"), sig("cost", WARN)],
+         "P1", "alert HighErrorRate CRIT"),
+        ([sig("alert", WARN, "alert DiskFilling")], "P2", "alert DiskFilling WARN"),
         # P3: monitoring only, minor performance degradation
         ([sig("latency", WARN, shown="640ms")], "P3", "latency WARN 640ms"),
         # nothing wrong: nothing suggested

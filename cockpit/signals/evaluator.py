@@ -260,7 +260,7 @@ SEVERITIES = ("P0", "P1", "P2", "P3")
 #: The seed runbooks' definitions (bedrock-ai-core's classification).
 DEFINITIONS = {
     "P0": "complete outage: every critical health check is down",
-    "P1": "major degradation: error rate or latency critical",
+    "P1": "major degradation: error rate or latency critical, or a critical alert firing",
     "P2": "minor issue, a workaround exists: cost threshold warning, error rate warning or a degraded component",
     "P3": "monitoring only: minor performance degradation",
 }
@@ -287,7 +287,7 @@ class Suggestion:
 class Signal:
     """One input to the severity suggestion: what it is, its level, how it reads now."""
 
-    role: str  # error_rate | latency | cost | health | component
+    role: str  # error_rate | latency | cost | health | component | alert
     name: str
     level: Level
     shown: str = ""
@@ -302,16 +302,16 @@ def suggest_severity(signals: list[Signal]) -> Suggestion:
     health = [s for s in signals if s.role == "health" and s.critical]
     if health and all(s.level is Level.CRIT for s in health):
         return Suggestion("P0", "every critical health check down: " + ", ".join(named(s) for s in health))
-    for role in ("error_rate", "latency"):
+    for role in ("error_rate", "latency", "alert"):  # an alert: the team's own rules called it critical
         for s in signals:
             if s.role == role and s.level is Level.CRIT:
                 return Suggestion("P1", named(s))
     for s in signals:
         if s.role in ("cost", "error_rate") and s.level >= Level.WARN:
             return Suggestion("P2", named(s))
-    for s in signals:
-        if s.role in ("component", "health") and s.level >= Level.WARN:
-            return Suggestion("P2", named(s))
+    rows = [s for s in signals if s.role in ("component", "health", "alert") and s.level >= Level.WARN]
+    if rows:  # the worst of them names it (the first of the worst)
+        return Suggestion("P2", named(max(rows, key=lambda s: s.level)))
     for s in signals:
         if s.level >= Level.WARN:
             return Suggestion("P3", named(s))

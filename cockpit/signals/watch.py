@@ -166,7 +166,8 @@ class SignalWatch:
         for key, state in self.states.states.items():
             if ":component/" in key:
                 word = self._row_word.get(key.split(":", 1)[0], "component")
-                signals.append(Signal("component", f"{word} {key.split(':component/', 1)[1]}", state_level(state)))
+                signals.append(Signal("alert" if word == "alert" else "component",
+                                      f"{word} {key.split(':component/', 1)[1]}", state_level(state)))
         s = suggest_severity(signals)
         return s.severity, s.driver
 
