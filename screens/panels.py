@@ -348,6 +348,11 @@ class TimelineList(OptionList):
 
     virtual_size = Reactive(Size(0, 0), layout=False)
 
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        """The scrollbar came or went: the lines are wrapped again to the width left (wrapped
+        before it came, the ends of the longest lines were drawn under it)."""
+        self._clear_caches()
+
 
 class TimelinePane(Vertical):
     """The incident timeline, newest at the bottom, filtered by kind."""

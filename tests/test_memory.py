@@ -106,3 +106,37 @@ async def test_footer_keys_and_the_dialogs_widgets_are_let_go():
             assert live(StylesCache) <= caches + 40  # was a dialog's and a footer's worth more each time
     finally:
         server.stop()
+
+
+async def test_timeline_lines_are_wrapped_again_when_its_scrollbar_comes():
+    """Seen with Alertmanager rows: once the timeline needed a scrollbar, the lines wrapped
+    before it came kept their width and the scrollbar hid their last characters
+    ('severity="wa' lost its 'wa')."""
+    from textual.geometry import Region
+
+    from cockpit.model import Level, TimelineEvent
+
+    server, clock = frozen_demo()
+    app = CockpitApp(demo_config(server.url), mode="DEMO", clock=clock, poll=False, simulator=server)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.screen.query_one(TimelinePane)
+            ol = pane.query_one("OptionList")
+            width = ol.scrollable_content_region.width
+            # each line exactly as wide as the list without a scrollbar
+            texts = [f"{i:02d} " + "x" * (width - 12 - 3) for i in range(2)]
+            pane.add([TimelineEvent(float(i), "note", t, Level.OK) for i, t in enumerate(texts)])
+            await pilot.pause()
+            assert not ol.show_vertical_scrollbar
+            pane.add([TimelineEvent(10.0 + i, "note", f"line {i}", Level.OK) for i in range(60)])
+            await pilot.pause()
+            await pilot.pause()
+            assert ol.show_vertical_scrollbar
+            shown = ol.scrollable_content_region.width
+            ol.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            visible = "".join(ol.render_lines(Region(0, 0, shown, 6))[y].crop(0, shown).text for y in range(6))
+            for t in texts:
+                assert t.split(" ", 1)[1] in visible.replace(" ", "").replace("\u00a0", ""), visible
+    finally:
+        server.stop()
