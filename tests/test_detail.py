@@ -77,3 +77,18 @@ async def test_component_names_are_never_cut_when_there_is_room(app, size, name)
         await settle(pilot)
         assert table.scroll_offset.x == 0
         assert table.render_line(0).text.lstrip().startswith("Component")
+
+
+@pytest.mark.parametrize("width, clock", [(160, True), (120, False)])
+async def test_with_an_incident_the_header_drops_its_utc_clock_first(app, width, clock):
+    """At 120 columns with an incident open the UTC clock is the first part to go (the least
+    needed); everything else of the widest header still fits."""
+    from screens.header import CockpitHeader
+
+    async with app.run_test(size=(width, 40)) as pilot:
+        app.refresh_dashboard()
+        await settle(pilot)
+        line = app.screen.query_one(CockpitHeader).render().plain
+        assert app.desk.current is not None and f"{app.desk.current} DECLARED T+" in line, line
+        assert ("UTC" in line) is clock, line
+        assert "checkout-api · demo" in line and "SEV P1? (S)" in line and "ack due in" in line, line
