@@ -786,14 +786,12 @@ class DashboardScreen(Screen):
         except KeyError:
             app.say(f"{plan.action} is no longer configured; undo it by hand")
             return
-        if app.desk.outcome_of(intent.id) != "ok":
+        outcome = app.desk.outcome(intent.id)
+        if outcome is None or outcome.payload.get("result") != "ok":
             app.say(f"{plan.action} did not finish ok; check the target before undoing anything")
             return
-        st = app.desk.state()
-        outcome = next((e for e in (st.events if st is not None else ()) if e.kind == "action_outcome"
-                        and e.payload.get("intent") == intent.id), None)
         # what the outcome recorded it changed (a silence's id): the undo of some kinds needs it
-        changed = outcome.payload.get("changed") or {} if outcome is not None else {}
+        changed = outcome.payload.get("changed") or {}
         self._start_action(cfg, app.action_guard(cfg), undo_of=plan, context={"changed": changed})
 
     def action_toggle_service(self) -> None:

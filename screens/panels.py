@@ -204,7 +204,8 @@ class SignalPanelWidget(LinePanel):
         styles = {lv: level_style(self, lv) for lv in Level}
         styles[Level.OK] = Style(color=theme_color(self, "primary"))
         rows = sparkline(v.samples, width, height=2, style_for=lambda i: styles[v.sample_levels[i]],
-                         ceiling=v.ceiling, marks=v.marks, mark_style=Style(bold=True, color=theme_color(self, "accent")))
+                         ceiling=v.ceiling, marks=v.marks,
+                         mark_style=Style(bold=True, color=theme_color(self, "accent")))
         for row in rows:
             out.append_text(row)
             out.append("\n")

@@ -368,7 +368,7 @@ def test_a_change_seen_by_the_poll_after_the_first_symptom_is_still_its_trigger(
     the symptom before the scrape sees the new version. It changed after the last look that
     saw the old one, so it counts as before the symptom (said so), a later change does not."""
     from cockpit.incident.journal import Event
-    from cockpit.incident.postmortem import changes_before, to_markdown
+    from cockpit.incident.postmortem import actions, changes_before, to_markdown
     from cockpit.incident.state import fold
 
     def ev(i: int, ts: float, kind: str, payload: dict) -> Event:
@@ -381,7 +381,7 @@ def test_a_change_seen_by_the_poll_after_the_first_symptom_is_still_its_trigger(
               ev(4, 50.0, "change_seen", {"text": "checkout version v1.5.0 → v1.4.2", "where": "checkout version",
                                           "after": 49.0})]
     st_ = fold("INC-1", events)
-    assert [c["text"] for c in changes_before(st_, 20.2)] == ["checkout version v1.4.2 → v1.5.0"]
+    assert [c["text"] for c in changes_before(st_, 20.2, actions(st_.events))] == ["checkout version v1.4.2 → v1.5.0"]
     text = to_markdown(st_, 200.0)
     assert ("(seen just after the first symptom; it changed between 00:00:19 and then (seen by polling)) "
             "◆ checkout version v1.4.2 → v1.5.0") in text

@@ -47,7 +47,9 @@ class AlertmanagerSilenceAction(ActionBase):
     @field_validator("match_labels")
     @classmethod
     def _labels(cls, v: list[str]) -> list[str]:
-        bad = [n for n in v if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n)]
+        from cockpit.signals.sources.alertmanager import LABEL_NAME
+
+        bad = [n for n in v if not re.fullmatch(LABEL_NAME, n)]
         if bad:
             raise ValueError(f"not label names: {', '.join(map(repr, bad))}")
         return v

@@ -715,11 +715,14 @@ class IncidentDesk:
             ev = by_id.get(ev.payload.get("intent"))
         return ev if ev is not None and ev.kind == "action_intent" else None
 
+    def outcome(self, intent_id: str) -> Event | None:
+        """The journaled outcome of the action whose intent is ``intent_id`` (None: none yet)."""
+        return next((e for e in self._all_events()
+                     if e.kind == "action_outcome" and e.payload.get("intent") == intent_id), None)
+
     def outcome_of(self, intent_id: str) -> str | None:
-        for e in self._all_events():
-            if e.kind == "action_outcome" and e.payload.get("intent") == intent_id:
-                return e.payload.get("result")
-        return None
+        outcome = self.outcome(intent_id)
+        return outcome.payload.get("result") if outcome is not None else None
 
     def unresolved_actions(self) -> list[Event]:
         """Intents of the current incident with no outcome: shown as "outcome unknown"."""
@@ -845,8 +848,8 @@ def _acted(ev: Event) -> dict:
 
 #: what a drill's new attempt carries over from the one a rewind ended (actions hold leases
 #: and have outcomes of their own: not carried)
-CARRIED = {"incident_declared", "change_seen", "alert_raised", "alert_cleared", "status_changed", "severity_suggested",
-           "severity_set", "title_set", "note", "role_set", "milestone_set", "communication_sent", "action_item"}
+CARRIED = {"incident_declared", "change_seen", "alert_raised", "alert_cleared", "status_changed",
+           "severity_suggested", "severity_set", "title_set", "note", "role_set", "milestone_set", "communication_sent", "action_item"}
 
 
 def attempt_ends(st: IncidentState | None, at: float) -> bool:

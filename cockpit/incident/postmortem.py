@@ -191,10 +191,11 @@ def line(e: Event) -> str:
     return k.replace("_", " ")
 
 
-def changes_before(st: IncidentState, start: float) -> list[dict[str, Any]]:
+def changes_before(st: IncidentState, start: float, acts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes seen before the first symptom (before ``start`` when there is none),
     oldest first: deploys and configuration edits the sources saw, and the actions run
-    from a cockpit (an action is a change too). Each with how long before it came."""
+    from a cockpit (``acts``, from :func:`actions`: an action is a change too). Each with
+    how long before it came."""
     evs = in_time_order(st.events)
     first = next((e for e in evs if is_symptom(e)), None)
     until = first.ts if first is not None else start
@@ -207,7 +208,7 @@ def changes_before(st: IncidentState, start: float) -> list[dict[str, Any]]:
             "where": e.payload.get("where", ""), "after": e.payload.get("after")}
            for e in evs if e.kind == "change_seen" and earliest(e) <= until]
     out += [{"at": a["at"], "ago": until - a["at"], "text": f"{a['action']} on {a['target']} by {a['actor']}",
-             "by": a["actor"], "where": a["target"], "after": None} for a in actions(evs) if a["at"] <= until]
+             "by": a["actor"], "where": a["target"], "after": None} for a in acts if a["at"] <= until]
     return sorted(out, key=lambda c: c["at"])
 
 
@@ -254,6 +255,7 @@ def data(st: IncidentState, now: float, head: Event | None = None) -> dict[str, 
     series = signal_series(evs)
     extremes = {role: s.extremes(start, end) for role, s in series.items()}
     requests = failed_requests(series, start, end)
+    acts = actions(evs)
     items = [{"text": i.text, "owner": i.owner, "priority": i.priority, "due": i.due, "by": i.by}
              for i in st.action_items]
     items += [{"text": e.payload["text"][4:].lstrip(" :-"), "owner": "", "priority": "", "due": "", "by": e.actor}
@@ -272,8 +274,8 @@ def data(st: IncidentState, now: float, head: Event | None = None) -> dict[str, 
         "extremes": {role: {k: {"at": t, "value": v} for k, (t, v) in x.items()} for role, x in extremes.items() if x},
         "failed_requests": None if requests is None else {"failed": requests[0], "total": requests[1]},
         "cost_usd": cost_during(series, start, end),
-        "responders": people(st), "roles": roles(st), "actions": actions(evs),
-        "changes_before": changes_before(st, start),
+        "responders": people(st), "roles": roles(st), "actions": acts,
+        "changes_before": changes_before(st, start, acts),
         "role_holders": {role: [{"who": who, "from": ts} for who, ts in held] for role, held in st.roles.items()},
         "action_items": items,
         "communications": [e.payload for e in evs if e.kind == "communication_sent"],

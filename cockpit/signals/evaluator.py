@@ -203,8 +203,8 @@ class ChangeTracker:
     it changed within ``window`` seconds (a deploy from a minute before the cockpit
     started is the first question of the incident). A (state, since) said before, or a
     state stamped earlier than the last one told, is old news (a deploy log says its last
-    entries on every poll); the same state again is no change. An event is stamped when the change happened when the
-    source knows, else when it was seen."""
+    entries on every poll); the same state again is no change. An event is stamped when the
+    change happened when the source knows, else when it was seen."""
 
     def __init__(self, window: float = 3600.0) -> None:
         self.window = window
@@ -216,7 +216,8 @@ class ChangeTracker:
     def settle(self, states: dict[str, tuple[str, float | None]]) -> None:
         """Take these (state, since) as what each thing is, announcing nothing (a drill's seek)."""
         self._last = dict(states)
-        self._seen = {k: deque([(state, since)], maxlen=64) for k, (state, since) in states.items() if since is not None}
+        self._seen = {k: deque([(state, since)], maxlen=64) for k, (state, since) in states.items()
+                      if since is not None}
 
     def update(self, r: Reading) -> TimelineEvent | None:
         if not r.ok or not r.state:
@@ -248,8 +249,8 @@ class ChangeTracker:
         where = r.series.removeprefix(CHANGE_PREFIX)
         text = f"{where} {was} → {r.state}" if was is not None else f"{where} now {r.state}"
         # stamped when it happened, never later than it was seen (a clock ahead, a hostile log)
-        return TimelineEvent(min(since, r.ts) if since is not None else r.ts, "change", text + (f" ({r.detail})" if r.detail else ""),
-                             Level.OK, where, {"where": where, "from": was, "to": r.state, "by": r.detail,
+        at = min(since, r.ts) if since is not None else r.ts
+        return TimelineEvent(at, "change", text + (f" ({r.detail})" if r.detail else ""), Level.OK, where, {"where": where, "from": was, "to": r.state, "by": r.detail,
                                                "source": r.source, "since": since,
                                                **({"after": after} if after is not None else {})})
 

@@ -145,8 +145,24 @@ def signal_view(
         samples=values,
         sample_levels=levels,
         ceiling=_ceiling(panel.threshold),
-        marks=change_marks(buf.times(len(values)) if buf and changes else [], changes),
+        marks=_marks(role, buf, len(values), changes, cache),
     )
+
+
+def _marks(role: str, buf: RingBuffer | None, n: int, changes: Sequence[float],
+           cache: dict | None) -> frozenset[int]:
+    """The marks of a panel's sparkline, worked out again only when its samples or the
+    changes moved (not on every refresh: the sample times are read from the buffer)."""
+    if buf is None or not changes:
+        return frozenset()
+    key = (buf.version, n, len(changes), changes[-1], changes[0])
+    hit = cache.get(("marks", role)) if cache is not None else None
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    marks = change_marks(buf.times(n), changes)
+    if cache is not None:
+        cache[("marks", role)] = (key, marks)
+    return marks
 
 
 def change_marks(times: Sequence[float], changes: Sequence[float]) -> frozenset[int]:

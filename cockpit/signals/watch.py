@@ -77,8 +77,7 @@ class SignalWatch:
                 continue
             ev = self.tracker.update(r.key, r.value if r.ok else None, r.ts)
             if ev is None and r.state is not None:
-                ev = self.states.update(r.key, state_label(r, self._row_word.get(r.source, "component")), r.state,
-                                        r.ts)
+                ev = self.states.update(r.key, state_label(r, self._row_word.get(r.source, "component")), r.state, r.ts)
             if ev is not None:
                 out.alerts.append(ev)
         return out

@@ -44,8 +44,10 @@ LEVEL_WORDS = ("critical", "warning", "info")
 #: the worst first: the order rows are kept in when there are more than max_alerts
 _RANK = {"critical": 0, "warning": 1, "info": 2}
 
+#: a Prometheus label name
+LABEL_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 #: one Alertmanager matcher: name, operator, value (quoted, or bare without spaces/commas/braces)
-MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^"\s,{}]*)\s*')
+MATCHER = re.compile(r'\s*(' + LABEL_NAME + r')\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|[^"\s,{}]*)\s*')
 
 
 def check_matcher(text: str) -> str:
@@ -91,7 +93,7 @@ class AlertmanagerSource(SourceBase):
     @field_validator("severity_label")
     @classmethod
     def _label(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
+        if not re.fullmatch(LABEL_NAME, v):
             raise ValueError("a label name: letters, digits and '_', not starting with a digit")
         return v
 

@@ -605,5 +605,6 @@ def summarize(readings: list[Reading]) -> tuple[bool, str]:
         parts.append(f"p95 {fmt_seconds(by['latency_p95'])}")
     if by.get("cost_per_day") is not None:
         parts.append(f"cost {fmt_usd_per_day(by['cost_per_day'])}")
-    parts += [f"{r.series.removeprefix(CHANGE_PREFIX)} {r.state}" for r in readings if r.series.startswith(CHANGE_PREFIX)]
+    parts += [f"{r.series.removeprefix(CHANGE_PREFIX)} {r.state}" for r in readings
+              if r.series.startswith(CHANGE_PREFIX)]
     return not any(r.status.value == "error" for r in readings), ", ".join(parts) or "scraped"
