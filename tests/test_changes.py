@@ -385,3 +385,15 @@ def test_a_change_seen_by_the_poll_after_the_first_symptom_is_still_its_trigger(
     text = to_markdown(st_, 200.0)
     assert ("(seen just after the first symptom; it changed between 00:00:19 and then (seen by polling)) "
             "◆ checkout version v1.4.2 → v1.5.0") in text
+
+
+def test_times_from_outside_answers_need_their_zone():
+    from datetime import datetime, timezone
+
+    from cockpit.signals.sources._changes import epoch_of
+
+    assert epoch_of("2026-12-02T03:04:05.000+0000") == epoch_of("2026-12-02T03:04:05Z") == 1796180645.0  # Lambda
+    assert epoch_of(datetime(2026, 12, 2, 3, 4, 5, tzinfo=timezone.utc)) == 1796180645.0  # boto3
+    assert epoch_of(1796180645000) == 1796180645.0  # milliseconds
+    assert epoch_of("2026-12-02T03:04:05") is None and epoch_of(datetime(2026, 12, 2)) is None, "whose clock?"
+    assert epoch_of(True) is None and epoch_of("soon") is None and epoch_of(float("nan")) is None

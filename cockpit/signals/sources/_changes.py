@@ -1,9 +1,13 @@
 """What several kinds share to say changes (see cockpit.model.CHANGE_PREFIX): the version a
-Prometheus ``*_build_info`` series carries in its labels (prom_scrape, prom_query)."""
+Prometheus ``*_build_info`` series carries in its labels (prom_scrape, prom_query), and
+when a change happened as an outside answer says it (changes, aws_status)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
 #: labels that name a build, in the order they are shown ("v1.5.0 (rev 3f2a9c1)")
 VERSION_LABELS = ("version", "tag", "image")
@@ -39,3 +43,24 @@ def build_versions(series: Iterable[tuple[str, dict[str, str]]]) -> list[tuple[s
                                                               if k not in VERSION_LABELS + REVISION_LABELS)
             out[f"{program} {apart} version".replace("  ", " ")] = shown
     return sorted(out.items())
+
+
+def epoch_of(value: Any) -> float | None:
+    """A time an outside answer gives, in epoch seconds: a datetime with its zone (boto3),
+    epoch seconds or milliseconds, or an ISO 8601 text with its zone ("…Z", "…+0000");
+    None for anything else (a time without its zone could be anyone's: not believed)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        t = float(value)
+        if not math.isfinite(t) or t <= 0:
+            return None
+        return t / 1000.0 if t > 1e11 else t  # milliseconds since the epoch
+    if isinstance(value, str) and value.strip():
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if isinstance(value, datetime):
+        return value.timestamp() if value.tzinfo is not None else None
+    return None

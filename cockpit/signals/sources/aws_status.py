@@ -12,6 +12,7 @@ from cockpit import aws
 from cockpit.configmodel import AwsSettings, Model, SourceBase, listed_once
 from cockpit.model import Reading, Status
 from cockpit.signals.sources._base import Source, summarize_components
+from cockpit.signals.sources._changes import epoch_of
 from cockpit.signals.sources._http import score
 
 AWS_CHECK_FIELDS = {"ecs_service": ("cluster", "service"), "lambda": ("function",), "dynamodb": ("table",),
@@ -76,24 +77,6 @@ TRUE = {"true", "1", "yes", "on"}
 Changed = list[tuple[str, str, float | None, str]]
 
 
-def _epoch(when) -> float | None:
-    """An AWS time (a datetime from boto3, or Lambda's "2026-12-02T03:04:05.000+0000") in
-    epoch seconds; None when there is none or it cannot be read."""
-    from datetime import datetime
-
-    if isinstance(when, datetime):
-        return when.timestamp()
-    if isinstance(when, str) and when:
-        try:
-            return datetime.strptime(when, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
-        except ValueError:
-            try:
-                return datetime.fromisoformat(when).timestamp()
-            except ValueError:
-                return None
-    return None
-
-
 def _ecs(check, settings) -> tuple[str, str, Changed]:
     ecs = aws.client("ecs", settings)
     got = ecs.describe_services(cluster=check.cluster, services=[check.service])
@@ -109,11 +92,11 @@ def _ecs(check, settings) -> tuple[str, str, Changed]:
         (f" · rollout {rollout}" if rollout else "")
     # a new task definition is the deploy; its deployment's rollout is that deploy starting and finishing
     deployment = str(primary.get("id", "")).rsplit("/", 1)[-1]
-    changed: Changed = [(f"{check.name} task definition", task, _epoch(primary.get("createdAt")),
+    changed: Changed = [(f"{check.name} task definition", task, epoch_of(primary.get("createdAt")),
                          f"deployment {deployment}" if deployment else "")]
     if rollout and deployment:
         changed.append((f"{check.name} deployment", f"{deployment} {rollout}",
-                        _epoch(primary.get("updatedAt")) or _epoch(primary.get("createdAt")),
+                        epoch_of(primary.get("updatedAt")) or epoch_of(primary.get("createdAt")),
                         str(primary.get("rolloutStateReason", ""))[:120]))
     if svc.get("status") != "ACTIVE" or rollout == "FAILED" or (desired > 0 and running == 0):
         return "unhealthy", detail, changed
@@ -135,7 +118,7 @@ def _lambda(check, settings) -> tuple[str, str, Changed]:
     config = f"code {str(conf.get('CodeSha256', '?'))[:10]} · " + (
         ", ".join(f"{v}={'on' if v in flags else 'off'}" for v in check.emergency_variables) or "no flags") + \
         (f" · other variables {_digest(others)}" if others else "")
-    changed: Changed = [(f"{check.name} configuration", config, _epoch(conf.get("LastModified")), "")]
+    changed: Changed = [(f"{check.name} configuration", config, epoch_of(conf.get("LastModified")), "")]
     if check.alias:
         alias = aws.client("lambda", settings).get_alias(FunctionName=check.function, Name=check.alias)
         changed.append((f"{check.name} alias {check.alias}", f"version {aws.field(alias, 'FunctionVersion')}",

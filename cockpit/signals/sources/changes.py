@@ -11,9 +11,7 @@ whole every time.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -21,6 +19,7 @@ from pydantic import Field, field_validator
 from cockpit.configmodel import SourceBase, _check_headers, _check_url
 from cockpit.model import Reading
 from cockpit.signals.sources._base import Request, Source, SourceError
+from cockpit.signals.sources._changes import epoch_of
 from cockpit.signals.sources._http import parse_json, resolve_headers
 
 LIST_KEYS = ("changes", "deployments", "deploys", "items", "data")
@@ -76,26 +75,6 @@ class Entry:
     by: str
 
 
-def when(value: Any) -> float | None:
-    """An entry's time: epoch seconds (or milliseconds), or an ISO 8601 text; None if neither."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        t = float(value)
-        if not math.isfinite(t) or t <= 0:
-            return None
-        return t / 1000.0 if t > 1e11 else t  # milliseconds since the epoch
-    if isinstance(value, str) and value.strip():
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            return None  # a time without its zone could be anyone's: not believed
-        return parsed.timestamp()
-    return None
-
-
 def _text(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return ""
@@ -133,7 +112,7 @@ def entries(doc: Any, list_key: str | None = None, fields: dict[str, str] | None
             continue
         by, what = _text(part(entry, "by")), _text(part(entry, "what"))
         said = " · ".join(x for x in (f"by {by}" if by else "", what[:120]) if x)
-        out.append(Entry(where[:80], to[:120], when(part(entry, "at")), said))
+        out.append(Entry(where[:80], to[:120], epoch_of(part(entry, "at")), said))
     timed = sorted((e for e in out if e.at is not None), key=lambda e: e.at)
     return (timed + [e for e in out if e.at is None])[-limit:]
 
