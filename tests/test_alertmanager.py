@@ -18,7 +18,8 @@ from cockpit.drill.demo import demo_raw
 from cockpit.model import Level, Status, state_level
 from cockpit.signals.sources import SourceContext, build_source
 from cockpit.signals.sources._base import SourceError
-from cockpit.signals.sources.alertmanager import detail_of, parse_alerts, parse_time, row_name
+from cockpit.signals.sources._changes import rfc3339 as parse_time
+from cockpit.signals.sources.alertmanager import detail_of, parse_alerts, row_name
 from conftest import iso as _iso
 
 CRITICAL = {"alertname": "HighErrorRate", "service": "checkout", "severity": "critical"}

@@ -5,8 +5,9 @@ when a change happened as an outside answer says it (changes, aws_status)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: labels that name a build, in the order they are shown ("v1.5.0 (rev 3f2a9c1)")
@@ -47,7 +48,7 @@ def build_versions(series: Iterable[tuple[str, dict[str, str]]]) -> list[tuple[s
 
 def epoch_of(value: Any) -> float | None:
     """A time an outside answer gives, in epoch seconds: a datetime with its zone (boto3),
-    epoch seconds or milliseconds, or an ISO 8601 text with its zone ("…Z", "…+0000");
+    epoch seconds or milliseconds, or an RFC 3339 text with its zone ("…Z", "…+0000");
     None for anything else (a time without its zone could be anyone's: not believed)."""
     if isinstance(value, bool):
         return None
@@ -56,11 +57,34 @@ def epoch_of(value: Any) -> float | None:
         if not math.isfinite(t) or t <= 0:
             return None
         return t / 1000.0 if t > 1e11 else t  # milliseconds since the epoch
-    if isinstance(value, str) and value.strip():
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
+    if isinstance(value, str):
+        return rfc3339(value)
     if isinstance(value, datetime):
         return value.timestamp() if value.tzinfo is not None else None
     return None
+
+
+_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d{1,12})?([Zz]|[+-]\d\d:?\d\d)")
+
+
+def rfc3339(text: Any) -> float | None:
+    """Epoch seconds of an RFC 3339 time with its zone (Alertmanager's nanoseconds too, and
+    Lambda's "+0000"), or None when ``text`` is not one."""
+    if not isinstance(text, str):
+        return None
+    m = _TIME.fullmatch(text.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac = float(m.group(7)) if m.group(7) else 0.0
+    zone = m.group(8)
+    try:
+        offset = timedelta(0)
+        if zone not in ("Z", "z"):
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        when = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone(offset))
+    except (ValueError, OverflowError):
+        return None
+    return when.timestamp() + frac

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal, NamedTuple
 from urllib.parse import urlencode
 
@@ -35,6 +34,7 @@ from cockpit.clock import hms
 from cockpit.configmodel import SourceBase, _check_headers, _check_url
 from cockpit.model import Reading, Status
 from cockpit.signals.sources._base import Request, Source, SourceError
+from cockpit.signals.sources._changes import rfc3339
 from cockpit.signals.sources._http import parse_json, resolve_headers, score
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -131,31 +131,6 @@ class Alert(NamedTuple):
         return row_name(self.labels)
 
 
-_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(\.\d{1,12})?([Zz]|[+-]\d\d:?\d\d)")
-
-
-def parse_time(text: Any) -> float | None:
-    """Epoch seconds of an RFC 3339 time (Alertmanager's), or None when it is not one."""
-    if not isinstance(text, str):
-        return None
-    m = _TIME.fullmatch(text.strip())
-    if not m:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac = float(m.group(7)) if m.group(7) else 0.0
-    zone = m.group(8)
-    try:
-        offset = timedelta(0)
-        if zone not in ("Z", "z"):
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone[1:].replace(":", "")
-            offset = sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        when = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone(offset))
-    except (ValueError, OverflowError):
-        return None
-    return when.timestamp() + frac
-
-
 def _strings(doc: Any) -> dict[str, str] | None:
     """A JSON object of strings (labels, annotations); None when it is something else.
     A value that is not a string is left out."""
@@ -181,8 +156,8 @@ def parse_alerts(doc: Any) -> tuple[list[Alert], int]:
             continue
         status = item.get("status") if isinstance(item.get("status"), dict) else {}
         state = status.get("state") if isinstance(status.get("state"), str) else ""
-        alerts.append(Alert(labels, _strings(item.get("annotations")) or {}, parse_time(item.get("startsAt")),
-                            parse_time(item.get("endsAt")), state, _ids(status.get("silencedBy")),
+        alerts.append(Alert(labels, _strings(item.get("annotations")) or {}, rfc3339(item.get("startsAt")),
+                            rfc3339(item.get("endsAt")), state, _ids(status.get("silencedBy")),
                             _ids(status.get("inhibitedBy"))))
     return alerts, skipped
 
