@@ -323,6 +323,22 @@ def query(base: str, promql: str) -> list:
         return json.load(r)["data"]["result"]
 
 
+def wait_started(proc, ready: Callable[[], bool], what: str, log: Path, timeout: float = 30.0,
+                 every: float = 0.1) -> None:
+    """Wait until a server this fixture started answers ``ready()`` (an OSError is not yet);
+    fail with the end of its log when it exits or takes longer than ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise AssertionError(f"{what} did not start: " + log.read_text()[-2000:])
+        time.sleep(every)
+
+
 @pytest.fixture(scope="session")
 def prometheus(tmp_path_factory):
     """A real Prometheus on 127.0.0.1 scraping a simulator with a bad deploy under way."""
@@ -346,16 +362,8 @@ def prometheus(tmp_path_factory):
                             stderr=open(root / "prometheus.log", "w"))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:  # up, and enough scrapes for a rate over 15 s
-            try:
-                if query(base, RATE):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("Prometheus did not start: " + (root / "prometheus.log").read_text()[-2000:])
-            time.sleep(0.3)
+        # up, and enough scrapes for a rate over 15 s
+        wait_started(proc, lambda: bool(query(base, RATE)), "Prometheus", root / "prometheus.log", every=0.3)
         yield base
     finally:
         proc.terminate()
@@ -420,17 +428,11 @@ def alertmanager(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise AssertionError("Alertmanager did not start: " + (root / "alertmanager.log").read_text()[-2000:])
-            time.sleep(0.1)
+        def ready() -> bool:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:
+                return resp.status == 200
+
+        wait_started(proc, ready, "Alertmanager", root / "alertmanager.log")
         yield Alertmanager(url)
     finally:
         proc.terminate()
