@@ -106,9 +106,12 @@ def one_run(n: int, batch: int, opened) -> tuple[float, float, float]:
     return appended, verified, exported
 
 
-def commit_floor(admin_url: str, n: int) -> float:
-    """Seconds for ``n`` one-row INSERTs, each committed: what one commit per event costs on
-    this server and connection before the journal does anything."""
+def commit_floor(admin_url: str, n: int) -> dict[str, float]:
+    """Seconds for ``n`` of each, on this server and connection, before the journal does
+    anything: ``commit`` one-row INSERTs, each committed and each answer awaited (what one
+    commit per event costs); ``pipelined`` the same INSERTs, each its own commit, sent
+    without waiting for the answers (psycopg's pipeline mode: the server's work alone);
+    ``round_trip`` ``SELECT 1``s, each answer awaited (the wait alone, no commit)."""
     import psycopg
 
     with scratch_database(admin_url) as url, psycopg.connect(url, autocommit=True) as conn:
@@ -116,7 +119,18 @@ def commit_floor(admin_url: str, n: int) -> float:
         t0 = time.perf_counter()
         for i in range(n):
             conn.execute("INSERT INTO floor (payload) VALUES (%s)", (f"event {i}",))
-        return time.perf_counter() - t0
+        commit = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with conn.pipeline():
+            for i in range(n):
+                conn.execute("INSERT INTO floor (payload) VALUES (%s)", (f"event {i}",))
+        pipelined = time.perf_counter() - t0
+        assert conn.execute("SELECT count(*) FROM floor").fetchone()[0] == 2 * n
+        t0 = time.perf_counter()
+        for _ in range(n):
+            conn.execute("SELECT 1").fetchone()
+        round_trip = time.perf_counter() - t0
+        return {"commit": commit, "pipelined": pipelined, "round_trip": round_trip}
 
 
 def line(label: str, values: list[float], extra: str = "") -> str:
@@ -150,14 +164,22 @@ def main() -> None:
     print(line(f"append_many ({args.batch} a commit)", batched,
                f"  ({statistics.median(batched) / args.events * 1e6:.0f} us/event)"))
     if floor:
-        print(line("floor: bare INSERT, committed", floor,
-                   f"  ({statistics.median(floor) / args.events * 1e6:.0f} us/event: a commit per event, nothing else)"))
+        def us(key: str) -> str:
+            return f"{statistics.median(f[key] for f in floor) / args.events * 1e6:.0f} us each"
+
+        print(line("floor: bare INSERT, committed", [f["commit"] for f in floor],
+                   f"  ({us('commit')}: a commit per event, each answer awaited, nothing else)"))
+        print(line("  the same, pipelined", [f["pipelined"] for f in floor],
+                   f"  ({us('pipelined')}: the server's commits alone, no answer awaited)"))
+        print(line("  SELECT 1, answer awaited", [f["round_trip"] for f in floor],
+                   f"  ({us('round_trip')}: the wait for an answer alone, no commit)"))
     print(line("verify chain", [r[1] for r in single]))
     print(line("postmortem (Markdown)", [r[2] for r in single], "   target <= 0.5 s for 10,000"))
     store = "pg" if args.postgres else "sqlite"
     report("journal", {"events": args.events, "batch": args.batch, f"{store}_append_s": statistics.median(app),
                        f"{store}_append_many_s": statistics.median(batched),
-                       **({"pg_commit_floor_s": statistics.median(floor)} if floor else {})})
+                       **({f"pg_floor_{key}_s": statistics.median(f[key] for f in floor)
+                          for key in ("commit", "pipelined", "round_trip")} if floor else {})})
 
 
 if __name__ == "__main__":

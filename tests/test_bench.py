@@ -39,5 +39,6 @@ def test_all_prints_every_figure_beside_its_goal():
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "FAILED" not in out.stdout, out.stdout
     for figure in ("dashboard first paint vs bare Textual app", "dashboard painted with data", "import cockpit.cli",
-                   "tick (b)", "tick (c)", "RSS over", "PostgreSQL journal", "per transaction"):
+                   "tick (b)", "tick (c)", "RSS over", "PostgreSQL journal", "per transaction",
+                   "validating the config", "waiting for answers", "pipelined"):
         assert figure in out.stdout, out.stdout
