@@ -397,3 +397,40 @@ def test_times_from_outside_answers_need_their_zone():
     assert epoch_of(1796180645000) == 1796180645.0  # milliseconds
     assert epoch_of("2026-12-02T03:04:05") is None and epoch_of(datetime(2026, 12, 2)) is None, "whose clock?"
     assert epoch_of(True) is None and epoch_of("soon") is None and epoch_of(float("nan")) is None
+
+
+def _flip(clock, after: float, to: str, was: str):
+    from cockpit.model import Level, TimelineEvent
+
+    return TimelineEvent(clock.now(), "change", f"checkout version {was} → {to}", Level.OK, "checkout version",
+                         {"where": "checkout version", "from": was, "to": to, "by": "", "source": "metrics",
+                          "since": None, "after": after})
+
+
+def test_a_roll_forward_again_after_a_rollback_is_a_change_of_its_own(tmp_path):
+    """v1 → v2, back to v1, and v2 again: three changes on the record, not two (the same
+    from → to a second time, seen by polling with no time from the source, once shared
+    one id with the first and vanished from the timeline and the postmortem). Two
+    cockpits that saw each flip, polling at other moments, still write each flip once."""
+    from cockpit.clock import ManualClock
+    from cockpit.incident.desk import IncidentDesk
+
+    path = tmp_path / "j.db"
+    clock = ManualClock(start=1_800_000_000.0)
+    desks = [IncidentDesk(SQLiteJournal(path, actor=who), clock, who, "checkout") for who in ("alice", "bob")]
+    desks[0].declare("checkout 5xx")
+    desks[1].follow()
+    inc = desks[0].current
+    for was, to in (("v1", "v2"), ("v2", "v1"), ("v1", "v2")):
+        looked = clock.now()
+        clock.advance(7)  # the flip happens in here; alice sees it at once, bob a second later
+        for d in desks:
+            d.from_poll([_flip(clock, looked + (d is desks[1]) * 0.5, to, was)])
+            clock.advance(1)
+        for d in desks:
+            d.follow()
+        clock.advance(30)
+    seen = [e for e in SQLiteJournal(path).events(inc) if e.kind == "change_seen"]
+    assert [(e.payload["from"], e.payload["to"]) for e in seen] == [("v1", "v2"), ("v2", "v1"), ("v1", "v2")]
+    st = desks[1].state()
+    assert [e.payload["to"] for e in st.events if e.kind == "change_seen"] == ["v2", "v1", "v2"]

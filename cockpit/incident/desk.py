@@ -483,15 +483,25 @@ class IncidentDesk:
     def _put_change(self, ev: Event, inc: str, known: list[Event]) -> str | None:
         """Journal a change to incident ``inc`` under an id made from what it says (its
         source, where, from, to, since): another cockpit that saw it writes the same id,
-        which the journal keeps once; one already ``known`` (or waiting) is not put again."""
+        which the journal keeps once; one already ``known`` (or waiting) is not put again.
+        A change seen by polling (no since) that says a from -> to already on the record is
+        the same change when the two spans in which they happened overlap, else that
+        from -> to once more (a roll forward after a rollback), numbered by how many came before."""
         p = ev.payload
-        key = json.dumps([inc, p.get("source"), p.get("where"), p.get("from"), p.get("to"), p.get("since")])
-        ident = "chg-" + hashlib.sha256(key.encode()).hexdigest()[:28]
+        what = [inc, p.get("source"), p.get("where"), p.get("from"), p.get("to"), p.get("since")]
+        pending = [u.event for u in self.unsaved]
+        twin = None
+        if p.get("since") is None:  # seen by polling: the same from -> to again (a roll forward after a rollback)
+            same = [e for e in (*known, *pending) if e.kind == "change_seen" and _change_key(e.payload) == what[1:]]
+            what += [len(same)] if same else []  # the nth time: the same n in every cockpit that saw them
+            # the same flip seen by another cockpit at other moments of its polling: written already
+            twin = next((e for e in same if _overlaps(_seen_between(e), _seen_between(ev))), None)
+        ident = twin.id if twin else "chg-" + hashlib.sha256(json.dumps(what).encode()).hexdigest()[:28]
         if ev.id in self._shown:  # already on the timeline (that line keeps its id): not shown again
             self._shown.discard(ev.id)
             self._shown.add(ident)
             self._twin_of[ident] = ev.id
-        if any(e.id == ident for e in known) or any(u.event.id == ident for u in self.unsaved):
+        if any(e.id == ident for e in (*known, *pending)):
             return None
         return self._put(Event(ident, inc, ev.ts, ev.actor, ev.kind, ev.payload))
 
@@ -868,3 +878,19 @@ def _late_copy(ev: Event, known: list[Event]) -> bool:
 def attempt_over(st: IncidentState) -> bool:
     """A drill incident a rewind ended (the next attempt is another incident)."""
     return st.drill and any(e.kind == "drill_marker" and "attempt_ended" in e.payload for e in st.events)
+
+
+def _change_key(payload: dict) -> list:
+    """What says which change a change_seen event is: source, where, from, to, since."""
+    return [payload.get(k) for k in ("source", "where", "from", "to", "since")]
+
+
+def _seen_between(ev: Event) -> tuple[float, float]:
+    """When a change seen by polling happened: after the last look at the old state (or
+    when it was seen, when that is not known) and by when it was seen."""
+    after = ev.payload.get("after")
+    return (float(after) if isinstance(after, int | float) and after <= ev.ts else ev.ts), ev.ts
+
+
+def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1]
