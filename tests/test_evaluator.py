@@ -122,7 +122,7 @@ def states(t: StateTracker, seq: list[tuple[float, str]]) -> list[tuple[float, s
 
 def test_a_component_already_unhealthy_at_start_is_an_alert():
     t = StateTracker()
-    assert states(t, [(0, "unhealthy")]) == [(0, "component database unknown → unhealthy")]
+    assert states(t, [(0, "unhealthy")]) == [(0, "component database unhealthy when first seen")]
     assert states(StateTracker(), [(0, "healthy"), (1, "healthy")]) == []
 
 

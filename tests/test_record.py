@@ -188,7 +188,7 @@ def test_a_cockpit_started_in_the_middle_of_an_outage_alerts_and_declares(tmp_pa
     st = app.desk.state()
     assert st is not None and st.open, "declared on the first reading"
     raised = [e.payload["text"] for e in st.events if e.kind == "alert_raised"]
-    assert "component database unknown → unhealthy" in raised
+    assert "component database unhealthy when first seen" in raised
 
 
 def test_a_steady_fault_gives_one_alert_per_level_in_the_demo(tmp_path):

@@ -156,7 +156,7 @@ class StateTracker:
     (healthy -> degraded -> unhealthy, unreachable, and back). A worse state is an
     alert after ``hold`` seconds (default at once), a better one after ``clear_hold``
     (so flapping gives one alert). The first state seen is an alert when it is already
-    bad (from "unknown"); failed observations are not a state."""
+    bad ("... unhealthy when first seen", from "unknown"); failed observations are not a state."""
 
     def __init__(self, hold: float = 0.0, clear_hold: float = 30.0) -> None:
         self.hold, self.clear_hold = hold, clear_hold
@@ -192,7 +192,8 @@ class StateTracker:
         if moved is None:
             return None
         w.state = state
-        return TimelineEvent(moved[1], "status", f"{label} {old} → {state}", level, label, {"from": old, "to": state})
+        text = f"{label} {state} when first seen" if old == "unknown" else f"{label} {old} → {state}"
+        return TimelineEvent(moved[1], "status", text, level, label, {"from": old, "to": state})
 
 
 class ChangeTracker:
