@@ -24,7 +24,9 @@ written (a PromQL selector).
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -858,9 +860,16 @@ def _path(loc: tuple, raw: dict) -> tuple[str, Any]:
             out += f"[{seg}]"
             node = node[seg] if isinstance(node, list) and seg < len(node) else None
             continue
-        out += f".{seg}" if out else str(seg)
+        key = toml_key(str(seg))
+        out += f".{key}" if out else key
         node = node.get(seg) if isinstance(node, dict) else None
     return out, node
+
+
+def toml_key(key: str) -> str:
+    """A key as TOML writes it in a dotted path: bare when it can be, else quoted with its
+    control characters escaped (a key holding a newline or a dot stays one readable line)."""
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
 
 
 def _suggest(key: str, loc: tuple, model: type[BaseModel]) -> str:

@@ -10,6 +10,7 @@ few hundred inputs per run, different ones every run.
 from __future__ import annotations
 
 import json
+import re
 import string
 import struct
 import zlib
@@ -70,6 +71,29 @@ def test_any_config_document_is_a_config_or_one_line_per_problem(doc):
         config_from_dict(doc, "<fuzz>", {})
     except ConfigError as e:
         assert e.problems and all(isinstance(p, str) and "\n" not in p and len(p) < 2000 for p in e.problems)
+
+
+@FAST
+@given(key=st.text(min_size=1, max_size=30), where=st.sampled_from(["service", "settings", "sources", "panels"]))
+def test_any_key_in_a_problem_is_one_line_that_names_it(key, where):
+    """A key holding a newline, a dot or an escape is named the way TOML writes it (quoted,
+    escaped) in one line; it once split the problem over two lines."""
+    from cockpit.config import ConfigError, config_from_dict
+    from cockpit.drill.demo import demo_raw
+
+    raw = demo_raw("http://127.0.0.1:9")
+    table = raw[where][0] if where == "sources" else raw[where]["error_rate"] if where == "panels" else raw[where]
+    if key in table:
+        return
+    table[key] = 1
+    try:
+        config_from_dict(raw, "<fuzz>", {})
+    except ConfigError as e:
+        assert all("\n" not in p and "\x1b" not in p for p in e.problems), e.problems
+        named = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+        assert any(f"{named}: unknown key" in p for p in e.problems), (named, e.problems)
+    else:
+        raise AssertionError(f"unknown key {key!r} in {where} was accepted")
 
 
 @FAST
