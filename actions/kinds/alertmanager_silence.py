@@ -91,7 +91,10 @@ class AlertmanagerSilenceExecutor:
     def _client(self, cfg):
         import httpx
 
-        return httpx.Client(timeout=min(self.timeout, cfg.timeout), follow_redirects=False, trust_env=False)
+        from cockpit.tls import tls_context
+
+        return httpx.Client(timeout=min(self.timeout, cfg.timeout), follow_redirects=False, trust_env=False,
+                            verify=tls_context())
 
     @staticmethod
     def _headers(cfg) -> dict[str, str]:

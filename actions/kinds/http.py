@@ -96,7 +96,9 @@ class HttpExecutor:
     def _client(self, cfg):
         import httpx
 
-        return httpx.Client(timeout=min(self.timeout, cfg.timeout), follow_redirects=False)
+        from cockpit.tls import tls_context
+
+        return httpx.Client(timeout=min(self.timeout, cfg.timeout), follow_redirects=False, verify=tls_context())
 
     def _plan(self, cfg, guard: str, body: Any, undo_body: Any, before: dict, name: str) -> Plan:
         return Plan(action=name, key=cfg.key, kind=self.kind, target=cfg.target,

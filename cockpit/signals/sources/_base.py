@@ -175,7 +175,9 @@ def _httpx_client(limit: int) -> "httpx.AsyncClient":
     import httpx
 
     limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
-    return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False)
+    from cockpit.tls import tls_context
+
+    return httpx.AsyncClient(limits=limits, follow_redirects=False, trust_env=False, verify=tls_context())
 
 
 class Source(ABC):
@@ -375,10 +377,10 @@ def get_blocking(url: str, headers: dict[str, str], timeout: float, limit: int,
 
     parts = urlsplit(url)
     if parts.scheme == "https":
-        import ssl
+        from cockpit.tls import tls_context
 
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context())
+            parts.hostname or "", parts.port, timeout=timeout, context=tls_context())
     else:
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     try:
@@ -417,10 +419,16 @@ def describe_error(exc: BaseException, timeout: float | None = None) -> str:
     carries what the server sent (a reason phrase, a Location, an echoed token)."""
     from cockpit.safetext import clean
 
-    return clean(_describe(exc, timeout), limit=300)
+    try:
+        said = _describe(exc, timeout)
+    except Exception:  # noqa: BLE001 - an odd exception must not turn one failed poll into a crash
+        said = type(exc).__name__
+    return clean(said, limit=300)
 
 
 def _describe(exc: BaseException, timeout: float | None) -> str:
+    if (untrusted := _untrusted_certificate(exc)) is not None:  # from aiohttp, httpx or the standard library
+        return untrusted
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return f"timed out after {timeout:g}s" if timeout else "timed out"
     if isinstance(exc, SourceError):
@@ -452,6 +460,33 @@ def _root_os_error(exc: BaseException) -> OSError | None:
             node = node.__cause__ or node.__context__
         seen += 1
     return found
+
+
+def _untrusted_certificate(exc: BaseException) -> str | None:
+    """A server certificate that failed verification, said with what to do (None: not that)."""
+    import ssl
+
+    todo: list[BaseException] = [exc]
+    for _ in range(12):
+        if not todo:
+            return None
+        node = todo.pop(0)
+        inner = getattr(node, "certificate_error", None)  # aiohttp's wrapper (itself a CertificateError)
+        if isinstance(inner, BaseException):
+            todo.insert(0, inner)
+            continue
+        if isinstance(node, ssl.SSLCertVerificationError):
+            said = getattr(node, "verify_message", None) or getattr(node, "reason", None)
+            reason = str(said or "certificate verify failed").lower()
+            private = any(w in reason for w in ("issuer", "self-signed", "self signed"))
+            return (f"TLS certificate not trusted: {reason}" + (
+                " (signed by a private CA? export SSL_CERT_FILE=<that CA's PEM file> before starting the cockpit)"
+                if private else ""))
+        if isinstance(node, BaseExceptionGroup):
+            todo += node.exceptions
+        todo += [n for n in (getattr(node, "os_error", None), node.__cause__, node.__context__)
+                 if isinstance(n, BaseException)]
+    return None
 
 
 def _describe_aiohttp(exc: BaseException, timeout: float | None) -> str:
