@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 
 from actions.model import Plan
 from cockpit.safetext import clean
+from screens.prompt import LineInput
 
 
 def _compact(value) -> str:
@@ -86,9 +87,9 @@ class ActionConfirm(ModalScreen["Plan | None"]):
                 ask = plan.ask
                 now = f", now {ask['now']}" if ask.get("now") is not None else ""
                 yield Static(Text(f"{ask['name']} ({ask['min']}–{ask['max']}{now}):", style="bold"))
-                yield Input(str(ask.get("default", "")), id="action-number", type="integer")
+                yield LineInput(str(ask.get("default", "")), id="action-number", type="integer")
             if plan.guard == "type_to_confirm":
-                yield Input(placeholder=f"type {plan.target} to run it", id="action-typed")
+                yield LineInput(placeholder=f"type {plan.target} to run it", id="action-typed")
                 hint = "type the target's name, then enter · esc cancels (nothing runs)"
             elif plan.ask is not None:
                 hint = "enter runs it with this number · esc cancels (nothing runs)"

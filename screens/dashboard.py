@@ -115,6 +115,7 @@ class DashboardScreen(Screen):
         self._sample_cache: dict = {}
         self._row_views: dict[str, CheckView] = {}
         self._send_lock = None  # asyncio.Lock, made on first use (inside the running loop)
+        self._note_draft = ""  # a note cancelled (or left without an incident), offered again by n
         for cfg in self.app.config.actions:  # the configured actions, each on its key
             self._bindings.bind(cfg.key, f"run_action('{cfg.key}')", cfg.name, show=False)
 
@@ -417,9 +418,9 @@ class DashboardScreen(Screen):
         responder acted (not when the journal took it); its problem is shown after."""
         self.app.desk_do(partial(fn, at=self.app.clock.now()), *args)
 
-    def with_incident(self, what: str, then) -> None:
+    def with_incident(self, what: str, then, cancelled=None) -> None:
         """Run ``then()`` once an incident is open: when none is, ask whether to declare a
-        new one or reopen the last one (Escape: nothing happens)."""
+        new one or reopen the last one (Escape: nothing happens but ``cancelled()``)."""
         from screens.prompt import IncidentChoice
 
         app, desk = self.app, self.app.desk
@@ -440,24 +441,52 @@ class DashboardScreen(Screen):
                 app.desk_do(partial(desk.declare, f"declared to record {what}", at=app.clock.now()), then=go)
             elif choice == "reopen":
                 app.desk_do(partial(desk.reopen, f"reopened to record {what}", at=app.clock.now()), then=go)
+            elif cancelled is not None:
+                cancelled()
             else:
                 app.notify(f"{what}: cancelled, nothing was run or recorded.", markup=False, timeout=4)
 
         app.push_screen(IncidentChoice(what, st.id if st is not None else None), chosen)
 
     def action_note(self) -> None:
-        from screens.prompt import TextPrompt
+        """A note on the open incident, the one the dialog names: if that one is resolved
+        while the note is typed (and maybe another declared), the responder is asked where
+        it goes. A note cancelled, here or there, is offered again by the next ``n``."""
+        from screens.prompt import Confirm, TextPrompt
+
+        app, desk = self.app, self.app.desk
+        st = desk.state()
+        named = st.id if st is not None and st.open else None
+
+        def keep(text: str) -> None:
+            self._note_draft = text
+            if text.strip():
+                app.notify("The note was not saved; n brings it back.", markup=False, timeout=6)
+
+        def write(text: str) -> None:
+            self._note_draft = ""
+            self._do(desk.note, text)
 
         def save(text: str | None) -> None:
             if text is None:
+                keep(prompt.left)
                 return
-            if self.app.desk.current:
-                self._do(self.app.desk.note, text)
+            now = desk.state()
+            open_now = now.id if now is not None and now.open else None
+            if named is None or open_now is None:
+                self.with_incident("a note", lambda: write(text), cancelled=lambda: keep(text))
+            elif open_now == named:
+                write(text)
             else:
-                self.with_incident("a note", lambda: self._do(self.app.desk.note, text))
+                app.push_screen(Confirm(f"Add the note to {open_now}?",
+                                        [f"{named}, which the note was written on, was resolved while you typed",
+                                         f"{open_now} is open now",
+                                         "esc keeps the note for later (n brings it back)"], heading=""),
+                                lambda yes: write(text) if yes else keep(text))
 
-        where = self.app.desk.current or "an incident (none is open: you will be asked)"
-        self.app.push_screen(TextPrompt(f"Note on {where}", "what you saw, did or decided"), save)
+        where = named or "an incident (none is open: you will be asked)"
+        prompt = TextPrompt(f"Note on {where}", "what you saw, did or decided", value=self._note_draft)
+        app.push_screen(prompt, save)
 
     def action_title(self) -> None:
         from screens.prompt import TextPrompt

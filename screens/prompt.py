@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,6 +14,21 @@ from textual.widgets.option_list import Option
 from cockpit.signals.evaluator import DEFINITIONS, SEVERITIES
 
 
+class LineInput(Input):
+    """An Input whose Enter submits the line as it was when Enter was pressed. Textual runs
+    Input's enter binding only once the key has bubbled up to the app, after the keys that
+    came in the same burst: "check db", Enter, "a" saved the note "check dba"."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self, self.value, self.validate(self.value)
+                                             if "submitted" in self.validate_on else None))
+            return
+        await super()._on_key(event)
+
+
 class TextPrompt(ModalScreen[str | None]):
     """One line of text. Enter saves, Escape cancels; an empty line is not accepted."""
 
@@ -21,11 +37,13 @@ class TextPrompt(ModalScreen[str | None]):
     def __init__(self, title: str, placeholder: str = "", hint: str = "", value: str = "") -> None:
         super().__init__()
         self.title_text, self.placeholder, self.hint, self.value = title, placeholder, hint, value
+        #: what was typed when it was cancelled (a caller may offer it again)
+        self.left = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield LineInput(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Static(Text(self.hint or "enter saves · esc cancels", style="dim"), id="prompt-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -36,6 +54,7 @@ class TextPrompt(ModalScreen[str | None]):
             self.query_one("#prompt-hint", Static).update(Text("type something, or esc to cancel", style="bold"))
 
     def action_cancel(self) -> None:
+        self.left = self.query_one("#prompt-input", Input).value
         self.dismiss(None)
 
 
@@ -62,7 +81,7 @@ class SeverityPrompt(ModalScreen[tuple[str, str, bool] | None]):
                     label.append("  (suggested)", "bold")
                 options.append(Option(label, id=sev))
             yield OptionList(*options, id="severity-options")
-            yield Input(placeholder="reason (needed when not the suggestion)", id="severity-reason")
+            yield LineInput(placeholder="reason (needed when not the suggestion)", id="severity-reason")
             yield Static(Text("↑↓ choose · enter sets · esc cancels", style="dim"), id="severity-hint")
 
     def on_mount(self) -> None:
@@ -150,8 +169,8 @@ class MilestonePrompt(ModalScreen[tuple[str, float, str] | None]):
                 label.append(f"{utc(at):%Y-%m-%d %H:%M:%S}" if at is not None else "not set", "" if at else "dim")
                 options.append(Option(label, id=name))
             yield OptionList(*options, id="milestone-options")
-            yield Input(placeholder="when: -15m · 1h ago · 03:12 · 2026-11-23T03:12Z", id="milestone-when")
-            yield Input(placeholder="why (it moves the incident's durations)", id="milestone-reason")
+            yield LineInput(placeholder="when: -15m · 1h ago · 03:12 · 2026-11-23T03:12Z", id="milestone-when")
+            yield LineInput(placeholder="why (it moves the incident's durations)", id="milestone-reason")
             yield Static(Text("↑↓ choose, enter · type when, enter · type why, enter saves · esc cancels",
                               style="dim"),
                          id="milestone-hint")
@@ -235,7 +254,8 @@ class ActionsMenu(ModalScreen[str | None]):
 
 class ActionItemPrompt(ModalScreen[tuple[str, str, str, str] | None]):
     """A follow-up for the postmortem: what, who owns it, priority, due date. Enter moves
-    to the next box and saves from the last; Escape cancels. The desk checks the values."""
+    to the next box and saves from the last, once the values pass the desk's check (else the
+    problem is said here and every box keeps what was typed); Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="item.cancel")]
     FIELDS = (("item-text", "what to do, e.g. alert on deploy error budget"), ("item-owner", "owner (a name)"),
@@ -249,7 +269,7 @@ class ActionItemPrompt(ModalScreen[tuple[str, str, str, str] | None]):
         with Vertical(classes="dialog"):
             yield Static(Text(f"Action item for {self.incident}", style="bold"), classes="dialog-title")
             for ident, placeholder in self.FIELDS:
-                yield Input(placeholder=placeholder, id=ident)
+                yield LineInput(placeholder=placeholder, id=ident)
             yield Static(Text("enter: next box, saves from the last · esc cancels", style="dim"), id="item-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -263,7 +283,16 @@ class ActionItemPrompt(ModalScreen[tuple[str, str, str, str] | None]):
         if at < len(boxes) - 1:
             boxes[at + 1].focus()
             return
-        self.dismiss(tuple(b.value.strip() for b in boxes))
+        from cockpit.incident.state import IncidentError, action_item
+
+        values = tuple(b.value.strip() for b in boxes)
+        try:
+            action_item(*values)  # the desk's own check, said here so nothing typed is lost
+        except IncidentError as e:
+            self.query_one("#item-hint", Static).update(Text(f"{e} · esc cancels", style="bold"))
+            boxes[2 if str(e).startswith("priority") else 3 if str(e).startswith("due") else 0].focus()
+            return
+        self.dismiss(values)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -304,26 +333,27 @@ class IncidentChoice(ModalScreen[str | None]):
 
 
 class Confirm(ModalScreen[bool]):
-    """A yes/no question with what the responder should know first: y or enter says yes,
-    Escape (or n) says no and nothing happens."""
+    """A yes/no question with what the responder should know first: y (one key, not an
+    Enter that came with the keys before it) says yes, Escape (or n) says no and nothing
+    happens."""
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("escape,n", "answer(False)", "No", id="confirm.no"),
     ]
 
-    def __init__(self, question: str, notes: list[str]) -> None:
+    def __init__(self, question: str, notes: list[str], heading: str = "Still open:") -> None:
         super().__init__()
-        self.question, self.notes = question, notes
+        self.question, self.notes, self.heading = question, notes, heading
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(self.question, style="bold"), classes="dialog-title")
-            body = Text("Still open:\n", style="bold")
+            body = Text(f"{self.heading}\n" if self.heading else "", style="bold")
             for note in self.notes:
                 body.append(f"  • {note}\n", "")
             yield Static(body, id="confirm-notes")
-            yield Static(Text("y or enter confirms · esc cancels (nothing changes)", style="dim"))
+            yield Static(Text("y confirms · esc cancels (nothing changes)", style="dim"))
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
@@ -350,7 +380,7 @@ class RolesPrompt(ModalScreen[tuple[str, str] | None]):
                 label.append(f"now {now}" if now else "nobody yet", "" if now else "dim")
                 options.append(Option(label, id=role))
             yield OptionList(*options, id="roles-options")
-            yield Input(placeholder=f"who takes it (empty: you, {self.me})", id="roles-who", select_on_focus=False)
+            yield LineInput(placeholder=f"who takes it (empty: you, {self.me})", id="roles-who", select_on_focus=False)
             yield Static(Text("↑↓ choose · type a name to hand it over · enter saves · esc cancels", style="dim"))
 
     def on_mount(self) -> None:

@@ -84,7 +84,10 @@ async def test_declare_acknowledge_note_severity_pin_resolve(calm_server, tmp_pa
         await pilot.press("R")
         assert isinstance(app.screen, Confirm)
         assert "every action was verified" in str(app.screen.query_one("#confirm-notes").render())
-        await pilot.press("enter")
+        await pilot.press("enter")  # one key, y, confirms: not an Enter that came with the keys before it
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm) and app.desk.state().status == "mitigated"
+        await pilot.press("y")
         await settle(pilot)
         assert app.desk.state().status == "resolved"
         await pilot.press("x")
@@ -138,11 +141,22 @@ async def test_title_and_action_items_from_the_keyboard(calm_server, tmp_path, m
         await pilot.press("i")
         assert isinstance(app.screen, ActionItemPrompt)
         await pilot.press(*"alert on deploy error budget", "enter", *"bob", "enter", *"p9", "enter",
-                          *"2026-12-08", "enter")
+                          *"2026-02-30", "enter")
         await settle(pilot)
-        assert any("priority must be one of" in n.message for n in app._notifications)  # refused, said
-        await pilot.press("i", *"alert on deploy error budget", "enter", *"bob", "enter", *"p1", "enter",
-                          *"2026-12-08", "enter")
+        # refused in the dialog, which stays with what was typed (it closed and lost it all)
+        assert isinstance(app.screen, ActionItemPrompt)
+        assert "priority must be one of" in str(app.screen.query_one("#item-hint").render())
+        priority = app.screen.query_one("#item-priority")
+        assert app.screen.focused is priority
+        assert app.screen.query_one("#item-text").value == "alert on deploy error budget"
+        priority.value = ""
+        await pilot.press(*"p1", "enter", "enter")  # on to the due date, and save from there
+        await settle(pilot)
+        assert "is not a date" in str(app.screen.query_one("#item-hint").render())
+        due = app.screen.query_one("#item-due")
+        assert app.screen.focused is due and due.value == "2026-02-30"
+        due.value = ""
+        await pilot.press(*"2026-12-08", "enter")
         await settle(pilot)
         items = app.desk.state().action_items
         assert [(i.text, i.owner, i.priority, i.due) for i in items] == [
@@ -333,3 +347,88 @@ async def test_a_name_typed_in_the_roles_dialog_hands_the_role_over(calm_server,
         await pilot.press("O", "down", *"carol", "enter")  # the second: communications lead
         await settle(pilot)
         assert app.desk.state().holder("communications") == "carol"
+
+
+async def test_a_note_goes_where_its_dialog_said_or_asks_and_is_never_lost(calm_server, tmp_path):
+    """Seen under QA: the incident the note dialog named was resolved while the note was
+    typed, another was declared automatically, and Enter wrote the note to the new one; a
+    note after a resolve was written to the resolved incident without asking; a note
+    cancelled with Escape was gone."""
+    from functools import partial
+
+    from screens.prompt import Confirm, IncidentChoice
+
+    journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
+
+    def notes(inc: str) -> list[str]:
+        return [e.payload["text"] for e in journal.events(inc) if e.kind == "note"]
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.desk_do(app.desk.declare, "checkout 5xx")
+        await settle(pilot)
+        first = app.desk.current
+        await pilot.press("n", *"db failover done")
+        assert isinstance(app.screen, TextPrompt) and first in app.screen.title_text
+        # meanwhile: resolved (another responder), and a new incident declared on a critical alert
+        app.desk_do(app.desk.set_status, "resolved")
+        app.desk_do(partial(app.desk.declare, "latency critical", auto=True))
+        await settle(pilot)
+        second = app.desk.current
+        assert second != first
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm) and second in app.screen.question
+        await pilot.press("escape")  # not there: kept for later
+        await settle(pilot)
+        assert notes(first) == notes(second) == []
+        assert any("n brings it back" in n.message for n in app._notifications)
+        await pilot.press("n")
+        assert app.screen.query_one("#prompt-input").value == "db failover done"
+        await pilot.press("enter")  # the dialog now names the open incident: written there
+        await settle(pilot)
+        assert notes(second) == ["db failover done"] and notes(first) == []
+        # Escape keeps what was typed; the next n offers it again
+        await pilot.press("n", *"check the replica lag", "escape")
+        await settle(pilot)
+        await pilot.press("n")
+        assert app.screen.query_one("#prompt-input").value == "check the replica lag"
+        await pilot.press("escape")
+        # after a resolve, a note asks where it goes (declare or reopen), and a cancel keeps it
+        app.desk_do(app.desk.set_status, "resolved")
+        await settle(pilot)
+        await pilot.press("n")
+        assert "none is open" in app.screen.title_text
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, IncidentChoice)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert notes(second) == ["db failover done"]
+        await pilot.press("n")
+        assert app.screen.query_one("#prompt-input").value == "check the replica lag"
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("o")  # reopen the last one and write it there
+        await settle(pilot)
+        assert notes(second) == ["db failover done", "check the replica lag"]
+        assert app.desk.state().status != "resolved"
+
+
+async def test_keys_that_follow_enter_in_one_burst_do_not_join_the_line(calm_server, tmp_path):
+    """A terminal delivers "Enter a" typed fast as one read. Textual ran Input's enter only
+    after the 'a' had been typed into the box: the note was saved as "check dba"."""
+    from textual import events
+
+    journal = SQLiteJournal(tmp_path / "j.db", actor="alice")
+    app = CockpitApp(demo_config(calm_server.url), mode="LIVE", journal=journal, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.desk_do(app.desk.declare, "checkout 5xx")
+        await settle(pilot)
+        await pilot.press("n", *"check db")
+        for key, char in (("enter", "\r"), ("a", "a")):  # as the driver posts one read's keys
+            app.post_message(events.Key(key, char))
+        await settle(pilot)
+        assert [e.payload["text"] for e in journal.events(app.desk.current) if e.kind == "note"] == ["check db"]
