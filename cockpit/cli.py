@@ -137,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         return handler[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `cockpit journal list | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141  # as a shell reports a writer stopped by SIGPIPE
     except Exception as e:  # noqa: BLE001 - one line for the user, the traceback to the log
         from cockpit import crashlog
 

@@ -255,3 +255,23 @@ def test_the_readme_links_only_to_what_a_clone_has():
     for target in targets:
         path = (ROOT / target).resolve()
         assert path.is_file() and ROOT in path.parents, f"README links {target}, not a file of the repository"
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
+    """`cockpit journal list | head -3` printed 'unexpected error: BrokenPipeError' and
+    logged a traceback once head had its lines."""
+    from cockpit.incident.journal import SQLiteJournal
+    from cockpit.incident.state import Incidents
+
+    journal = tmp_path / "j.db"
+    incidents = Incidents(SQLiteJournal(journal))
+    for i in range(3):
+        incidents.set_status(incidents.declare(f"incident {i}"), "resolved")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    proc = subprocess.Popen([*cockpit_command(), "journal", "list", "--journal", str(journal)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    proc.stdout.close()  # the reader is gone before the first line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 141, err
+    assert b"unexpected error" not in err and b"Traceback" not in err
+    assert not (tmp_path / "state" / "cockpit" / "errors.log").exists()
