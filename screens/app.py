@@ -213,6 +213,7 @@ class CockpitApp(App):
         self.runner.stopping.set()  # an action running now journals its outcome before the cockpit goes
         await asyncio.to_thread(self.runner.wait_idle, ACTION_EXIT_WAIT)
         self.snapshot_now()  # the readings since the last snapshot, for the postmortem
+        self.desk_do(self.desk.leave)  # the other cockpits stop showing this one
         await self.journal_idle()  # what the responder did is written before the cockpit goes
         self.worker.shutdown()
         self.rescued = self._rescue()

@@ -292,3 +292,22 @@ def test_an_actions_effect_reads_in_the_panels_units(tmp_path):
     assert lines[-1].text == f"Rollback effect after 30s: {effect}"
     md = to_markdown(fold(desk.current, journal.events(desk.current)), clock.now())
     assert effect in md and "0.09231" not in md
+
+
+async def test_a_cockpit_that_quits_is_no_longer_shown_with_the_incident(tmp_path):
+    """Seen under QA: a demo quit with q was still shown "with root" by the next cockpit
+    for the heartbeat's lifetime (30 s). Quitting now says so on the journal."""
+    from cockpit.drill.demo import demo_config
+    from screens.app import CockpitApp
+
+    path = tmp_path / "j.db"
+    bob = IncidentDesk(SQLiteJournal(path, actor="bob"), None, "bob", "checkout-api")
+    app = CockpitApp(demo_config("http://127.0.0.1:9"), mode="LIVE", journal=SQLiteJournal(path, actor="alice"),
+                     poll=False, actor="alice")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        await app.journal_idle()
+        bob.keep_alive()
+        assert [p.actor for p in bob.present] == ["alice", "bob"]
+    bob.keep_alive()
+    assert [p.actor for p in bob.present] == ["bob"]

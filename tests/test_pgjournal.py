@@ -332,3 +332,19 @@ def test_changes_refused_during_an_outage_are_written_when_the_journal_answers(p
     assert desk.state().status == "acknowledged"
     assert [e.kind for e in j.events(desk.current)] == ["incident_declared", "note", "status_changed"]
     assert j.verify() == []
+
+
+def test_presence_on_the_shared_journal_ends_when_a_cockpit_leaves(pg_url):
+    from cockpit.incident.journal import Presence
+
+    alice, bob = PostgresJournal(pg_url, actor="alice"), PostgresJournal(pg_url, actor="bob")
+    try:
+        alice.heartbeat(Presence("cockpit-a", "alice", "INC-1", "LIVE", 0.0))
+        seen = bob.heartbeat(Presence("cockpit-b", "bob", "INC-1", "LIVE", 0.0))
+        assert {p.cockpit for p in seen} >= {"cockpit-a", "cockpit-b"}
+        alice.leave("cockpit-a")
+        seen = bob.heartbeat(Presence("cockpit-b", "bob", "INC-1", "LIVE", 0.0))
+        assert "cockpit-a" not in {p.cockpit for p in seen} and "cockpit-b" in {p.cockpit for p in seen}
+    finally:
+        alice.close()
+        bob.close()

@@ -678,6 +678,14 @@ class IncidentDesk:
         except JournalError as e:
             self.journal_error = self.journal_error or str(e)
 
+    def leave(self) -> None:
+        """This cockpit quits: the others stop showing it with the incident at once (not a
+        heartbeat's lifetime later). A journal that is away lets it lapse instead."""
+        try:
+            self.journal.leave(self.cockpit)
+        except JournalError:
+            pass
+
     def refresh_leases(self) -> None:
         try:
             self.leases = self.journal.leases()

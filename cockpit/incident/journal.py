@@ -466,6 +466,10 @@ class Journal:
         """Say this cockpit is here; returns every cockpit seen within PRESENCE_TTL."""
         raise NotImplementedError
 
+    def leave(self, cockpit: str) -> None:
+        """Say this cockpit is gone (it quit): the others stop showing it at once."""
+        raise NotImplementedError
+
     def put_meta(self, key: str, value: str) -> None:
         """Keep ``value`` under ``key`` beside the events, for every cockpit on the journal
         (a team drill's clock); never part of an incident or its hash chain."""
@@ -841,6 +845,9 @@ class SQLiteJournal(Journal):
                 (self.now() - PRESENCE_TTL,))]
 
         return self._write(beat)
+
+    def leave(self, cockpit: str) -> None:
+        self._write(lambda db: db.execute("DELETE FROM presence WHERE cockpit = ?", (cockpit,)))
 
     def put_meta(self, key: str, value: str) -> None:
         self._write(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value)))

@@ -366,6 +366,10 @@ class PostgresJournal(Journal):
 
         return self._run("say this cockpit is here", beat)
 
+    def leave(self, cockpit: str) -> None:
+        self._run("say this cockpit is gone", lambda conn: conn.execute(
+            "DELETE FROM cockpit_presence WHERE cockpit = %s", (cockpit,)))
+
     # ------------------------------------------------------------ reading
 
     def _events(self, incident: str, after_seq: int = 0) -> list[Event]:
