@@ -56,9 +56,10 @@ class CockpitHeader(Widget):
 
     def render(self) -> Text:
         """The fullest line that fits: as the terminal narrows, the UTC clock goes first, then
-        who else is here and the environment, then the incident id shortens to its tag and
-        the labels to their values, then the service name is cut; the mode, READ-ONLY or
-        ARMED, severity, status, T+ and the ack countdown stay (80 columns hold them)."""
+        who else is here and the environment, then the incident id shortens to its tag, then
+        the labels go to their values with the update countdown and the IC, then the service
+        name is cut; the mode, READ-ONLY or ARMED, severity (and a graver one suggested since),
+        status, T+ and the ack countdown stay (80 columns hold them)."""
         width = self.content_size.width
         for compact in range(COMPACT_LEVELS):
             line = self._line(compact, width)
@@ -91,6 +92,8 @@ class CockpitHeader(Widget):
             suggested = inc.suggestion[0] if inc.suggestion else None
             if inc.severity:
                 self._badge(out, f"{sev}{inc.severity}", "error")
+                if graver := inc.graver_suggestion:  # set by hand, and since then worse is suggested
+                    self._badge(out, f"{graver}?{' (S)' if compact < 4 else ''}", "warning")
             elif suggested:
                 self._badge(out, f"{sev}{suggested}?{' (S)' if compact < 4 else ''}", "warning")
             else:
@@ -107,7 +110,7 @@ class CockpitHeader(Widget):
                 if left < 0:
                     out.append(f"  UPDATE OVERDUE {format_duration(-left)} (u)",
                                Style(color=theme_color(self, "warning"), bold=True))
-                elif compact < 3:
+                elif compact < 4:  # kept longer than the whole incident id (a duty, not a name)
                     out.append(f"  update in {_left(left)}", "dim")
         if self.others and compact < 2:  # the other responders' cockpits on this incident (their heartbeats)
             out.append(f"  with {', '.join(self.others)}", Style(color=theme_color(self, "accent")))

@@ -92,3 +92,36 @@ async def test_with_an_incident_the_header_drops_its_utc_clock_first(app, width,
         assert app.desk.current is not None and f"{app.desk.current} DECLARED T+" in line, line
         assert ("UTC" in line) is clock, line
         assert "checkout-api · demo" in line and "SEV P1? (S)" in line and "ack due in" in line, line
+
+
+@pytest.mark.parametrize("width", [120, 80])
+async def test_a_graver_suggestion_after_a_severity_set_by_hand_is_shown_beside_it(app, width):
+    """Seen under QA: severity set to P2 by hand, then the service went down and P0 was
+    suggested; the timeline said so, the header still said only SEV P2."""
+    from screens.header import CockpitHeader
+
+    async with app.run_test(size=(width, 40)) as pilot:
+        app.desk_do(app.desk.set_severity, "P2", "only EU affected")
+        await settle(pilot)
+
+        def header() -> str:
+            app.refresh_dashboard()
+            return app.screen.query_one(CockpitHeader).render().plain
+
+        assert "P2" in header() and "?" not in header()
+        app.clock.advance(5)
+        app.desk_do(app.desk.suggest, "P0", "every critical health check down")
+        await settle(pilot)
+        line = header()
+        said = ("SEV P2", "P0? (S)") if width == 120 else ("P2", "P0?")
+        assert all(w in line for w in said) and line.index(said[0]) < line.index(said[1]), line
+        if width == 120:  # the update countdown outlasts the whole incident id (it went first, with room left)
+            assert "update in" in line and app.desk.current not in line, line
+        app.desk_do(app.desk.set_severity, "P0", "", True)  # taken: no question left
+        await settle(pilot)
+        line = header()
+        assert "P0" in line and "?" not in line, line
+        app.clock.advance(5)
+        app.desk_do(app.desk.suggest, "P3", "cost warning")  # milder than the one set: nothing to say
+        await settle(pilot)
+        assert "?" not in header()

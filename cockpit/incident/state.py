@@ -78,6 +78,17 @@ class IncidentState:
     def open(self) -> bool:
         return self.status not in ("resolved", "closed")
 
+    @property
+    def graver_suggestion(self) -> str | None:
+        """A severity suggested since the severity was set that is graver than it (P2 set,
+        then the service went down: P0), else None: the header must not hide it."""
+        if self.severity is None or self.suggestion is None or not self.severities:
+            return None
+        suggested = self.suggestion[0]
+        graver = suggested in SEVERITIES and self.severity in SEVERITIES and \
+            SEVERITIES.index(suggested) < SEVERITIES.index(self.severity)
+        return suggested if graver and self.suggested_at > self.severities[-1].ts else None
+
 
 def is_symptom(ev: Event) -> bool:
     """An alert that says something is wrong (a WARN/CRIT crossing or a degraded state)."""
