@@ -82,7 +82,9 @@ async def test_the_simulator_reacts_to_the_trainees_rollback(tmp_path):
             assert (rows["time to acknowledge"]["got"], rows["time to acknowledge"]["verdict"]) == \
                 ("not done", "missed")  # nobody pressed a
             assert rows["time to correct severity"]["target"].startswith("P1 within")
-            assert rows["status update cadence"]["target"] == "every 00:30:00"  # the config's cadence for P1
+            # the config's cadence for P1; no update at all is a miss even before the first gap is
+            # over (the seeds' runbooks send an initial notification), and the target says so: at least one
+            assert rows["status update cadence"]["target"] == "≥1, every 00:30:00"
             assert rows["status update cadence"]["got"] == "0 sent"
             assert rows["status update cadence"]["verdict"] == "missed", "no update sent is not a cadence kept"
             await settle(pilot)
@@ -138,7 +140,8 @@ def test_a_severity_never_set_right_is_wrong_and_updates_are_held_to_their_caden
     sent = _events((1200, "communication_sent", {}), (1700, "communication_sent", {}))
     rows, _ = score(sent, 1000, 2000, exp)
     cadence = {r.measure: r for r in rows}["status update cadence"]
-    assert (cadence.got, cadence.target, cadence.verdict) == ("2 sent, longest gap 00:08:20", "every 00:10:00",
+    assert (cadence.got, cadence.target, cadence.verdict) == ("2 sent, longest gap 00:08:20",
+                                                              "≥1, every 00:10:00",
                                                               "kept")
     rows, _ = score(sent, 1000, 2400, exp)  # 700 s since the last one
     assert {r.measure: r for r in rows}["status update cadence"].verdict == "late"
@@ -167,7 +170,7 @@ def test_the_update_cadence_target_is_the_scenarios_severity_not_the_trainees(tm
         cadence = {r["measure"]: r for r in doc["rows"]}["status update cadence"]
         from cockpit.clock import format_duration
 
-        assert cadence["target"] == f"every {format_duration(float(every[sc.scenario.severity]))}"
+        assert cadence["target"] == f"≥1, every {format_duration(float(every[sc.scenario.severity]))}"
         assert every[sc.scenario.severity] != every[trainee]
 
 

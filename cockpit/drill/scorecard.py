@@ -98,7 +98,7 @@ def score(events: list[Event], start: float, end: float, exp: Expectations) -> t
         verdict = "missed" if not sent else "kept" if worst <= exp.update_every else "late"
         rows.append(Row("status update cadence", f"{len(sent)} sent" + (f", longest gap {format_duration(worst)}"
                                                                          if sent else ""),
-                        f"every {format_duration(exp.update_every)}", verdict,
+                        f"≥1, every {format_duration(exp.update_every)}", verdict,
                         _who(e for e in events if e.kind == "communication_sent")))
     return rows, unscored
 
