@@ -105,6 +105,16 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600:02d}:{(s % 3600) // 60:02d}:{s % 60:02d}"
 
 
+def spoken_duration(seconds: float) -> str:
+    """A length of time in words, for prose (a postmortem): 6 h 44 min 33 s, 4 min 17 s,
+    13 s; never mistaken for a time of day as 06:44:33 can be."""
+    s = max(0, int(round(seconds)))
+    h, m, sec = s // 3600, (s % 3600) // 60, s % 60
+    parts = [f"{h} h"] if h else []
+    parts += [f"{m} min"] if m or h else []
+    return " ".join([*parts, f"{sec} s"])
+
+
 _AGO = re.compile(r"^-?\s*((?:\d+\s*[hms]\s*)+)(?:ago)?$")
 _HM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 

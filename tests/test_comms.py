@@ -41,7 +41,7 @@ def test_started_and_resolved_drafts_follow_the_seed_template(incident):
     clock.advance(600)
     inc.set_status(inc_id, "resolved")
     text = draft(inc.state(inc_id), clock.now(), "production", [], None)
-    assert text.startswith("🟢 RESOLVED") and "Duration: 00:15:00" in text and "Root cause:" in text
+    assert text.startswith("🟢 RESOLVED") and "Duration: 15 min 0 s" in text and "Root cause:" in text
 
 
 async def test_slack_webhook_waits_out_429_then_succeeds(fault_server):

@@ -78,7 +78,19 @@ def test_durations_are_measured_from_the_right_anchors(scripted):
     assert "| impact_started | 2025-12-31 23:50:00 UTC | set by alice: deploy v1.5.0 at 23:50 per CD log |" in text
     assert "| detected | 2026-01-01 00:00:00 UTC | declared automatically on a critical alert |" in text
     assert "| acknowledged | 2026-01-01 00:03:00 UTC | bob set the status to acknowledged |" in text
-    assert "- Time at P1: 00:09:00" in text and "- Time at P0: 00:21:00" in text
+    assert "- Time at P1: 9 min 0 s" in text and "- Time at P0: 21 min 0 s" in text
+    # in words, from what it is measured from (it said "06:44:33" and "from the first symptom" when
+    # impact was set by hand, or was the declaration)
+    assert ("- Duration: 40 min 0 s, from impact started (2025-12-31 23:50:00 UTC; set by alice: deploy v1.5.0 "
+            "at 23:50 per CD log)") in text
+
+
+def test_a_milestone_set_on_another_day_says_its_date_on_the_timeline(scripted):
+    from cockpit.incident.lines import timeline_line
+
+    journal, st, _ = scripted
+    line = next(timeline_line(e) for e in st.events if e.kind == "milestone_set")
+    assert "milestone impact started set to 2025-12-31 23:50:00 by alice" in line.text, line.text
 
 
 def test_impact_peaks_and_cost_come_from_the_journal(scripted):

@@ -9,7 +9,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 
-from cockpit.clock import format_duration, utc
+from cockpit.clock import format_duration, spoken_duration, utc
 from cockpit.incident.state import IncidentState
 
 HEADINGS = {"started": "🔴 INCIDENT", "update": "🟡 UPDATE", "resolved": "🟢 RESOLVED"}
@@ -40,7 +40,7 @@ def draft(st: IncidentState, now: float, environment: str, signals: list[str], n
     if kind == "resolved":
         resolved = st.milestones.get("resolved", now)
         start = st.milestones.get("impact_started", st.declared_at)
-        lines += ["", f"Duration: {format_duration(resolved - start)}", "", "Resolution:", *done, "",
+        lines += ["", f"Duration: {spoken_duration(resolved - start)}", "", "Resolution:", *done, "",
                   "Root cause:", "- <brief description>", "", "Next steps:",
                   "- Post-incident review scheduled", "- Preventive measures to implement"]
     else:

@@ -3,7 +3,7 @@ verdict and effect of an action's verification, shared by the desk and the postm
 
 from __future__ import annotations
 
-from cockpit.clock import hms
+from cockpit.clock import hms, utc
 from cockpit.incident.journal import Event
 from cockpit.model import Level, TimelineEvent
 from cockpit.units import FORMATS
@@ -45,14 +45,18 @@ def timeline_line(ev: Event) -> TimelineEvent:
         from cockpit.incident.state import ROLES
 
         role = ROLES.get(p.get("role", ""), p.get("role", "?"))
-        how = f"{who} took the {role}" if p.get("holder") == who else f"{who} handed the {role} to {p.get('holder')}"
+        how = (f"{who} took the role of {role}" if p.get("holder") == who
+               else f"{who} handed the role of {role} to {p.get('holder')}")
         return TimelineEvent(ev.ts, "status", how, Level.OK, payload=ident)
     if kind == "action_item":
         owner = f" (owner {p['owner']})" if p.get("owner") else ""
         return TimelineEvent(ev.ts, "note", f"action item by {who}: {p.get('text', '')}{owner}", Level.OK,
                              payload=ident)
     if kind == "milestone_set":
-        at = f" to {hms(p['at'])}" if isinstance(p.get("at"), (int, float)) else ""
+        at = ""
+        if isinstance(p.get("at"), (int, float)):  # with its date when not the day it was set on
+            day = utc(p["at"]).date()
+            at = f" to {hms(p['at'])}" if day == utc(ev.ts).date() else f" to {day.isoformat()} {hms(p['at'])}"
         return TimelineEvent(ev.ts, "status",
                              f"milestone {p['name'].replace('_', ' ')} set{at} by {who}: {p.get('reason', '')}",
                              Level.OK, payload=ident)

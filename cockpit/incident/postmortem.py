@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cockpit.clock import format_duration, utc
+from cockpit.clock import format_duration, spoken_duration, utc
 from cockpit.incident.lines import effect_text, verdict
 from cockpit.incident.readings import SignalSeries, signal_series, window
 from cockpit.incident.state import IncidentState, is_symptom
@@ -463,10 +463,11 @@ def _impact(w, st: IncidentState, d: dict, series: dict[str, SignalSeries], star
     w("## Impact")
     w("")
     resolved = "resolved" in st.milestones
-    w(f"- Duration: {format_duration(end - start)}{'' if resolved else ' so far (not resolved)'}, "
-      f"from the first symptom ({when(start)})")
+    how = st.milestone_source.get("impact_started", "")
+    w(f"- Duration: {spoken_duration(end - start)}{'' if resolved else ' so far (not resolved)'}, "
+      f"from impact started ({when(start)}{'; ' + md(how) if how else ''})")
     for sev, secs in severity_time(st, end):
-        w(f"- Time at {sev}: {format_duration(secs)}")
+        w(f"- Time at {sev}: {spoken_duration(secs)}")
     if not st.severities:
         w("- Severity: never set")
     for role, label in (("error_rate", "error rate"), ("latency", "latency"), ("cost", "cost burn")):
