@@ -88,6 +88,11 @@ class LinePanel(Widget, can_focus=True):
     def action_choose(self) -> None:
         self.post_message(self.Chosen(self))
 
+    def subtitle_room(self) -> int | None:
+        """Cells the border's subtitle has ("┗━ " and " ━┛" around it), None before layout."""
+        width = self.outer_size.width
+        return width - 6 if width > 6 else None
+
     def whole_text(self) -> tuple[str, str]:
         """(title, the panel's whole text: what its rows cut)."""
         return str(self.border_title or ""), self.render().plain
@@ -163,7 +168,7 @@ class SignalPanelWidget(LinePanel):
         self.view: SignalView | None = None
 
     def show(self, view: SignalView) -> None:
-        label = view.fresh.label()
+        label = view.fresh.label(self.subtitle_room())
         if self.border_subtitle != label:
             self.border_subtitle = label
         if self.view is not None and view.drawn() == self.view.drawn():
@@ -225,7 +230,7 @@ class HealthPanel(LinePanel):
         self._drawn: tuple | None = None
 
     def show(self, checks: list[CheckView], response_times: list[float | None]) -> None:
-        label = checks[0].fresh.label() if checks else ""
+        label = checks[0].fresh.label(self.subtitle_room()) if checks else ""
         if self.border_subtitle != label:
             self.border_subtitle = label
         drawn = ([c.drawn() for c in checks], response_times)

@@ -125,3 +125,22 @@ async def test_a_graver_suggestion_after_a_severity_set_by_hand_is_shown_beside_
         app.desk_do(app.desk.suggest, "P3", "cost warning")  # milder than the one set: nothing to say
         await settle(pilot)
         assert "?" not in header()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (70, 20)])
+async def test_a_failing_source_keeps_the_age_of_its_last_value_on_a_narrow_panel(app, size):
+    """Seen under QA at 80x24: the borders read "◌ ERROR · d…", the age of the "last 21.6%"
+    shown cut off. The age stays; the words go first."""
+    from cockpit.model import Reading, Status
+
+    async with app.run_test(size=size) as pilot:
+        app.clock.advance(20)
+        for series in ("error_rate", "latency_p95", "cost_per_day"):
+            app.on_readings("metrics", [Reading("metrics", series, app.clock.now(), status=Status.ERROR,
+                                                error="connection refused")])
+        app.refresh_dashboard()
+        await settle(pilot)
+        for selector in ("#error-rate", "#latency", "#cost"):
+            panel = app.screen.query_one(selector)
+            subtitle = str(panel.border_subtitle)
+            assert subtitle.endswith("20s old") and len(subtitle) <= panel.outer_size.width - 6, subtitle

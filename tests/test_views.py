@@ -245,3 +245,17 @@ def test_error_rate_noise_stays_low_under_the_warn_level():
     store = _store(*(Reading("metrics", "error_rate", T0 + i, v) for i, v in enumerate([*noise, 0.2])))
     top, _ = sparkline(signal_view(CFG, "error_rate", store, T0 + 7).samples, 7, height=2, ceiling=0.05)
     assert top.plain[-1] == "█"
+
+
+@given(status=st.sampled_from(["ok", "stale", "error"]), age=st.floats(min_value=0, max_value=10 * 86400),
+       width=st.integers(min_value=8, max_value=60))
+def test_a_freshness_label_fits_its_border_and_keeps_the_age(status, age, width):
+    """Seen under QA at 80x24: a panel's border cut "◌ ERROR · data 20s old" to "◌ ERROR · d…",
+    so the age of the last value shown could not be read. The label now gives up words first."""
+    from cockpit.clock import format_age
+    from cockpit.signals.views import Freshness
+
+    label = Freshness(status, age, "connection refused").label(width)
+    assert format_age(age) in label
+    assert len(label) <= width or label == (f"◌ {format_age(age)}" if status != "ok" else format_age(age))
+    assert Freshness(status, age).label(None) == Freshness(status, age).label(200)  # the full form when it fits

@@ -27,14 +27,19 @@ class Freshness:
     age: float | None = None  # seconds since the newest good sample
     error: str = ""
 
-    def label(self) -> str:
-        age = f" {format_age(self.age)}" if self.age is not None else ""
+    def label(self, width: int | None = None) -> str:
+        """"updated 4s ago", "◌ ERROR · data 20s old"; in ``width`` cells when given, the
+        age kept to the last (a narrow panel's border cut "◌ ERROR · d…": how old was it?)."""
+        age = format_age(self.age) if self.age is not None else None
         if self.status == "waiting":
-            return "waiting for first poll"
-        if self.status == "ok":
-            return f"updated{age} ago"
-        old = f" · data{age} old" if age else " · no data yet"
-        return f"{STALE_GLYPH} {self.status.upper()}{old}"
+            forms = ["waiting for first poll", "waiting", "…"]
+        elif self.status == "ok":
+            forms = [f"updated {age} ago", f"{age} ago", age] if age else ["updated"]
+        else:
+            word = f"{STALE_GLYPH} {self.status.upper()}"
+            forms = [f"{word} · data {age} old", f"{word} · {age} old", f"{STALE_GLYPH} {age} old",
+                     f"{STALE_GLYPH} {age}"] if age else [f"{word} · no data yet", word]
+        return next((f for f in forms if width is None or len(f) <= width), forms[-1])
 
 
 def as_now(now: Now | float) -> Now:
