@@ -31,11 +31,13 @@ def panel_id(key: str) -> str:
     return key.replace("_", "-").replace(".", "-")
 
 
-def still_open(st) -> list[str]:
-    """What a responder should know before marking an incident mitigated or resolved."""
+def still_open(st, firing: list[str] = ()) -> list[str]:
+    """What a responder should know before marking an incident mitigated or resolved:
+    what is still firing (resolving then splits the episode: a critical alert declares a
+    new incident), and what was never acknowledged or verified."""
     from cockpit.incident.postmortem import actions
 
-    out = []
+    out = [f"still firing: {what}" for what in firing]
     if st.status == "declared":
         out.append("it was never acknowledged")
     for a in actions(st.events):
@@ -523,7 +525,7 @@ class DashboardScreen(Screen):
         elif to in ("mitigated", "resolved"):  # easy to hit (R is shift+r): asked, with what is still open
             stamp = self.app.clock.now()  # the moment the key was pressed, not the answer
             word = "Resolve" if to == "resolved" else "Mark mitigated"
-            self.app.push_screen(Confirm(f"{word} {st.id}?", still_open(st)),
+            self.app.push_screen(Confirm(f"{word} {st.id}?", still_open(st, self.app.watch.firing())),
                                  lambda yes: yes and self.app.desk_do(partial(desk.set_status, to, at=stamp)))
         else:
             self._do(desk.set_status, to)

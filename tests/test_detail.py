@@ -144,3 +144,19 @@ async def test_a_failing_source_keeps_the_age_of_its_last_value_on_a_narrow_pane
             panel = app.screen.query_one(selector)
             subtitle = str(panel.border_subtitle)
             assert subtitle.endswith("20s old") and len(subtitle) <= panel.outer_size.width - 6, subtitle
+
+
+async def test_resolving_while_signals_still_fire_says_so_first(app):
+    """Seen under QA: R while error rate, latency and cost were CRIT asked only about the
+    acknowledgement; resolved, a new incident was declared 4 s later on the same alerts."""
+    from screens.prompt import Confirm
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("R")
+        await settle(pilot)
+        assert isinstance(app.screen, Confirm)
+        notes = str(app.screen.query_one("#confirm-notes").render())
+        assert "still firing: error rate CRIT" in notes and "still firing: latency CRIT" in notes, notes
+        assert notes.index("still firing") < notes.index("never acknowledged"), notes
+        await pilot.press("escape")

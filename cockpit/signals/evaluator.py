@@ -295,26 +295,28 @@ class Signal:
     shown: str = ""
     critical: bool = True  # for health checks: counts toward P0
 
+    @property
+    def said(self) -> str:
+        """How it reads in a line: "error rate CRIT 18.8%", "component api CRIT"."""
+        return f"{self.name} {self.level.word}" + (f" {self.shown}" if self.shown else "")
+
 
 def suggest_severity(signals: list[Signal]) -> Suggestion:
     """Apply the seed definitions, worst first, naming the signal that decided."""
-    def named(s: Signal) -> str:
-        return f"{s.name} {s.level.word}" + (f" {s.shown}" if s.shown else "")
-
     health = [s for s in signals if s.role == "health" and s.critical]
     if health and all(s.level is Level.CRIT for s in health):
-        return Suggestion("P0", "every critical health check down: " + ", ".join(named(s) for s in health))
+        return Suggestion("P0", "every critical health check down: " + ", ".join(s.said for s in health))
     for role in ("error_rate", "latency", "alert"):  # an alert: the team's own rules called it critical
         for s in signals:
             if s.role == role and s.level is Level.CRIT:
-                return Suggestion("P1", named(s))
+                return Suggestion("P1", s.said)
     for s in signals:
         if s.role in ("cost", "error_rate") and s.level >= Level.WARN:
-            return Suggestion("P2", named(s))
+            return Suggestion("P2", s.said)
     rows = [s for s in signals if s.role in ("component", "health", "alert") and s.level >= Level.WARN]
     if rows:  # the worst of them names it (the first of the worst)
-        return Suggestion("P2", named(max(rows, key=lambda s: s.level)))
+        return Suggestion("P2", max(rows, key=lambda s: s.level).said)
     for s in signals:
         if s.level >= Level.WARN:
-            return Suggestion("P3", named(s))
+            return Suggestion("P3", s.said)
     return Suggestion(None)

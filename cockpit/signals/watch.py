@@ -151,7 +151,19 @@ class SignalWatch:
 
     def suggestion(self) -> tuple[str | None, str]:
         """The severity the seed definitions suggest from the signals now, and why."""
-        from cockpit.signals.evaluator import Signal, suggest_severity
+        from cockpit.signals.evaluator import suggest_severity
+
+        s = suggest_severity(self.signals_now())
+        return s.severity, s.driver
+
+    def firing(self) -> list[str]:
+        """What is at WARN or worse now, worst first: "error rate CRIT 18.8%", "component api CRIT"."""
+        bad = sorted((s for s in self.signals_now() if s.level >= Level.WARN), key=lambda s: -s.level)
+        return [s.said for s in bad]
+
+    def signals_now(self) -> list:
+        """Every key signal, health check and component (or alert row) with its level now."""
+        from cockpit.signals.evaluator import Signal
 
         signals = []
         for role, panel, name in self.panels():
@@ -167,8 +179,7 @@ class SignalWatch:
                 word = self._row_word.get(key.split(":", 1)[0], "component")
                 signals.append(Signal("alert" if word == "alert" else "component",
                                       f"{word} {key.split(':component/', 1)[1]}", state_level(state)))
-        s = suggest_severity(signals)
-        return s.severity, s.driver
+        return signals
 
 
 def state_label(r: Reading, row_word: str = "component") -> str:
