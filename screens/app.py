@@ -628,8 +628,10 @@ class CockpitApp(App):
             self.events.keep_only(lambda line: line.ts <= at)
         elif attempt_ends(st, at):
             self.drill.attempts.append(st)
-            # the new attempt shows these itself (the lines that showed them, by their ids)
-            again = self.desk.lines_of([e.id for e in st.events if e.kind in CARRIED])
+            # the new attempt shows these itself (the lines that showed them, by their ids); before
+            # the declaration, what came first is the episode again and its lines stay
+            again = self.desk.lines_of([e.id for e in st.events if e.kind in CARRIED]) if st.declared_at <= at \
+                else set()
             self.events.keep_only(lambda line: line.ts <= at and line.payload.get("id") not in again)
             self.desk_do(self.desk.new_attempt, at)
         else:

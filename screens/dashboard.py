@@ -272,7 +272,7 @@ class DashboardScreen(Screen):
         if changed or gone:
             with app.batch_update():
                 if changed:
-                    panel.show_rows(changed, self._row_views.values(), now.wall)
+                    panel.show_rows(changed, self._row_views.values(), now.wall, app.states.since)
                 if gone:
                     self._drop_rows(panel, gone, now)
 

@@ -305,9 +305,11 @@ class ComponentsPanel(Vertical):
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
 
-    def show_rows(self, rows: list[tuple[str, CheckView]], every: Iterable[CheckView], now: float) -> None:
+    def show_rows(self, rows: list[tuple[str, CheckView]], every: Iterable[CheckView], now: float,
+                  since=lambda key, state: None) -> None:
         """Add new rows and update the cells of changed ones; ``every`` is the current view
-        of all rows, for the summary in the title."""
+        of all rows, for the summary in the title. ``since(key, state)``: when the readings
+        say the row entered its state (else it is when the row first shows it)."""
         table = self.table
         for key, v in rows:
             cells = (v.level, v.state, v.detail)
@@ -315,7 +317,7 @@ class ComponentsPanel(Vertical):
             if old == cells:
                 continue
             if old is None or old[1] != v.state:
-                self._changed[key] = now
+                self._changed[key] = since(key, v.state.lower()) or now
             glyph = STALE_GLYPH if v.state in ("STALE", "ERROR") else v.level.glyph
             status = Text(f"{glyph} {v.state}", level_style(self, v.level, bold=v.level >= Level.WARN))
             table.set_row(key, v.name, status, hms(self._changed[key]), _clip(v.detail, DETAIL_MAX))

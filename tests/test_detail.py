@@ -160,3 +160,21 @@ async def test_resolving_while_signals_still_fire_says_so_first(app):
         assert "still firing: error rate CRIT" in notes and "still firing: latency CRIT" in notes, notes
         assert notes.index("still firing") < notes.index("never acknowledged"), notes
         await pilot.press("escape")
+
+
+async def test_a_rows_since_is_when_the_readings_said_it_changed_not_when_it_was_drawn(app):
+    """Seen under QA: after a drill's seek forward the components table said api UNHEALTHY
+    since the seek's time, while the timeline said when it happened. The cockpit drawn late
+    (here: its first frame after 40 polls) showed the same."""
+    from cockpit.clock import hms
+    from screens.panels import ComponentsPanel
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.refresh_dashboard()
+        await settle(pilot)
+        went = [line for line in app.events if line.text.startswith("component api ") and "→" in line.text]
+        assert went, [line.text for line in app.events]
+        table = app.screen.query_one(ComponentsPanel).table
+        row = next(k for k in table.rows if str(getattr(k, "value", k)).endswith("component/api"))
+        cells = [getattr(c, "plain", str(c)) for c in table.get_row(row)]
+        assert cells[2] == hms(went[-1].ts) != hms(app.clock.now()), (cells, [line.text for line in went])

@@ -357,3 +357,34 @@ async def test_q_in_a_drill_shows_the_scorecard_which_goes_into_the_postmortem(t
     st = fold(app.desk.current, journal.events(app.desk.current))
     md = to_markdown(st, clock.now())
     assert "## Drill scorecard" in md and "- time to acknowledge: after " in md
+
+
+async def test_rewinding_to_between_the_first_alert_and_the_declaration_keeps_the_alerts(tmp_path):
+    """Seen under QA: rewound to a moment after the first alerts but before the incident was
+    declared, the timeline lost those alerts (they had gone into the incident, whose attempt
+    ended), and the next declaration journaled without them."""
+    path, _ = await record(tmp_path)
+    app = drill_app(path, tmp_path / "drill.db")
+    begin = app.replay.begin
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.replay.paused = True
+        app.drill_seek(begin + 39)
+        await settle(pilot)
+        first = app.desk.state()
+        alerts = sorted(e.ts for e in first.events if e.kind == "alert_raised")
+        assert alerts and alerts[0] < first.declared_at - 1, (alerts, first.declared_at)
+        at = first.declared_at - 1
+        before = [(line.ts, line.text) for line in app.events if line.kind == "alert" and line.ts <= at]
+        assert before
+        app.drill_seek(at)
+        await settle(pilot)
+        assert app.desk.current is None
+        assert [(line.ts, line.text) for line in app.events if line.kind == "alert"] == before
+        app.drill_seek(begin + 39)  # declared again on the way: with the symptoms from before the rewind
+        await settle(pilot)
+        second = app.desk.state()
+        assert second is not None and second.id != first.id
+        assert sorted(e.ts for e in second.events if e.kind == "alert_raised" and e.ts <= at) == \
+            sorted(ts for ts in alerts if ts <= at)
+        lines = [(line.ts, line.text) for line in app.events]
+        assert len(lines) == len(set(lines)), "no line shown twice"

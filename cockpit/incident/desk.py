@@ -441,7 +441,7 @@ class IncidentDesk:
         title = " ".join(title.split())
         if not title:
             return "an incident needs a title"
-        inc = self.incidents.new_id(self.service)
+        inc = self._new_id()
         self._follow(inc)
         attempt = {"attempt": self.attempt} if self.attempt > 1 else {}  # a drill rewound: which try this is
         problem = self._put(self._event("incident_declared",
@@ -799,8 +799,9 @@ class IncidentDesk:
         carried = [e for e in st.events if e.ts <= at and e.kind in CARRIED]
         self._follow(None)
         if not carried or carried[0].kind != "incident_declared":
+            self._before_declaration(carried)
             return old
-        inc = self.incidents.new_id(self.service)
+        inc = self._new_id()
         self._follow(inc)
         with self._poll_batch():  # the carried alerts in one transaction, not one each
             for e in carried:
@@ -808,6 +809,27 @@ class IncidentDesk:
                     else e.payload
                 self._put(self._event(e.kind, payload, at=e.ts, actor=e.actor, incident=inc))
         return old
+
+    def _new_id(self) -> str:
+        """A new incident's id; a drill's later attempt salts it with its number (a replay
+        declares again at the very moment of the tape the first attempt was declared at)."""
+        return self.incidents.new_id(self.service if self.attempt == 1 else f"{self.service}|attempt {self.attempt}")
+
+    def _before_declaration(self, carried: list[Event]) -> None:
+        """Rewound to before the incident was declared: its symptoms and changes from before
+        then are the episode again (their lines stay on the timeline), for the next
+        declaration to journal. The symptoms under new ids (the old ones are the ended
+        attempt's), each standing for the line already shown."""
+        for e in sorted(carried, key=lambda e: e.ts):
+            if e.kind in ALERT_KINDS:
+                copy = self._event(e.kind, e.payload, at=e.ts, actor=e.actor)
+                self._shown.add(copy.id)
+                self._twin_of[copy.id] = e.id
+                self._levels[e.payload.get("signal") or e.payload.get("text", "")] = _level_of(e)
+                self._episode.append(copy)
+            elif e.kind == "change_seen":
+                self._shown.add(e.id)  # journaled again under the next incident's id, as the same line
+                self._changes.append(e)
 
     def record_scorecard(self, doc: dict) -> str | None:
         """Journal a drill's scorecard (the postmortem's drill appendix)."""
@@ -902,3 +924,11 @@ def _seen_between(ev: Event) -> tuple[float, float]:
 
 def _overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
+
+
+def _level_of(ev: Event) -> Level:
+    """An alert event's level (its payload names it)."""
+    try:
+        return Level[str(ev.payload.get("level", "OK"))]
+    except KeyError:
+        return Level.UNKNOWN

@@ -161,6 +161,14 @@ class StateTracker:
     def __init__(self, hold: float = 0.0, clear_hold: float = 30.0) -> None:
         self.hold, self.clear_hold = hold, clear_hold
         self._watch: dict[str, _StateWatch] = {}
+        #: since when each key has been in its state, where the readings said (a baseline after
+        #: a seek has none): the components table's "Since", not when the table first drew it
+        self._since: dict[str, float] = {}
+
+    def since(self, key: str, state: str) -> float | None:
+        """When ``key`` entered ``state`` (its state now), or None when not known."""
+        w = self._watch.get(key)
+        return self._since.get(key) if w is not None and w.state == state else None
 
     @property
     def states(self) -> dict[str, str]:
@@ -170,6 +178,7 @@ class StateTracker:
     def settle(self, states: dict[str, str]) -> None:
         """Take these states as the baseline, announcing nothing."""
         self._watch = {k: _StateWatch(s, state_level(s)) for k, s in states.items()}
+        self._since = {}
 
     def update(self, key: str, label: str, state: str | None, ts: float) -> TimelineEvent | None:
         if state is None:
@@ -180,18 +189,21 @@ class StateTracker:
             w = self._watch[key] = _StateWatch("unknown", Level.UNKNOWN)
             if level <= Level.OK:
                 w.state, w.level = state, level  # first seen and fine: the baseline
+                self._since[key] = ts
                 return None
         if state == w.state:
             w.pending = None
             return None
         if level == w.level:  # another word for the same level (up -> healthy): no alert
             w.state, w.pending = state, None
+            self._since[key] = ts
             return None
         old = w.state
         moved = Pending.step(w, level, ts, self.hold, self.clear_hold)
         if moved is None:
             return None
         w.state = state
+        self._since[key] = moved[1]
         text = f"{label} {state} when first seen" if old == "unknown" else f"{label} {old} → {state}"
         return TimelineEvent(moved[1], "status", text, level, label, {"from": old, "to": state})
 
