@@ -31,7 +31,7 @@ def panel_id(key: str) -> str:
     return key.replace("_", "-").replace(".", "-")
 
 
-def still_open(st, firing: list[str] = ()) -> list[str]:
+def still_open(st, firing: tuple[str, ...] | list[str] = ()) -> list[str]:
     """What a responder should know before marking an incident mitigated or resolved:
     what is still firing (resolving then splits the episode: a critical alert declares a
     new incident), and what was never acknowledged or verified."""
